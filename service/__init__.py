@@ -1,0 +1,1 @@
+"""Clarion: explanations for ONNX models."""

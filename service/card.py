@@ -1,0 +1,216 @@
+"""The model card: what Clarion needs to know to talk about a model.
+
+A card is YAML (so JSON is accepted too). It names the model, its task, its
+classes and, per feature, the type, the allowed values and the words used to
+talk about it to people. Cards are validated strictly: an unknown key is a
+typo, and a typo in a compliance document is a defect.
+
+Feature encoding, as the model sees it:
+- ``numeric`` and ``integer``: the number itself;
+- ``binary``: 0 or 1 (``true``/``false`` are accepted);
+- ``categorical``: the category's *index* in ``categories`` when the graph input
+  is numeric, the category string itself when the graph input is a string tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from service.errors import BundleRejected
+
+__all__ = [
+    "Feature",
+    "ModelCard",
+    "OutputSpec",
+    "Phrases",
+    "Player",
+    "load_card",
+    "parse_card",
+]
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+FeatureType = Literal["numeric", "integer", "binary", "categorical"]
+Actionability = Literal["actionable", "hard_to_change", "immutable"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Phrases(_Strict):
+    """How to say that a feature pushed the outcome up or down."""
+
+    raises: str | None = None
+    lowers: str | None = None
+
+
+class Feature(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    label: str | None = None
+    description: str | None = None
+    type: FeatureType = "numeric"
+    unit: str | None = None
+    format: str | None = None
+    categories: tuple[str | int | float, ...] | None = None
+    range: tuple[float, float] | None = None
+    nullable: bool = False
+    group: str | None = Field(default=None, pattern=NAME_PATTERN)
+    actionability: Actionability = "actionable"
+    protected: bool = False
+    proxy_for: str | None = None
+    sensitive: bool = False
+    code: str | None = None
+    phrases: Phrases = Phrases()
+
+    @model_validator(mode="after")
+    def _check_values(self) -> Feature:
+        if self.type == "categorical":
+            if not self.categories:
+                raise ValueError(f"categorical feature {self.name!r} needs 'categories'")
+            if len(set(self.categories)) != len(self.categories):
+                raise ValueError(f"feature {self.name!r} lists a category twice")
+        elif self.categories is not None:
+            raise ValueError(f"'categories' is only allowed on categorical features ({self.name!r})")
+        if self.range is not None:
+            if self.type in ("categorical", "binary"):
+                raise ValueError(f"'range' is only allowed on numeric features ({self.name!r})")
+            if not self.range[0] <= self.range[1]:
+                raise ValueError(f"feature {self.name!r} has an empty range {list(self.range)}")
+        return self
+
+    @property
+    def display_label(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+
+class OutputSpec(_Strict):
+    """Which output space answers by default, and how raw scores relate to probabilities.
+
+    ``link`` is the map from class probabilities to the model's raw (margin) space:
+    ``logit`` for binary models, ``log`` (centred log-probabilities) for multiclass
+    ones, ``identity`` for models that average probabilities (random forests).
+    ``auto`` reads it from the graph where it can and otherwise picks logit/log.
+    """
+
+    default: Literal["raw", "probability"] = "raw"
+    link: Literal["auto", "identity", "logit", "log"] = "auto"
+
+
+class Player(_Strict):
+    """One participant of the Shapley game: a feature, or the one-hot columns of one raw feature."""
+
+    name: str
+    label: str
+    columns: tuple[int, ...]
+
+
+class ModelCard(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    version: str = Field(min_length=1, max_length=64)
+    task: Literal["classification", "regression"]
+    domain: str = "general"
+    description: str | None = None
+    features: tuple[Feature, ...] = Field(min_length=1)
+    classes: tuple[str, ...] | None = None
+    positive_class: str | None = None
+    output: OutputSpec = OutputSpec()
+    groups: Mapping[str, str] = Field(default_factory=dict)
+    max_reasons: int = Field(default=4, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelCard:
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"feature names must be unique; repeated: {dupes}")
+        if self.task == "classification":
+            if not self.classes or len(self.classes) < 2:
+                raise ValueError("a classification card needs 'classes' with at least two labels")
+            if len(set(self.classes)) != len(self.classes):
+                raise ValueError("'classes' lists a label twice")
+            if self.positive_class is not None and self.positive_class not in self.classes:
+                raise ValueError(
+                    f"positive_class {self.positive_class!r} is not one of classes {list(self.classes)}"
+                )
+        elif self.classes is not None or self.positive_class is not None:
+            raise ValueError("a regression card takes no 'classes' or 'positive_class'")
+        clash = set(self.groups) & set(names)
+        if clash:
+            raise ValueError(f"group names may not equal feature names: {sorted(clash)}")
+        return self
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self.classes if self.classes is not None else ("value",)
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def players(self) -> tuple[Player, ...]:
+        """Players in card order; a group stands where its first column stands."""
+        players: list[Player] = []
+        index: dict[str, int] = {}
+        for column, f in enumerate(self.features):
+            if f.group is None:
+                players.append(Player(name=f.name, label=f.display_label, columns=(column,)))
+                continue
+            if f.group in index:
+                p = players[index[f.group]]
+                players[index[f.group]] = p.model_copy(update={"columns": (*p.columns, column)})
+            else:
+                index[f.group] = len(players)
+                label = self.groups.get(f.group, f.group.replace("_", " "))
+                players.append(Player(name=f.group, label=label, columns=(column,)))
+        return tuple(players)
+
+
+def parse_card(text: str | bytes) -> ModelCard:
+    """Parse and validate a card from YAML or JSON text.
+
+    Raises BundleRejected with every problem listed, each naming its field.
+    """
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BundleRejected(f"the card is not valid YAML or JSON: {exc}") from exc
+    if not isinstance(raw, Mapping):
+        raise BundleRejected("the card must be a mapping of fields (YAML or JSON object)")
+    try:
+        return ModelCard.model_validate(raw)
+    except ValidationError as exc:
+        details = [
+            {"field": "card." + ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
+        raise BundleRejected(f"the card is invalid: {summary}", details=details) from exc
+
+
+def load_card(path: Any) -> ModelCard:
+    """Read ``card.yaml`` (or ``card.json``) from a path."""
+    with open(path, "rb") as fh:
+        return parse_card(fh.read())
+
+
+def card_to_json(card: ModelCard) -> str:
+    return json.dumps(card.model_dump(mode="json"), sort_keys=True)
+
+
+def is_safe_name(name: str) -> bool:
+    return bool(_NAME_RE.match(name))

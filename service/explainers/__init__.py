@@ -1,0 +1,1 @@
+"""Explainers: one registry, no magic dispatch."""
