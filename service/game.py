@@ -44,6 +44,9 @@ class Game:
     chunk_rows: int = 131_072
     structure: object | None = None
     """A white-box description of ``predict`` (parsed tree arrays) for exact tree methods."""
+    column_types: tuple[str, ...] | None = None
+    """Per column, the card's feature type (numeric, integer, binary, categorical); None reads
+    as all numeric. Sampling explainers (lime) draw categorical and binary columns as categories."""
 
     def __post_init__(self) -> None:
         if self.background.ndim != 2 or self.background.shape[0] == 0:
@@ -53,6 +56,8 @@ class Game:
             raise ValueError("players must partition the columns exactly once")
         if len(self.player_names) != len(self.players):
             raise ValueError("one name per player is required")
+        if self.column_types is not None and len(self.column_types) != self.n_columns:
+            raise ValueError("column_types needs one type per column")
 
     @property
     def n_players(self) -> int:
