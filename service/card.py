@@ -78,7 +78,9 @@ class Feature(_Strict):
             if len(set(self.categories)) != len(self.categories):
                 raise ValueError(f"feature {self.name!r} lists a category twice")
         elif self.categories is not None:
-            raise ValueError(f"'categories' is only allowed on categorical features ({self.name!r})")
+            raise ValueError(
+                f"'categories' is only allowed on categorical features ({self.name!r})"
+            )
         if self.range is not None:
             if self.type in ("categorical", "binary"):
                 raise ValueError(f"'range' is only allowed on numeric features ({self.name!r})")
@@ -138,7 +140,8 @@ class ModelCard(_Strict):
                 raise ValueError("'classes' lists a label twice")
             if self.positive_class is not None and self.positive_class not in self.classes:
                 raise ValueError(
-                    f"positive_class {self.positive_class!r} is not one of classes {list(self.classes)}"
+                    f"positive_class {self.positive_class!r} is not one of "
+                    f"classes {list(self.classes)}"
                 )
         elif self.classes is not None or self.positive_class is not None:
             raise ValueError("a regression card takes no 'classes' or 'positive_class'")

@@ -62,4 +62,4 @@ class Explanation:
     def additivity_residual(self) -> NDArray[np.float64]:
         """|base + sum(values) - output|, shape (n_samples, n_outputs)."""
         total = self.base_values + self.values.sum(axis=1)
-        return np.abs(total - self.outputs)
+        return np.asarray(np.abs(total - self.outputs), dtype=np.float64)

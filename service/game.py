@@ -84,7 +84,7 @@ class Game:
 
     def base_value(self) -> NDArray[np.float64]:
         """v(empty set) = mean_b f(b), shape (n_outputs,)."""
-        return self.predict(self.background).mean(axis=0)
+        return np.asarray(self.predict(self.background).mean(axis=0), dtype=np.float64)
 
     def values(
         self,

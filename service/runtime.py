@@ -31,7 +31,7 @@ __all__ = [
 
 Link = Literal["identity", "logit", "log"]
 
-_NUMERIC_TYPES = {
+_NUMERIC_TYPES: dict[int, Any] = {
     onnx.TensorProto.FLOAT: np.float32,
     onnx.TensorProto.DOUBLE: np.float64,
     onnx.TensorProto.INT64: np.int64,
@@ -121,7 +121,8 @@ def infer_layout(graph: onnx.GraphProto, card: ModelCard) -> InputLayout:
         if elem == onnx.TensorProto.STRING:
             if feature.type != "categorical":
                 raise BundleRejected(
-                    f"graph input {feature.name!r} takes strings; the card must declare it categorical"
+                    f"graph input {feature.name!r} takes strings; "
+                    "the card must declare it categorical"
                 )
             categories = tuple(str(c) for c in feature.categories or ())
             feeds.append(_Feed(vi.name, (column,), object, categories))
@@ -153,9 +154,7 @@ def _bypass_zipmap(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]
     return model, None
 
 
-def _pick_output(
-    session: Any, card: ModelCard, zipmap_tensor: str | None
-) -> tuple[str, int]:
+def _pick_output(session: Any, card: ModelCard, zipmap_tensor: str | None) -> tuple[str, int]:
     """Choose the output that holds probabilities (classifiers) or values (regressors)."""
     outputs = session.get_outputs()
     if zipmap_tensor is not None:
@@ -171,7 +170,9 @@ def _pick_output(
             f"(outputs: {[(o.name, o.type, o.shape) for o in outputs]})"
         )
     for o in float_outputs:
-        if len(o.shape) == 1 or (len(o.shape) == 2 and (o.shape[1] == 1 or not isinstance(o.shape[1], int))):
+        if len(o.shape) == 1 or (
+            len(o.shape) == 2 and (o.shape[1] == 1 or not isinstance(o.shape[1], int))
+        ):
             return o.name, 1
     raise BundleRejected(
         f"no output of the graph holds one regression value per row "
@@ -299,11 +300,11 @@ class OnnxModel:
         if self.link == "logit":
             margin = logp[:, 1] - logp[:, 0]
             return np.stack([-margin, margin], axis=1)
-        return logp - logp.mean(axis=1, keepdims=True)
+        return np.asarray(logp - logp.mean(axis=1, keepdims=True), dtype=np.float64)
 
-    def function(self, space: Literal["raw", "probability"]) -> Callable[
-        [NDArray[np.float64]], NDArray[np.float64]
-    ]:
+    def function(
+        self, space: Literal["raw", "probability"]
+    ) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
         """The prediction function for the game in ``space``."""
         if self.card.task == "regression" or space == "probability":
             return self.run

@@ -99,7 +99,10 @@ class Explainer(ABC):
         """Refuse a game this method cannot play (too many players, say)."""
 
     def explain(self, X: NDArray[np.float64]) -> Explanation:
-        """Explain rows X (n_samples, n_columns); returns values (n_samples, n_players, n_outputs)."""
+        """Explain rows X (n_samples, n_columns).
+
+        Returns values (n_samples, n_players, n_outputs) with quality and provenance.
+        """
         if not hasattr(self, "game_"):
             raise NotFitted(f"{type(self).__name__} is not fitted; call fit(game) first")
         start = time.perf_counter()

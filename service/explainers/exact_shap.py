@@ -51,9 +51,7 @@ class ExactShap(Explainer):
         values = shapley_from_coalitions(v, game.n_players)
         full = v[:, -1, :]
         empty = v[:, 0, :]
-        return self._explanation(
-            values, empty, full, meta={"coalitions": int(masks.shape[0])}
-        )
+        return self._explanation(values, empty, full, meta={"coalitions": int(masks.shape[0])})
 
 
 def shapley_from_coalitions(v: NDArray[np.float64], n_players: int) -> NDArray[np.float64]:

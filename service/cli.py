@@ -1,0 +1,146 @@
+"""The ``clarion`` command line: serve, rebuild the example models, explain offline.
+
+Every command goes through the same core as the HTTP API.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="clarion",
+    help="Clarion: explanations for ONNX models (SHAP, LIME) with an HTTP API.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+models_app = typer.Typer(help="Example model bundles.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+METHODS = ["auto", "tree_shap", "exact_shap", "kernel_shap", "permutation_shap", "lime"]
+ModelsDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--models-dir",
+        help="Folder of model bundles [default: the bundled models; env CLARION_MODELS_DIR].",
+        file_okay=False,
+    ),
+]
+
+
+def _settings(**overrides: Any) -> Any:
+    from service.settings import Settings
+
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@app.command()
+def serve(
+    models_dir: ModelsDir = None,
+    host: Annotated[str | None, typer.Option(help="Interface [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 8000].")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs) on the bundles in the models folder."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings(models_dir=models_dir, host=host, port=port)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@models_app.command("build")
+def models_build(
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Build just these bundles.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder [default: models/].")] = None,
+) -> None:
+    """Rebuild the example bundles deterministically (needs the `train` extra)."""
+    script = Path(__file__).resolve().parent.parent / "models" / "build.py"
+    if not script.is_file():
+        typer.echo(f"error: {script} not found; run from a source checkout", err=True)
+        raise typer.Exit(2)
+    namespace = runpy.run_path(str(script))
+    paths = namespace["build_all"](out or script.parent, only or None)
+    for path in paths:
+        typer.echo(f"built {path}")
+
+
+@app.command()
+def explain(
+    model: Annotated[str, typer.Option("--model", help="Model name, as served.")],
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input", help="CSV with a header of feature names.", exists=True, dir_okay=False
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", help="JSON Lines file to write.")],
+    method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "auto",
+    output_space: Annotated[
+        str | None, typer.Option("--output-space", help="raw or probability [default: card].")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for sampling methods.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Rows per explanation call.", min=1)] = 20,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Explain every row of a CSV offline; one JSON line per row, with a progress bar."""
+    from tqdm import tqdm
+
+    from service.engine import Engine
+    from service.errors import ClarionError
+    from service.instances import decode_row, read_csv_rows
+    from service.logs import configure_logging
+    from service.registry import ModelRegistry
+    from service.schemas import ExplainRequest
+
+    if method not in METHODS:
+        typer.echo(f"error: --method must be one of {METHODS}; got {method!r}", err=True)
+        raise typer.Exit(2)
+    settings = _settings(
+        models_dir=models_dir, log_level="warning", max_instances=max(batch_size, 100)
+    )
+    configure_logging("warning")
+    registry = ModelRegistry(settings)
+    try:
+        registry.load_one(model)
+        loaded = registry.get(model)
+        card = loaded.bundle.card
+        X = read_csv_rows(card, input.read_bytes(), max_rows=10_000_000, what="input")
+        engine = Engine(registry, settings)
+        rows = [decode_row(card, x) for x in X]
+        with (
+            output.open("w", encoding="utf-8") as fh,
+            tqdm(total=len(rows), unit="row", desc=f"{model} {method}", file=sys.stderr) as bar,
+        ):
+            for start in range(0, len(rows), batch_size):
+                batch = rows[start : start + batch_size]
+                request = ExplainRequest.model_validate(
+                    {
+                        "instances": batch,
+                        "method": method,
+                        "output": output_space,
+                        "options": {"seed": seed},
+                    }
+                )
+                response = engine.explain(model, request).model_dump(mode="json")
+                for offset, item in enumerate(response.pop("explanations")):
+                    line = {**response, "row": start + offset, "explanations": [item]}
+                    fh.write(json.dumps(line) + "\n")
+                bar.update(len(batch))
+    except ClarionError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"wrote {len(rows)} explanations to {output}", err=True)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""HTTP routes: one router per resource, each handler parses, calls the core and maps."""

@@ -1,0 +1,17 @@
+"""Predictions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.routes.deps import EngineDep
+from service.routes.errors import errors
+from service.schemas import PredictRequest, PredictResponse
+
+router = APIRouter(prefix="/v1/models", tags=["predictions"])
+
+
+@router.post("/{name}/predict", operation_id="predict", responses=errors(404, 413, 422))
+def predict(name: str, body: PredictRequest, engine: EngineDep) -> PredictResponse:
+    """Score instances: label and class probabilities, or a value for regressors."""
+    return engine.predict(name, body.instances)
