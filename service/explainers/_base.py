@@ -45,8 +45,9 @@ class Interval:
         return bool(self.low <= value <= self.high)
 
     def describe(self) -> str:
-        noun = "an int" if self.kind is int else "a number"
-        return f"{noun} in [{self.low:g}, {self.high:g}]"
+        if self.kind is int:  # whole numbers in full: "[0, 4294967295]", not "4.29497e+09"
+            return f"an int in [{int(self.low)}, {int(self.high)}]"
+        return f"a number in [{self.low:g}, {self.high:g}]"
 
 
 Options = Mapping[str, Any]
