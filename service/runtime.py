@@ -305,7 +305,11 @@ class OnnxModel:
     def function(
         self, space: Literal["raw", "probability"]
     ) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
-        """The prediction function for the game in ``space``."""
-        if self.card.task == "regression" or space == "probability":
+        """The prediction function for the game in ``space``.
+
+        A regressor's raw space is its value unless an exact margin function was set
+        (a tree graph ending in Exp explains log-values).
+        """
+        if space == "probability" or (self.card.task == "regression" and self._raw_fn is None):
             return self.run
         return self.predict_raw

@@ -1,0 +1,170 @@
+"""Compiled loops (numba): tree evaluation, path patterns and the path-table gather.
+
+Numba compiles each function on its first call (``cache=True`` keeps the machine
+code on disk for the next process), so importing this module costs nothing.
+Every kernel takes plain arrays; ``predict.py`` and ``interventional.py`` own the
+meaning. Rows run in parallel (``prange``); each row writes only its own output.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["histogram_kernel", "patterns_kernel", "predict_kernel", "shapley_kernel"]
+
+_LEQ, _LT, _GTE, _GT, _NEQ = 0, 1, 2, 3, 5
+
+
+@nb.njit(cache=True, inline="always")  # type: ignore[misc]
+def _goes_true(v, node, mode, threshold, nan_true, set_ptr, set_values):  # type: ignore[no-untyped-def]
+    if v != v:  # NaN: the node's flag, except NEQ where NaN != t is true
+        return nan_true[node] or mode[node] == _NEQ
+    m = mode[node]
+    t = threshold[node]
+    if m == _LEQ:
+        return v <= t
+    if m == _LT:
+        return v < t
+    if m == _GTE:
+        return v >= t
+    if m == _GT:
+        return v > t
+    if m == _NEQ:
+        return v != t
+    for j in range(set_ptr[node], set_ptr[node + 1]):  # MEMBER (EQ is a one-value set)
+        if set_values[j] == v:
+            return True
+    return False
+
+
+@nb.njit(cache=True, parallel=True)  # type: ignore[misc]
+def predict_kernel(X, feature, threshold, mode, nan_true, true_child, false_child, leaf,  # type: ignore[no-untyped-def]
+                   set_ptr, set_values, roots, leaf_values, base):
+    """Sum of leaf values plus base: X (n, F) -> (n, n_scores)."""
+    n = X.shape[0]
+    n_scores = leaf_values.shape[1]
+    out = np.empty((n, n_scores))
+    for i in nb.prange(n):
+        for o in range(n_scores):
+            out[i, o] = base[o]
+        for t in range(roots.shape[0]):
+            node = roots[t]
+            while leaf[node] < 0:
+                if _goes_true(X[i, feature[node]], node, mode, threshold, nan_true, set_ptr, set_values):
+                    node = true_child[node]
+                else:
+                    node = false_child[node]
+            for o in range(n_scores):
+                out[i, o] += leaf_values[leaf[node], o]
+    return out
+
+
+@nb.njit(cache=True, inline="always")  # type: ignore[misc]
+def _conditions(x, cond, feature, threshold, mode, nan_true, leaf, set_ptr, set_values):  # type: ignore[no-untyped-def]
+    for node in range(feature.shape[0]):
+        if leaf[node] < 0:
+            cond[node] = _goes_true(x[feature[node]], node, mode, threshold, nan_true, set_ptr, set_values)
+
+
+@nb.njit(cache=True, inline="always")  # type: ignore[misc]
+def _pattern(p, cond, k, cons_ptr, cons_node, cons_true, cons_slot):  # type: ignore[no-untyped-def]
+    bits = (np.int64(1) << k[p]) - 1
+    for c in range(cons_ptr[p], cons_ptr[p + 1]):
+        if cond[cons_node[c]] != (cons_true[c] == 1):
+            bits &= ~(np.int64(1) << cons_slot[c])
+    return bits
+
+
+@nb.njit(cache=True, parallel=True)  # type: ignore[misc]
+def patterns_kernel(X, feature, threshold, mode, nan_true, leaf, set_ptr, set_values,  # type: ignore[no-untyped-def]
+                    k, cons_ptr, cons_node, cons_true, cons_slot):
+    """Each row's pattern on each path: X (n, F) -> (n, P) int64 bit masks."""
+    n = X.shape[0]
+    n_paths = k.shape[0]
+    out = np.empty((n, n_paths), np.int64)
+    for i in nb.prange(n):
+        cond = np.empty(feature.shape[0], np.bool_)
+        _conditions(X[i], cond, feature, threshold, mode, nan_true, leaf, set_ptr, set_values)
+        for p in range(n_paths):
+            out[i, p] = _pattern(p, cond, k, cons_ptr, cons_node, cons_true, cons_slot)
+    return out
+
+
+@nb.njit(cache=True, parallel=True)  # type: ignore[misc]
+def histogram_kernel(patterns, dense_off, counts):  # type: ignore[no-untyped-def]
+    """counts[dense_off[p] + pattern] += 1 for every row, for paths with a dense table."""
+    n, n_paths = patterns.shape
+    for p in nb.prange(n_paths):  # paths in parallel: each owns its slice of counts
+        off = dense_off[p]
+        if off >= 0:
+            for i in range(n):
+                counts[off + patterns[i, p]] += 1.0
+
+
+@nb.njit(cache=True, inline="always")  # type: ignore[misc]
+def _popcount(v):  # type: ignore[no-untyped-def]
+    c = 0
+    while v:
+        v &= v - 1
+        c += 1
+    return c
+
+
+@nb.njit(cache=True, parallel=True)  # type: ignore[misc]
+def shapley_kernel(X, feature, threshold, mode, nan_true, leaf, set_ptr, set_values,  # type: ignore[no-untyped-def]
+                   leaf_values, path_leaf, k, cons_ptr, cons_node, cons_true, cons_slot,
+                   slot_ptr, slot_player, table_off, tables, sparse_ptr, sparse_pattern,
+                   sparse_frac, coef_in, coef_out, n_players):
+    """Interventional Shapley values: X (n, F) -> (n, n_players, n_scores).
+
+    A path with a dense table reads its k weights at ``table_off[p] + pattern * k``.
+    A path without one (many slots) loops over the background's distinct patterns on
+    it, weighting each by its frequency with the closed form of ``interventional.py``.
+    """
+    n = X.shape[0]
+    n_scores = leaf_values.shape[1]
+    out = np.zeros((n, n_players, n_scores))
+    for i in nb.prange(n):
+        cond = np.empty(feature.shape[0], np.bool_)
+        _conditions(X[i], cond, feature, threshold, mode, nan_true, leaf, set_ptr, set_values)
+        phi = out[i]
+        for p in range(path_leaf.shape[0]):
+            kp = k[p]
+            xp = _pattern(p, cond, k, cons_ptr, cons_node, cons_true, cons_slot)
+            value = leaf_values[path_leaf[p]]
+            s0 = slot_ptr[p]
+            if table_off[p] >= 0:
+                row = table_off[p] + xp * kp
+                for j in range(kp):
+                    w = tables[row + j]
+                    if w != 0.0:
+                        pl = slot_player[s0 + j]
+                        for o in range(n_scores):
+                            phi[pl, o] += w * value[o]
+                continue
+            full = (np.int64(1) << kp) - 1
+            for q in range(sparse_ptr[p], sparse_ptr[p + 1]):
+                rp = sparse_pattern[q]
+                if (~xp & ~rp & full) != 0:  # a slot neither row satisfies: leaf unreachable
+                    continue
+                only_x = xp & ~rp
+                only_r = rp & ~xp
+                a = _popcount(only_x)
+                c = _popcount(only_r)
+                if a + c == 0:
+                    continue
+                w_in = sparse_frac[q] * coef_in[a, c]
+                w_out = sparse_frac[q] * coef_out[a, c]
+                for j in range(kp):
+                    bit = np.int64(1) << j
+                    if only_x & bit:
+                        pl = slot_player[s0 + j]
+                        for o in range(n_scores):
+                            phi[pl, o] += w_in * value[o]
+                    elif only_r & bit:
+                        pl = slot_player[s0 + j]
+                        for o in range(n_scores):
+                            phi[pl, o] -= w_out * value[o]
+    return out
