@@ -23,14 +23,15 @@ game's background as lime's training data, in lime's default configuration
 Same numbers as lime: one ``np.random.RandomState(seed)`` per call is consumed in
 lime's order (for each row: one uniform per player and neighbour for the draws by
 frequency, then one per truncated-normal value), so the bins and categories drawn
-are identical to lime's with ``random_state=np.random.RandomState(seed)``. The
-truncated-normal inverse CDF (61% of lime's time, TRAPS.md) is evaluated for all
-rows at once with scipy's own log-space formulas; it agrees with scipy's
-``truncnorm.ppf`` to about 1e-14, so values agree with lime to rounding. Deliberate
-differences: (a) a bin holding a single value (more than a quarter of the
-background at the minimum) is undiscretized to that value, where lime returns 0
-(its standardised value); (b) with one-hot groups, distances and the kernel width
-count players, not columns (lime has no groups).
+are identical to lime's with ``random_state=np.random.RandomState(seed)``. Only the
+draws are per row; everything else runs on the whole block of rows at once. The
+truncated-normal inverse CDF (61% of lime's time, TRAPS.md) uses per-bin constants
+and one ``ndtri`` per value, taken on whichever tail keeps precision; it agrees with
+scipy's ``truncnorm.ppf`` to about 1e-13, so values agree with lime to rounding.
+Deliberate differences: (a) a bin holding a single value (more than a quarter of
+the background at the minimum) is undiscretized to that value, where lime returns
+0 (its standardised value); (b) with one-hot groups, distances and the kernel
+width count players, not columns (lime has no groups).
 
 Explanation: values are the surrogate's coefficients (n_samples, n_players, n_outputs),
 base values its intercept, outputs the model at x; quality holds ``fidelity_r2`` (the
@@ -41,7 +42,7 @@ weighted R² of the surrogate on its neighbours, lime's ``score``) and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,100 +53,113 @@ from service.game import Game
 
 __all__ = ["Lime"]
 
+Array = NDArray[np.float64]
+_A = TypeVar("_A", bound=NDArray[Any])
+
 _CATEGORICAL = frozenset({"categorical", "binary"})
+_BINS = 4  # quartiles: at most 3 unique edges, 4 bins
 _BLOCK_CELLS = 4_000_000
 """Rows are processed in blocks of at most this many neighbour cells (neighbours x columns)."""
 
 
-@dataclass(frozen=True, eq=False)
-class _Player:
-    """What lime learns about one player from the background (arrays are read-only).
-
-    codes: (n_codes,) the values drawn: bin indices, category values or pattern indices
-    cdf: (n_codes,) their cumulative frequencies, as ``RandomState.choice`` builds them
-    numeric players, per bin: edges (n_bins - 1,) and low, high, mean, std (n_bins,);
-        varies (n_bins,): whether lime draws a truncated normal there (the bin is not one point)
-    group players: patterns (n_codes, n_group_columns)
-    """
-
-    kind: Literal["numeric", "categorical", "group"]
-    columns: tuple[int, ...]
-    codes: NDArray[np.float64]
-    cdf: NDArray[np.float64]
-    edges: NDArray[np.float64] | None = None
-    low: NDArray[np.float64] | None = None
-    high: NDArray[np.float64] | None = None
-    mean: NDArray[np.float64] | None = None
-    std: NDArray[np.float64] | None = None
-    varies: NDArray[np.bool_] | None = None
-    patterns: NDArray[np.float64] | None = None
-
-    def bins(self, drawn: NDArray[np.intp]) -> NDArray[np.intp]:
-        """Bin numbers of drawn code indices (a numeric player's codes are its non-empty bins)."""
-        return self.codes[drawn].astype(np.intp)
-
-    def code_of(self, x: NDArray[np.float64]) -> float:
-        """x's own code (bin, category or pattern index; -1 for an unseen pattern)."""
-        if self.kind == "numeric":
-            assert self.edges is not None
-            return float(np.searchsorted(self.edges, x[self.columns[0]]))
-        if self.kind == "categorical":
-            return float(x[self.columns[0]])
-        assert self.patterns is not None
-        hits = np.flatnonzero((self.patterns == x[list(self.columns)]).all(axis=1))
-        return float(hits[0]) if hits.size else -1.0
-
-
-def _frozen(a: NDArray[np.float64]) -> NDArray[np.float64]:
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    a.flags.writeable = False
+def _frozen(a: _A) -> _A:
+    a.flags.writeable = False  # fitted tables are shared by concurrent explain calls
     return a
 
 
-def _frequencies(codes: NDArray[np.float64], counts: NDArray[np.int64]) -> NDArray[np.float64]:
+def _cdf(counts: NDArray[np.int64]) -> Array:
     p = counts / float(counts.sum())  # lime's feature_frequencies
     cdf = p.cumsum()
     cdf /= cdf[-1]  # what RandomState.choice does with p
-    return _frozen(cdf)
+    return cdf
 
 
-def _fit_player(background: NDArray[np.float64], columns: tuple[int, ...], kind: str) -> _Player:
-    if len(columns) > 1:
-        patterns, counts = np.unique(background[:, list(columns)], axis=0, return_counts=True)
-        codes = np.arange(patterns.shape[0], dtype=np.float64)
-        cdf = _frequencies(codes, counts)
-        return _Player("group", columns, _frozen(codes), cdf, patterns=_frozen(patterns))
-    column = background[:, columns[0]]
-    if kind in _CATEGORICAL:
-        values, counts = np.unique(column, return_counts=True)
-        return _Player("categorical", columns, _frozen(values), _frequencies(values, counts))
-    edges = np.unique(np.percentile(column, [25, 50, 75]))
-    bins = np.searchsorted(edges, column)
-    n_bins = edges.shape[0] + 1
-    mean, std = np.zeros(n_bins), np.zeros(n_bins)
-    for b in range(n_bins):
-        chosen = column[bins == b]
-        if chosen.size:
-            mean[b], std[b] = np.mean(chosen), np.std(chosen)
+@dataclass(frozen=True, eq=False)
+class _Categories:
+    """A categorical player: a categorical or binary column, or a one-hot group.
+
+    values: (n_codes, n_player_columns) each category's column values; cdf: (n_codes,).
+    """
+
+    player: int
+    columns: tuple[int, ...]
+    values: Array
+    cdf: Array
+
+    def codes_of(self, X: Array) -> NDArray[np.intp]:
+        """Each row's own category index, -1 where the background never saw it. (b,)"""
+        hits = (X[:, None, list(self.columns)] == self.values[None]).all(axis=2)
+        return np.where(hits.any(axis=1), hits.argmax(axis=1), -1)
+
+
+@dataclass(frozen=True, eq=False)
+class _Bins:
+    """The quartile bins of all numeric players, padded to 4 bins: arrays (n_numeric, 4).
+
+    edges (n_numeric, 3): unique quartiles, +inf padded. cdf: frequencies of the bins the
+    background fills (+inf padded), ``code`` the bin each entry stands for. Per bin:
+    low/high bounds, mean/std, ``varies`` (lime draws a truncated normal there) and the
+    truncated normal's constants in z units (za, zb, cdf_a = Phi(za), sf_b = Phi(-zb),
+    mass = Phi(zb) - Phi(za)).
+    """
+
+    players: tuple[int, ...]
+    columns: tuple[int, ...]
+    edges: Array
+    cdf: Array
+    code: NDArray[np.intp]
+    low: Array
+    mean: Array
+    std: Array
+    varies: NDArray[np.bool_]
+    za: Array
+    zb: Array
+    cdf_a: Array
+    sf_b: Array
+    mass: Array
+
+
+def _fit_bins(background: Array, players: list[int], columns: list[int]) -> _Bins:
+    from scipy import special as sc
+
+    n = len(columns)
+    inf = np.full((n, _BINS), np.inf)
+    edges, cdf = inf[:, :-1].copy(), inf.copy()
+    code = np.zeros((n, _BINS), dtype=np.intp)
+    low, high, mean, std = (np.zeros((n, _BINS)) for _ in range(4))
+    for r, c in enumerate(columns):
+        column = background[:, c]
+        qts = np.unique(np.percentile(column, [25, 50, 75]))
+        bins = np.searchsorted(qts, column)
+        edges[r, : qts.size] = qts
+        filled, counts = np.unique(bins, return_counts=True)
+        cdf[r, : filled.size], code[r, : filled.size] = _cdf(counts), filled
+        for b in range(qts.size + 1):
+            chosen = column[bins == b]
+            if chosen.size:
+                mean[r, b], std[r, b] = np.mean(chosen), np.std(chosen)
+        low[r, : qts.size + 1] = np.concatenate([[column.min()], qts])
+        high[r, : qts.size + 1] = np.concatenate([qts, [column.max()]])
     std += 1e-11  # as lime: no zero scale
-    low = np.concatenate([[column.min()], edges])
-    high = np.concatenate([edges, [column.max()]])
-    codes, counts = np.unique(bins, return_counts=True)
-    codes = codes.astype(np.float64)
-    varies = (low - mean) / std != (high - mean) / std  # lime's test, in its z units
-    varies.flags.writeable = False
-    return _Player(
-        "numeric",
-        columns,
-        _frozen(codes),
-        _frequencies(codes, counts),
-        edges=_frozen(edges),
-        low=_frozen(low),
-        high=_frozen(high),
-        mean=_frozen(mean),
-        std=_frozen(std),
-        varies=varies,
-    )
+    za, zb = (low - mean) / std, (high - mean) / std
+    varies = za != zb  # lime's test
+    cdf_a, sf_b = sc.ndtr(za), sc.ndtr(-zb)
+    mass = _mass(za, zb, cdf_a, sf_b)
+    arrays = (edges, cdf, code, low, mean, std, varies, za, zb, cdf_a, sf_b, mass)
+    for a in arrays:
+        _frozen(a)
+    return _Bins(tuple(players), tuple(columns), *arrays)
+
+
+def _mass(za: Array, zb: Array, cdf_a: Array, sf_b: Array) -> Array:
+    """Phi(zb) - Phi(za), computed on the side of zero where it keeps precision."""
+    from scipy import special as sc
+
+    with np.errstate(invalid="ignore"):
+        left = sc.ndtr(zb) - cdf_a  # both bounds below zero
+        right = sc.ndtr(-za) - sf_b  # both above zero
+    mass: Array = np.where(zb <= 0, left, np.where(za > 0, right, 1.0 - (cdf_a + sf_b)))
+    return mass
 
 
 class Lime(Explainer):
@@ -158,7 +172,8 @@ class Lime(Explainer):
         "num_samples": Interval(int, 50, 100_000),
     }
 
-    players_: tuple[_Player, ...]
+    bins_: _Bins
+    categories_: tuple[_Categories, ...]
 
     def __init__(self, *, seed: int = 0, num_samples: int = 5000) -> None:
         self.seed = seed
@@ -166,25 +181,32 @@ class Lime(Explainer):
 
     def fit(self, game: Game) -> Self:
         super().fit(game)
+        bg = game.background
         types = game.column_types or ("numeric",) * game.n_columns
-        self.players_ = tuple(
-            _fit_player(game.background, cols, types[cols[0]]) for cols in game.players
-        )
+        numeric, categories = [], []
+        for j, cols in enumerate(game.players):
+            if len(cols) == 1 and types[cols[0]] not in _CATEGORICAL:
+                numeric.append(j)
+                continue
+            values, counts = np.unique(bg[:, list(cols)], axis=0, return_counts=True)
+            categories.append(_Categories(j, cols, _frozen(values), _frozen(_cdf(counts))))
+        self.bins_ = _fit_bins(bg, numeric, [game.players[j][0] for j in numeric])
+        self.categories_ = tuple(categories)
         return self
 
-    def _explain(self, X: NDArray[np.float64]) -> Explanation:
+    def _explain(self, X: Array) -> Explanation:
         game = self.game_
         n, m, k, s = X.shape[0], game.n_players, game.n_outputs, self.num_samples
         rs = np.random.RandomState(self.seed)  # lime's draw order needs the legacy generator
+        width = float(np.sqrt(m) * 0.75)
         coef = np.empty((n, m, k))
         intercept, outputs, r2 = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
         block = max(1, _BLOCK_CELLS // (s * max(m, game.n_columns)))
         for start in range(0, n, block):
             stop = min(n, start + block)
-            Z, neighbours = _sample(self.players_, X[start:stop], s, rs)
+            Z, neighbours = _sample(self.bins_, self.categories_, X[start:stop], m, s, rs)
             Y = game.predict(neighbours.reshape(-1, game.n_columns)).reshape(stop - start, s, k)
-            fit = _ridge(Z, Y, kernel_width=float(np.sqrt(m) * 0.75))
-            coef[start:stop], intercept[start:stop], r2[start:stop] = fit
+            coef[start:stop], intercept[start:stop], r2[start:stop] = _ridge(Z, Y, width)
             outputs[start:stop] = Y[:, 0, :]
         local = intercept + coef.sum(axis=1)  # the surrogate at x: all indicators are 1
         return self._explanation(
@@ -192,125 +214,97 @@ class Lime(Explainer):
             intercept,
             outputs,
             quality={"fidelity_r2": r2, "local_prediction_error": np.abs(local - outputs)},
-            meta={"seed": self.seed, "num_samples": s, "kernel_width": float(np.sqrt(m) * 0.75)},
+            meta={"seed": self.seed, "num_samples": s, "kernel_width": width},
         )
 
 
 def _sample(
-    players: tuple[_Player, ...],
-    X: NDArray[np.float64],
+    bins: _Bins,
+    categories: tuple[_Categories, ...],
+    X: Array,
+    m: int,
     s: int,
     rs: np.random.RandomState,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Neighbours of every row, drawing from ``rs`` in lime's order.
+) -> tuple[Array, Array]:
+    """Neighbours of every row of X (b, n_columns), drawing from ``rs`` in lime's order.
 
-    X: (b, n_columns). Returns the binary representation Z (b, s, m) and the
-    neighbours (b, s, n_columns); neighbour 0 of each row is the row itself.
+    Returns the binary representation Z (b, s, m) and the neighbours (b, s, n_columns);
+    neighbour 0 of each row is the row itself.
     """
-    b, m = X.shape[0], len(players)
-    numeric = [j for j, p in enumerate(players) if p.kind == "numeric"]
-    drawn = np.empty((b, m, s), dtype=np.intp)  # index into each player's codes
-    Z = np.empty((b, s, m), dtype=np.float64)
-    u_bins: list[NDArray[np.float64]] = []  # per row, uniforms for truncated normals
+    b, numeric = X.shape[0], list(bins.players)
+    uniforms = np.empty((b, m, s))
+    drawn = np.empty((b, len(numeric), s), dtype=np.intp)  # flat index into the (n, 4) tables
+    normals: list[Array] = []
+    offsets = np.arange(len(numeric))[:, None] * _BINS
     for i in range(b):
-        # lime: one random_state.choice(values, size=s, p=freqs) per column, in column order
-        U = rs.random_sample((m, s))
-        for j, player in enumerate(players):
-            drawn[i, j] = player.cdf.searchsorted(U[j], side="right")
-        # lime then undiscretizes rows 1: of each numeric column, drawing one uniform
-        # per neighbour whose bin has a non-degenerate range
-        needed = 0
-        for j in numeric:
-            varies = players[j].varies
-            assert varies is not None
-            needed += int(varies[players[j].bins(drawn[i, j, 1:])].sum())
-        u_bins.append(rs.random_sample(needed))
+        # lime: random_state.choice(values, size=s, p=freqs) per column, in column order;
+        # choice takes the first entry whose cumulative frequency exceeds the uniform
+        uniforms[i] = rs.random_sample((m, s))
+        u = uniforms[i, numeric]
+        entry = np.zeros(u.shape, dtype=np.intp)
+        for c in range(_BINS):
+            entry += u >= bins.cdf[:, c : c + 1]
+        drawn[i] = np.take(bins.code, offsets + entry) + offsets
+        # then one uniform per truncated normal, for neighbours 1: of each numeric column
+        normals.append(rs.random_sample(int(np.take(bins.varies, drawn[i, :, 1:]).sum())))
+    Z = np.empty((b, s, m))
     neighbours = np.repeat(X[:, None, :], s, axis=1)
-    for j, player in enumerate(players):
-        codes = player.codes[drawn[:, j]]  # (b, s)
-        own = np.array([player.code_of(x) for x in X])
-        Z[:, :, j] = codes == own[:, None]
-        if player.kind == "categorical":
-            neighbours[:, 1:, player.columns[0]] = codes[:, 1:]
-        elif player.kind == "group":
-            assert player.patterns is not None
-            neighbours[:, 1:, list(player.columns)] = player.patterns[drawn[:, j, 1:]]
+    own = (X[:, list(bins.columns), None] > bins.edges[None]).sum(axis=2)  # (b, n_numeric)
+    Z[:, :, numeric] = (drawn == (own + offsets[:, 0])[:, :, None]).transpose(0, 2, 1)
+    for cat in categories:
+        code = cat.cdf.searchsorted(uniforms[:, cat.player], side="right")  # (b, s)
+        Z[:, :, cat.player] = code == cat.codes_of(X)[:, None]
+        neighbours[:, 1:, list(cat.columns)] = cat.values[code[:, 1:]]
     Z[:, 0, :] = 1.0
-    _undiscretize(players, numeric, drawn, u_bins, neighbours)
+    if numeric:
+        values = _undiscretize(bins, drawn[:, :, 1:], np.concatenate(normals))
+        neighbours[:, 1:, list(bins.columns)] = values.transpose(0, 2, 1)
     return Z, neighbours
 
 
-def _undiscretize(
-    players: tuple[_Player, ...],
-    numeric: list[int],
-    drawn: NDArray[np.intp],
-    u_bins: list[NDArray[np.float64]],
-    neighbours: NDArray[np.float64],
-) -> None:
-    """Fill numeric columns of neighbours 1: in place, one inverse-CDF call for the block."""
-    b = drawn.shape[0]
-    q_parts, lo_parts, hi_parts, where = [], [], [], []
-    for i in range(b):
-        offset = 0
-        for j in numeric:
-            p = players[j]
-            assert p.low is not None
-            assert p.high is not None
-            assert p.varies is not None
-            assert p.mean is not None
-            assert p.std is not None
-            bins = p.bins(drawn[i, j, 1:])
-            varies = p.varies[bins]
-            count = int(varies.sum())
-            column = p.columns[0]
-            fixed = ~varies
-            neighbours[i, 1:, column][fixed] = p.low[bins[fixed]]  # one-value bin: that value
-            q_parts.append(u_bins[i][offset : offset + count])
-            chosen = bins[varies]
-            lo_parts.append((p.low[chosen] - p.mean[chosen]) / p.std[chosen])
-            hi_parts.append((p.high[chosen] - p.mean[chosen]) / p.std[chosen])
-            where.append((i, column, np.flatnonzero(varies) + 1, p.mean[chosen], p.std[chosen]))
-            offset += count
-    if not q_parts:
-        return
-    z = _truncnorm_ppf(np.concatenate(q_parts), np.concatenate(lo_parts), np.concatenate(hi_parts))
-    at = 0
-    for i, column, rows, mean, std in where:
-        neighbours[i, rows, column] = z[at : at + rows.size] * std + mean
-        at += rows.size
+def _undiscretize(bins: _Bins, drawn: NDArray[np.intp], q: Array) -> Array:
+    """Numbers for drawn bins (b, n_numeric, s - 1) given as flat indices into the bin
+    tables, using the uniforms q in C order (one per bin with a range)."""
+    varies = np.take(bins.varies, drawn)
+    if not varies.all():
+        out = np.take(bins.low, drawn)  # a one-value bin: that value
+        out[varies] = _undiscretize(bins, drawn[varies], q)
+        return out
+    z = _ppf(
+        q.reshape(drawn.shape), *(np.take(t, drawn) for t in (bins.cdf_a, bins.sf_b, bins.mass))
+    )
+    z = np.clip(z, np.take(bins.za, drawn), np.take(bins.zb, drawn))
+    out = z * np.take(bins.std, drawn) + np.take(bins.mean, drawn)
+    return out
 
 
-def _truncnorm_ppf(
-    q: NDArray[np.float64], a: NDArray[np.float64], b: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Inverse CDF of the standard normal truncated to [a, b], elementwise, shape of q.
+def _ppf(q: Array, cdf_a: Array, sf_b: Array, mass: Array) -> Array:
+    """Inverse CDF of a truncated standard normal from its constants, elementwise.
 
-    scipy.stats.truncnorm's own log-space formulas (left and right tail cases), written
-    with public scipy.special functions so that one call serves a whole batch.
+    Phi(x) = Phi(a) + q * mass, or equivalently Phi(-x) = Phi(-b) + (1 - q) * mass; the
+    smaller of the two probabilities goes to ``ndtri`` so that both tails keep precision.
     """
     from scipy import special as sc
 
+    below = cdf_a + q * mass
+    above = sf_b + (1.0 - q) * mass
+    lower = below < above
     out = np.empty_like(q)
-    mass = np.empty_like(q)  # log of the normal mass of [a, b]
-    left_tail, right_tail = b <= 0, a > 0
-    central = ~(left_tail | right_tail)
-    mass[central] = np.log1p(-sc.ndtr(a[central]) - sc.ndtr(-b[central]))
-    for sel, lo, hi in ((left_tail, a, b), (right_tail, -b, -a)):
-        if sel.any():
-            log_hi, log_lo = sc.log_ndtr(hi[sel]), sc.log_ndtr(lo[sel])
-            mass[sel] = log_hi + np.log(-np.expm1(log_lo - log_hi))
-    left = a < 0
-    right = ~left
-    out[left] = sc.ndtri_exp(np.logaddexp(sc.log_ndtr(a[left]), np.log(q[left]) + mass[left]))
-    out[right] = -sc.ndtri_exp(
-        np.logaddexp(sc.log_ndtr(-b[right]), np.log1p(-q[right]) + mass[right])
-    )
-    return np.clip(out, a, b)
+    out[lower] = sc.ndtri(below[lower])
+    out[~lower] = -sc.ndtri(above[~lower])
+    return out
 
 
-def _ridge(
-    Z: NDArray[np.float64], Y: NDArray[np.float64], kernel_width: float
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+def _truncnorm_ppf(q: Array, a: Array, b: Array) -> Array:
+    """``scipy.stats.truncnorm.ppf(q, a, b)`` for a whole batch, shape of q."""
+    from scipy import special as sc
+
+    cdf_a, sf_b = sc.ndtr(a), sc.ndtr(-b)
+    out: Array = np.clip(_ppf(q, cdf_a, sf_b, _mass(a, b, cdf_a, sf_b)), a, b)
+    return out
+
+
+def _ridge(Z: Array, Y: Array, kernel_width: float) -> tuple[Array, Array, Array]:
     """Weighted ridge (alpha 1, free intercept) of Y on Z for each row, all outputs at once.
 
     Z: (b, s, m) binary; Y: (b, s, k). Returns coef (b, m, k), intercept (b, k) and the
