@@ -1,3 +1,5 @@
+# mypy: disable-error-code="no-untyped-def"
+# (numba infers the kernels' argument types from the arrays at the first call)
 """Compiled loops (numba): tree evaluation, path patterns and the path-table gather.
 
 Numba compiles each function on its first call (``cache=True`` keeps the machine
@@ -10,15 +12,14 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from numpy.typing import NDArray
 
 __all__ = ["histogram_kernel", "patterns_kernel", "predict_kernel", "shapley_kernel"]
 
 _LEQ, _LT, _GTE, _GT, _NEQ = 0, 1, 2, 3, 5
 
 
-@nb.njit(cache=True, inline="always")  # type: ignore[misc]
-def _goes_true(v, node, mode, threshold, nan_true, set_ptr, set_values):  # type: ignore[no-untyped-def]
+@nb.njit(cache=True, inline="always")
+def _goes_true(v, node, mode, threshold, nan_true, set_ptr, set_values):
     if v != v:  # NaN: the node's flag, except NEQ where NaN != t is true
         return nan_true[node] or mode[node] == _NEQ
     m = mode[node]
@@ -33,15 +34,29 @@ def _goes_true(v, node, mode, threshold, nan_true, set_ptr, set_values):  # type
         return v > t
     if m == _NEQ:
         return v != t
-    for j in range(set_ptr[node], set_ptr[node + 1]):  # MEMBER (EQ is a one-value set)
+    # MEMBER (EQ is a one-value set); an explicit loop, as numba compiles no generators.
+    for j in range(set_ptr[node], set_ptr[node + 1]):  # noqa: SIM110
         if set_values[j] == v:
             return True
     return False
 
 
-@nb.njit(cache=True, parallel=True)  # type: ignore[misc]
-def predict_kernel(X, feature, threshold, mode, nan_true, true_child, false_child, leaf,  # type: ignore[no-untyped-def]
-                   set_ptr, set_values, roots, leaf_values, base):
+@nb.njit(cache=True, parallel=True)
+def predict_kernel(
+    X,
+    feature,
+    threshold,
+    mode,
+    nan_true,
+    true_child,
+    false_child,
+    leaf,
+    set_ptr,
+    set_values,
+    roots,
+    leaf_values,
+    base,
+):
     """Sum of leaf values plus base: X (n, F) -> (n, n_scores)."""
     n = X.shape[0]
     n_scores = leaf_values.shape[1]
@@ -52,7 +67,9 @@ def predict_kernel(X, feature, threshold, mode, nan_true, true_child, false_chil
         for t in range(roots.shape[0]):
             node = roots[t]
             while leaf[node] < 0:
-                if _goes_true(X[i, feature[node]], node, mode, threshold, nan_true, set_ptr, set_values):
+                if _goes_true(
+                    X[i, feature[node]], node, mode, threshold, nan_true, set_ptr, set_values
+                ):
                     node = true_child[node]
                 else:
                     node = false_child[node]
@@ -61,15 +78,17 @@ def predict_kernel(X, feature, threshold, mode, nan_true, true_child, false_chil
     return out
 
 
-@nb.njit(cache=True, inline="always")  # type: ignore[misc]
-def _conditions(x, cond, feature, threshold, mode, nan_true, leaf, set_ptr, set_values):  # type: ignore[no-untyped-def]
+@nb.njit(cache=True, inline="always")
+def _conditions(x, cond, feature, threshold, mode, nan_true, leaf, set_ptr, set_values):
     for node in range(feature.shape[0]):
         if leaf[node] < 0:
-            cond[node] = _goes_true(x[feature[node]], node, mode, threshold, nan_true, set_ptr, set_values)
+            cond[node] = _goes_true(
+                x[feature[node]], node, mode, threshold, nan_true, set_ptr, set_values
+            )
 
 
-@nb.njit(cache=True, inline="always")  # type: ignore[misc]
-def _pattern(p, cond, k, cons_ptr, cons_node, cons_true, cons_slot):  # type: ignore[no-untyped-def]
+@nb.njit(cache=True, inline="always")
+def _pattern(p, cond, k, cons_ptr, cons_node, cons_true, cons_slot):
     bits = (np.int64(1) << k[p]) - 1
     for c in range(cons_ptr[p], cons_ptr[p + 1]):
         if cond[cons_node[c]] != (cons_true[c] == 1):
@@ -77,9 +96,22 @@ def _pattern(p, cond, k, cons_ptr, cons_node, cons_true, cons_slot):  # type: ig
     return bits
 
 
-@nb.njit(cache=True, parallel=True)  # type: ignore[misc]
-def patterns_kernel(X, feature, threshold, mode, nan_true, leaf, set_ptr, set_values,  # type: ignore[no-untyped-def]
-                    k, cons_ptr, cons_node, cons_true, cons_slot):
+@nb.njit(cache=True, parallel=True)
+def patterns_kernel(
+    X,
+    feature,
+    threshold,
+    mode,
+    nan_true,
+    leaf,
+    set_ptr,
+    set_values,
+    k,
+    cons_ptr,
+    cons_node,
+    cons_true,
+    cons_slot,
+):
     """Each row's pattern on each path: X (n, F) -> (n, P) int64 bit masks."""
     n = X.shape[0]
     n_paths = k.shape[0]
@@ -92,8 +124,8 @@ def patterns_kernel(X, feature, threshold, mode, nan_true, leaf, set_ptr, set_va
     return out
 
 
-@nb.njit(cache=True, parallel=True)  # type: ignore[misc]
-def histogram_kernel(patterns, dense_off, counts):  # type: ignore[no-untyped-def]
+@nb.njit(cache=True, parallel=True)
+def histogram_kernel(patterns, dense_off, counts):
     """counts[dense_off[p] + pattern] += 1 for every row, for paths with a dense table."""
     n, n_paths = patterns.shape
     for p in nb.prange(n_paths):  # paths in parallel: each owns its slice of counts
@@ -103,8 +135,8 @@ def histogram_kernel(patterns, dense_off, counts):  # type: ignore[no-untyped-de
                 counts[off + patterns[i, p]] += 1.0
 
 
-@nb.njit(cache=True, inline="always")  # type: ignore[misc]
-def _popcount(v):  # type: ignore[no-untyped-def]
+@nb.njit(cache=True, inline="always")
+def _popcount(v):
     c = 0
     while v:
         v &= v - 1
@@ -112,11 +144,34 @@ def _popcount(v):  # type: ignore[no-untyped-def]
     return c
 
 
-@nb.njit(cache=True, parallel=True)  # type: ignore[misc]
-def shapley_kernel(X, feature, threshold, mode, nan_true, leaf, set_ptr, set_values,  # type: ignore[no-untyped-def]
-                   leaf_values, path_leaf, k, cons_ptr, cons_node, cons_true, cons_slot,
-                   slot_ptr, slot_player, table_off, tables, sparse_ptr, sparse_pattern,
-                   sparse_frac, coef_in, coef_out, n_players):
+@nb.njit(cache=True, parallel=True)
+def shapley_kernel(
+    X,
+    feature,
+    threshold,
+    mode,
+    nan_true,
+    leaf,
+    set_ptr,
+    set_values,
+    leaf_values,
+    path_leaf,
+    k,
+    cons_ptr,
+    cons_node,
+    cons_true,
+    cons_slot,
+    slot_ptr,
+    slot_player,
+    table_off,
+    tables,
+    sparse_ptr,
+    sparse_pattern,
+    sparse_frac,
+    coef_in,
+    coef_out,
+    n_players,
+):
     """Interventional Shapley values: X (n, F) -> (n, n_players, n_scores).
 
     A path with a dense table reads its k weights at ``table_off[p] + pattern * k``.

@@ -23,7 +23,15 @@ from service.trees._errors import Unsupported
 
 __all__ = ["LEAF", "MODES", "OpTrees", "read_operator"]
 
-MODES = ("BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ", "BRANCH_MEMBER")
+MODES = (
+    "BRANCH_LEQ",
+    "BRANCH_LT",
+    "BRANCH_GTE",
+    "BRANCH_GT",
+    "BRANCH_EQ",
+    "BRANCH_NEQ",
+    "BRANCH_MEMBER",
+)
 LEAF = 7
 """Mode code of a leaf; codes 0..6 follow the order of ``MODES`` (the v5 numbering)."""
 
@@ -57,7 +65,11 @@ def read_operator(node: onnx.NodeProto) -> OpTrees:
 
 
 def _ints(attrs: dict[str, onnx.AttributeProto], name: str) -> NDArray[np.int64]:
-    return np.asarray(list(attrs[name].ints), dtype=np.int64) if name in attrs else np.zeros(0, np.int64)
+    return (
+        np.asarray(list(attrs[name].ints), dtype=np.int64)
+        if name in attrs
+        else np.zeros(0, np.int64)
+    )
 
 
 def _reals(attrs: dict[str, onnx.AttributeProto], name: str) -> NDArray[np.float64]:
@@ -76,13 +88,17 @@ def _tensor(attrs: dict[str, onnx.AttributeProto], name: str) -> NDArray[Any]:
 def _read_v1(op: str, attrs: dict[str, onnx.AttributeProto]) -> OpTrees:
     tree_ids, node_ids = _ints(attrs, "nodes_treeids"), _ints(attrs, "nodes_nodeids")
     n = tree_ids.shape[0]
-    modes_text = [m.decode() for m in attrs["nodes_modes"].strings] if "nodes_modes" in attrs else []
+    modes_text = (
+        [m.decode() for m in attrs["nodes_modes"].strings] if "nodes_modes" in attrs else []
+    )
     features = _ints(attrs, "nodes_featureids")
     values = _reals(attrs, "nodes_values")
     if len(modes_text) != n or node_ids.shape[0] != n or features.shape[0] != n:
         raise Unsupported(f"{op}: the nodes_* attributes have different lengths")
     # Ids need not be contiguous nor restart per tree: key by the pair, as ORT does.
-    position = {(int(t), int(i)): p for p, (t, i) in enumerate(zip(tree_ids, node_ids, strict=True))}
+    position = {
+        (int(t), int(i)): p for p, (t, i) in enumerate(zip(tree_ids, node_ids, strict=True))
+    }
     if len(position) != n:
         raise Unsupported(f"{op}: a (tree id, node id) pair is listed twice")
     mode = np.empty(n, np.uint8)
@@ -99,13 +115,15 @@ def _read_v1(op: str, attrs: dict[str, onnx.AttributeProto]) -> OpTrees:
     true_child = np.full(n, -1, np.int64)
     false_child = np.full(n, -1, np.int64)
     true_ids, false_ids = _ints(attrs, "nodes_truenodeids"), _ints(attrs, "nodes_falsenodeids")
-    for p in np.flatnonzero(~is_leaf):
-        t = int(tree_ids[p])
+    for pos in np.flatnonzero(~is_leaf):
+        t = int(tree_ids[pos])
         try:
-            true_child[p] = position[(t, int(true_ids[p]))]
-            false_child[p] = position[(t, int(false_ids[p]))]
+            true_child[pos] = position[(t, int(true_ids[pos]))]
+            false_child[pos] = position[(t, int(false_ids[pos]))]
         except (KeyError, IndexError) as exc:
-            raise Unsupported(f"{op}: node {t}/{int(node_ids[p])} points to a missing child") from exc
+            raise Unsupported(
+                f"{op}: node {t}/{int(node_ids[pos])} points to a missing child"
+            ) from exc
     # ORT starts a new tree (a root) wherever the listed tree id changes.
     roots = np.flatnonzero(np.r_[True, tree_ids[1:] != tree_ids[:-1]]).astype(np.int64)
 
@@ -123,10 +141,10 @@ def _read_v1(op: str, attrs: dict[str, onnx.AttributeProto]) -> OpTrees:
         raise Unsupported(f"{op}: a leaf votes for column {int(vote_ids.max())} of {width}")
     leaf_values = np.zeros((n, max(width, 1)), np.float64)
     for t, i, c, w in zip(vote_trees, vote_nodes, vote_ids, vote_weights, strict=True):
-        p = position.get((int(t), int(i)))
-        if p is None or not is_leaf[p]:
+        leaf_pos = position.get((int(t), int(i)))
+        if leaf_pos is None or not is_leaf[leaf_pos]:
             raise Unsupported(f"{op}: a leaf weight refers to node {int(t)}/{int(i)}, not a leaf")
-        leaf_values[p, c] += w
+        leaf_values[leaf_pos, c] += w
     aggregate = attrs["aggregate_function"].s.decode() if "aggregate_function" in attrs else "SUM"
     return OpTrees(
         feature=np.where(is_leaf, -1, features),
@@ -171,8 +189,12 @@ def _read_v5(attrs: dict[str, onnx.AttributeProto]) -> OpTrees:
             raise Unsupported("TreeEnsemble: a child index is out of range")
         return out
 
-    true_child = np.concatenate([child("nodes_truenodeids", "nodes_trueleafs"), np.full(n_leaves, -1)])
-    false_child = np.concatenate([child("nodes_falsenodeids", "nodes_falseleafs"), np.full(n_leaves, -1)])
+    true_child = np.concatenate(
+        [child("nodes_truenodeids", "nodes_trueleafs"), np.full(n_leaves, -1)]
+    )
+    false_child = np.concatenate(
+        [child("nodes_falsenodeids", "nodes_falseleafs"), np.full(n_leaves, -1)]
+    )
     tracks = _ints(attrs, "nodes_missing_value_tracks_true")
     nan_true = np.zeros(n, bool)
     nan_true[: tracks.shape[0]] = tracks.astype(bool)

@@ -94,13 +94,18 @@ class TreeEnsemble:
 def build_ensemble(analysis: GraphAnalysis, n_features: int) -> tuple[TreeEnsemble, Layout]:
     """Read every tree operator of the analysis and normalise them into one ensemble."""
     ops = [read_operator(t.node) for t in analysis.terms]
-    layouts = {_layout(t.node.op_type, op, analysis.post_transform) for t, op in zip(analysis.terms, ops, strict=True)}
+    layouts = {
+        _layout(t.node.op_type, op, analysis.post_transform)
+        for t, op in zip(analysis.terms, ops, strict=True)
+    }
     if len(layouts) != 1:
         raise Unsupported("the summed tree operators have different output layouts")
     layout = layouts.pop()
     if layout.binary_score and len(ops) > 1:
-        raise Unsupported("several binary single-score classifiers are summed; ORT's synthesised "
-                          "second columns do not add up")
+        raise Unsupported(
+            "several binary single-score classifiers are summed; ORT's synthesised "
+            "second columns do not add up"
+        )
     compare = analysis.dtypes[-1]
     n_scores = 1 if layout.binary_score else layout.width
     bias = np.broadcast_to(analysis.bias, (layout.width,)).astype(np.float64)
@@ -121,7 +126,9 @@ def build_ensemble(analysis: GraphAnalysis, n_features: int) -> tuple[TreeEnsemb
             base += op_base[:1].sum()
         else:
             if op_base.shape[0] not in (0, layout.width):
-                raise Unsupported(f"base_values has {op_base.shape[0]} entries for {layout.width} columns")
+                raise Unsupported(
+                    f"base_values has {op_base.shape[0]} entries for {layout.width} columns"
+                )
             values = values * scale
             if op_base.shape[0]:
                 base += op_base * scale
@@ -140,7 +147,11 @@ def _layout(op_type: str, op: OpTrees, post: str) -> Layout:
     if op.n_labels == 2 and len(op.class_ids) == 1:
         # ORT's binary case: one score s, two columns synthesised from it. Only the
         # variants measured against ORT are accepted (TRAPS / research §1.1).
-        if op.class_ids != frozenset({0}) or op.base.shape[0] > 1 or post not in ("NONE", "LOGISTIC"):
+        if (
+            op.class_ids != frozenset({0})
+            or op.base.shape[0] > 1
+            or post not in ("NONE", "LOGISTIC")
+        ):
             raise Unsupported(
                 "an unusual binary classifier layout (one voting class id "
                 f"{sorted(op.class_ids)}, {op.base.shape[0]} base values, {post}) whose output "
@@ -152,8 +163,20 @@ def _layout(op_type: str, op: OpTrees, post: str) -> Layout:
 
 def _with_values(op: OpTrees, values: NDArray[np.float64]) -> OpTrees:
     return OpTrees(
-        op.feature, op.threshold, op.mode, op.nan_true, op.true_child, op.false_child, values,
-        op.roots, op.base, op.width, op.average, op.n_labels, op.class_ids, op.sets,
+        op.feature,
+        op.threshold,
+        op.mode,
+        op.nan_true,
+        op.true_child,
+        op.false_child,
+        values,
+        op.roots,
+        op.base,
+        op.width,
+        op.average,
+        op.n_labels,
+        op.class_ids,
+        op.sets,
     )
 
 
@@ -165,14 +188,22 @@ def _concatenate(parts: list[OpTrees]) -> OpTrees:
     def shift(a: NDArray[np.int64], off: int) -> NDArray[np.int64]:
         return np.where(a >= 0, a + off, -1)
 
-    sets = {int(k) + int(off): v for p, off in zip(parts, offsets, strict=False) for k, v in p.sets.items()}
+    sets = {
+        int(k) + int(off): v
+        for p, off in zip(parts, offsets, strict=False)
+        for k, v in p.sets.items()
+    }
     return OpTrees(
         feature=np.concatenate([p.feature for p in parts]),
         threshold=np.concatenate([p.threshold for p in parts]),
         mode=np.concatenate([p.mode for p in parts]),
         nan_true=np.concatenate([p.nan_true for p in parts]),
-        true_child=np.concatenate([shift(p.true_child, int(o)) for p, o in zip(parts, offsets, strict=False)]),
-        false_child=np.concatenate([shift(p.false_child, int(o)) for p, o in zip(parts, offsets, strict=False)]),
+        true_child=np.concatenate(
+            [shift(p.true_child, int(o)) for p, o in zip(parts, offsets, strict=False)]
+        ),
+        false_child=np.concatenate(
+            [shift(p.false_child, int(o)) for p, o in zip(parts, offsets, strict=False)]
+        ),
         leaf_values=np.concatenate([p.leaf_values for p in parts]),
         roots=np.concatenate([p.roots + o for p, o in zip(parts, offsets, strict=False)]),
         base=np.zeros(0),
@@ -185,29 +216,42 @@ def _concatenate(parts: list[OpTrees]) -> OpTrees:
 
 
 def _members(op: OpTrees, node: int) -> list[float]:
-    return [float(v) for v in op.sets[node]] if op.mode[node] == MEMBER else [float(op.threshold[node])]
+    return (
+        [float(v) for v in op.sets[node]]
+        if op.mode[node] == MEMBER
+        else [float(op.threshold[node])]
+    )
 
 
 def _collapse_eq_chains(op: OpTrees) -> None:
     """Rewrite ``x==a ? T : (x==b ? T : F)`` chains into one ``x in {a, b} ? T : F`` node.
 
     Converters write categorical splits as such chains whose true branches share one
-    child; unfolding that DAG would copy the child's subtree once per category. A row
-    that is NaN fails every equality, so it reaches T iff some node of the chain sends
-    NaN to the true branch. The skipped nodes become unreachable and are dropped later.
+    child; unfolding that DAG would copy the child's subtree once per category. A NaN
+    fails every equality, so the chain's nodes must agree on where NaN goes (see below).
+    The skipped nodes become unreachable and are dropped later.
     """
     for node in np.flatnonzero((op.mode == EQ) | (op.mode == MEMBER)):
         feature, target = op.feature[node], op.true_child[node]
         members, nan_true = _members(op, int(node)), bool(op.nan_true[node])
         nxt = int(op.false_child[node])
-        while (
-            op.mode[nxt] in (EQ, MEMBER)
-            and op.feature[nxt] == feature
-            and op.true_child[nxt] == target
-            and nxt != node
-        ):
+        for _ in range(op.feature.shape[0]):  # bounded: a malformed graph may loop
+            if not (
+                op.mode[nxt] in (EQ, MEMBER)
+                and op.feature[nxt] == feature
+                and op.true_child[nxt] == target
+                and nxt != node
+            ):
+                break
+            if bool(op.nan_true[nxt]) != nan_true:
+                # ORT merges some such chains itself and then routes NaN by the first
+                # node's flag only (measured on 1.32; which chains depends on the values):
+                # a version-specific rule we refuse rather than guess.
+                raise Unsupported(
+                    "an equality chain on one column routes missing values inconsistently; "
+                    "ONNX Runtime's own handling of such chains is version-specific"
+                )
             members += _members(op, nxt)
-            nan_true = nan_true or bool(op.nan_true[nxt])
             nxt = int(op.false_child[nxt])
         op.sets[int(node)] = np.unique(np.asarray(members, dtype=np.float64))
         op.mode[node] = MEMBER
@@ -216,7 +260,10 @@ def _collapse_eq_chains(op: OpTrees) -> None:
 
 
 def _compact(
-    op: OpTrees, base: NDArray[np.float64], n_features: int, dtypes: tuple[np.dtype[np.floating], ...]
+    op: OpTrees,
+    base: NDArray[np.float64],
+    n_features: int,
+    dtypes: tuple[np.dtype[np.floating], ...],
 ) -> TreeEnsemble:
     """Keep the nodes reachable from the roots, renumbered; round splits to the compare dtype."""
     order: list[int] = []
@@ -235,7 +282,9 @@ def _compact(
     internal = mode != LEAF
     feature = op.feature[keep]
     if internal.any() and (feature[internal].min() < 0 or feature[internal].max() >= n_features):
-        raise Unsupported(f"a split reads column {int(feature[internal].max())}; the model has {n_features}")
+        raise Unsupported(
+            f"a split reads column {int(feature[internal].max())}; the model has {n_features}"
+        )
     compare = dtypes[-1]
     leaf = np.full(keep.shape[0], -1, np.int32)
     leaf[~internal] = np.arange(int((~internal).sum()), dtype=np.int32)

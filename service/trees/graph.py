@@ -14,6 +14,7 @@ construction. Anything else refuses with ``Unsupported(reason)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -26,7 +27,7 @@ __all__ = ["GraphAnalysis", "TreeTerm", "analyse_graph", "explained_output"]
 
 ML_DOMAIN = "ai.onnx.ml"
 TREE_OPS = ("TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble")
-_FLOAT_TYPES = {
+_FLOAT_TYPES: dict[int, np.dtype[np.floating[Any]]] = {
     onnx.TensorProto.FLOAT: np.dtype(np.float32),
     onnx.TensorProto.DOUBLE: np.dtype(np.float64),
 }

@@ -77,7 +77,8 @@ class Head:
         second column is ``s`` either way.
         """
         if self.exp:
-            return P.reshape(P.shape[0], -1)[:, :1] + np.log(self.exp_multiplier)
+            margin = P.reshape(P.shape[0], -1)[:, :1] + np.log(self.exp_multiplier)
+            return np.asarray(margin, dtype=np.float64)
         if self.binary_score:
             s = P[:, 1:2]
             return s @ self.matrix + self.offset
@@ -91,7 +92,10 @@ def _sigmoid(z: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def make_head(
-    analysis: GraphAnalysis, layout: Layout, n_outputs: int, leaf_values: NDArray[np.float64],
+    analysis: GraphAnalysis,
+    layout: Layout,
+    n_outputs: int,
+    leaf_values: NDArray[np.float64],
     base: NDArray[np.float64],
 ) -> Head:
     """Decide the raw space for this graph, or refuse. ``n_outputs``: the card's output count."""
@@ -109,7 +113,9 @@ def make_head(
             raise Unsupported("an Exp head over several columns or over a post_transform")
         # log c is already in the trees' base; the margin graph reads the tensor
         # entering Exp, which lacks it.
-        return Head(post, True, "log", False, False, np.eye(1), np.zeros(1), analysis.exp_multiplier)
+        return Head(
+            post, True, "log", False, False, np.eye(1), np.zeros(1), analysis.exp_multiplier
+        )
     if layout.binary_score:
         flip = np.asarray([[-1.0, 1.0]])
         if post == "LOGISTIC":
@@ -119,7 +125,9 @@ def make_head(
     if post == "SOFTMAX":
         return Head(post, False, "log", False, False, np.eye(k) - 1.0 / k, np.zeros(k))
     if post == "LOGISTIC":
-        opposite = k == 2 and np.array_equal(leaf_values[:, 0], -leaf_values[:, 1]) and base[0] == -base[1]
+        opposite = (
+            k == 2 and np.array_equal(leaf_values[:, 0], -leaf_values[:, 1]) and base[0] == -base[1]
+        )
         if not opposite:
             raise Unsupported(
                 "per-class LOGISTIC over columns that are not one score and its opposite has no "

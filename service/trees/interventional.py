@@ -106,26 +106,45 @@ def _patterns(ensemble: TreeEnsemble, paths: Paths, Z: NDArray[np.float64]) -> N
 
     e, p = ensemble, paths
     out: NDArray[np.int64] = patterns_kernel(
-        Z, e.feature, e.threshold, e.mode, e.nan_true, e.leaf, e.set_ptr, e.set_values,
-        p.k, p.cons_ptr, p.cons_node, p.cons_true, p.cons_slot,
+        Z,
+        e.feature,
+        e.threshold,
+        e.mode,
+        e.nan_true,
+        e.leaf,
+        e.set_ptr,
+        e.set_values,
+        p.k,
+        p.cons_ptr,
+        p.cons_node,
+        p.cons_true,
+        p.cons_slot,
     )
     return out
 
 
 def build_tables(
-    ensemble: TreeEnsemble, paths: Paths, background: NDArray[np.float64]
+    ensemble: TreeEnsemble,
+    paths: Paths,
+    background: NDArray[np.float64],
+    max_dense_slots: int = K_DENSE,
 ) -> PathTables:
-    """Pool the background (n_background, n_features) into per-path tables."""
+    """Pool the background (n_background, n_features) into per-path tables.
+
+    Paths with at most ``max_dense_slots`` slots get a dense table (within the byte
+    budget); the others keep the background's distinct patterns.
+    """
     from service.trees._kernels import histogram_kernel  # numba loads on first use
 
     k = paths.k.astype(np.int64)
+    max_dense_slots = min(max_dense_slots, K_DENSE)
     sizes = (1 << np.minimum(k, K_DENSE)) * k * 8
     # Dense tables for the paths with the fewest slots first, within the byte budget.
     order = np.argsort(k, kind="stable")
     within = np.cumsum(sizes[order]) <= TABLE_BUDGET_BYTES
     dense = np.zeros(paths.n_paths, bool)
     dense[order[within]] = True
-    dense &= k <= K_DENSE
+    dense &= k <= max_dense_slots
     table_len = np.where(dense, (1 << np.minimum(k, K_DENSE)) * k, 0)
     table_off = np.where(dense, np.cumsum(table_len) - table_len, -1).astype(np.int64)
     hist_len = np.where(dense, 1 << np.minimum(k, K_DENSE), 0)
@@ -183,10 +202,31 @@ def shapley_values(
     for start in range(0, max(Z.shape[0], 1), _CHUNK_ROWS):
         parts.append(
             shapley_kernel(
-                Z[start : start + _CHUNK_ROWS], e.feature, e.threshold, e.mode, e.nan_true, e.leaf,
-                e.set_ptr, e.set_values, e.leaf_values, p.leaf, p.k, p.cons_ptr, p.cons_node,
-                p.cons_true, p.cons_slot, p.slot_ptr, p.slot_player, t.table_off, t.tables,
-                t.sparse_ptr, t.sparse_pattern, t.sparse_frac, coef_in, coef_out, p.n_players,
+                Z[start : start + _CHUNK_ROWS],
+                e.feature,
+                e.threshold,
+                e.mode,
+                e.nan_true,
+                e.leaf,
+                e.set_ptr,
+                e.set_values,
+                e.leaf_values,
+                p.leaf,
+                p.k,
+                p.cons_ptr,
+                p.cons_node,
+                p.cons_true,
+                p.cons_slot,
+                p.slot_ptr,
+                p.slot_player,
+                t.table_off,
+                t.tables,
+                t.sparse_ptr,
+                t.sparse_pattern,
+                t.sparse_frac,
+                coef_in,
+                coef_out,
+                p.n_players,
             )
         )
     return np.concatenate(parts, axis=0)
@@ -202,7 +242,9 @@ class TableCache:
         self._ensemble = ensemble
         self._max = max_tables
         self._paths: dict[tuple[tuple[int, ...], ...], Paths] = {}
-        self._tables: OrderedDict[tuple[str, tuple[tuple[int, ...], ...]], PathTables] = OrderedDict()
+        self._tables: OrderedDict[tuple[str, tuple[tuple[int, ...], ...]], PathTables] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
 
     def get(

@@ -89,7 +89,9 @@ def compile_paths(ensemble: TreeEnsemble, players: tuple[tuple[int, ...], ...]) 
                     cons_true.append(went)
                     cons_slot.append(slot)
                 if len(slots) > MAX_SLOTS:
-                    raise Unsupported(f"a path reads {len(slots)} players; tree_shap allows {MAX_SLOTS}")
+                    raise Unsupported(
+                        f"a path reads {len(slots)} players; tree_shap allows {MAX_SLOTS}"
+                    )
                 leaves.append(leaf_of[node])
                 ks.append(len(slots))
                 cons_ptr.append(len(cons_node))

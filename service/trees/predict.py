@@ -20,7 +20,18 @@ def predict_scores(ensemble: TreeEnsemble, X: NDArray[np.float64]) -> NDArray[np
     e = ensemble
     Z = e.prepare(X)
     out: NDArray[np.float64] = predict_kernel(
-        Z, e.feature, e.threshold, e.mode, e.nan_true, e.true_child, e.false_child, e.leaf,
-        e.set_ptr, e.set_values, e.roots, e.leaf_values, e.base,
+        Z,
+        e.feature,
+        e.threshold,
+        e.mode,
+        e.nan_true,
+        e.true_child,
+        e.false_child,
+        e.leaf,
+        e.set_ptr,
+        e.set_values,
+        e.roots,
+        e.leaf_values,
+        e.base,
     )
     return out

@@ -164,28 +164,38 @@ def _margin_graph(proto: onnx.ModelProto, analysis: GraphAnalysis) -> tuple[onnx
                     else:
                         attr.s = b"NONE"
     name = analysis.exp_input if analysis.exp_input is not None else analysis.output
-    elem = onnx.TensorProto.FLOAT
+    elem: int = onnx.TensorProto.FLOAT
     try:
         inferred = onnx.shape_inference.infer_shapes(patched)
         known = {vi.name: vi for vi in [*inferred.graph.value_info, *inferred.graph.output]}
         if name in known and known[name].type.tensor_type.elem_type:
             elem = known[name].type.tensor_type.elem_type
-    except Exception:  # noqa: BLE001 - inference is a hint; ORT validates the graph below
+    except Exception:  # inference is only a hint for the output's type; ORT validates the graph
         pass
     del patched.graph.output[:]
     patched.graph.output.append(onnx.helper.make_tensor_value_info(name, elem, None))
     return patched, name
 
 
-def _probe(ensemble: TreeEnsemble, card: ModelCard, background: NDArray[np.float64]) -> NDArray[np.float64]:
+def _probe(
+    ensemble: TreeEnsemble, card: ModelCard, background: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Rows that exercise the trees: background, random, NaN, exact thresholds and members."""
     rng = np.random.default_rng(_PROBE_SEED)
     n_features = ensemble.n_features
     bg = background[rng.permutation(background.shape[0])[:256]]
     with np.errstate(all="ignore"):
         finite = np.where(np.isfinite(background), background, np.nan)
-        lo = np.nan_to_num(np.nanmin(finite, axis=0), nan=0.0) if background.size else np.zeros(n_features)
-        hi = np.nan_to_num(np.nanmax(finite, axis=0), nan=1.0) if background.size else np.ones(n_features)
+        lo = (
+            np.nan_to_num(np.nanmin(finite, axis=0), nan=0.0)
+            if background.size
+            else np.zeros(n_features)
+        )
+        hi = (
+            np.nan_to_num(np.nanmax(finite, axis=0), nan=1.0)
+            if background.size
+            else np.ones(n_features)
+        )
     pad = 0.1 * (hi - lo) + 1e-3
     rand = rng.uniform(lo - pad, hi + pad, size=(256, n_features))
     for j, feature in enumerate(card.features):
@@ -246,8 +256,13 @@ def _self_check(
 def _float32_slack(ensemble: TreeEnsemble, X: NDArray[np.float64]) -> NDArray[np.float64]:
     """(n, 1) bound on float32 summation error: eps32 * (sum of |leaf| + |base|) * sqrt(trees)."""
     magnitude = predict_scores(
-        TreeEnsemble(**{**ensemble.__dict__, "leaf_values": np.abs(ensemble.leaf_values),
-                        "base": np.abs(ensemble.base)}),
+        TreeEnsemble(
+            **{
+                **ensemble.__dict__,
+                "leaf_values": np.abs(ensemble.leaf_values),
+                "base": np.abs(ensemble.base),
+            }
+        ),
         X,
     ).max(axis=1, keepdims=True)
     return np.asarray(_EPS32 * magnitude * np.sqrt(ensemble.n_trees + 1.0), dtype=np.float64)
@@ -258,7 +273,9 @@ def _worst(
 ) -> tuple[float, float, int]:
     """(largest excess over tolerance, largest |diff|, row of the largest excess)."""
     if ours.shape != ort.shape:
-        raise Unsupported(f"self-check failed: shapes differ, arrays {ours.shape} vs ORT {ort.shape}")
+        raise Unsupported(
+            f"self-check failed: shapes differ, arrays {ours.shape} vs ORT {ort.shape}"
+        )
     diff = np.abs(ours - ort)
     diff = np.where(np.isnan(ours) & np.isnan(ort), 0.0, diff)
     diff = np.where(np.isnan(diff), np.inf, diff)
