@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 __all__ = [
     "Attribution",
+    "ChartBar",
+    "Counterfactual",
     "ErrorBody",
     "ErrorResponse",
     "ExplainRequest",
@@ -21,10 +23,19 @@ __all__ = [
     "ModelList",
     "ModelRef",
     "ModelSummary",
+    "Notice",
+    "NoticeChart",
+    "NoticeSection",
+    "NoticeTable",
     "PredictRequest",
     "PredictResponse",
     "Prediction",
     "Provenance",
+    "QualityGate",
+    "Reason",
+    "Review",
+    "SampleList",
+    "Screening",
 ]
 
 # Validated by the core against the model's card, so errors name the feature;
@@ -114,6 +125,122 @@ class Attribution(BaseModel):
     attribution: float
 
 
+class Reason(BaseModel):
+    """One principal reason: a reason code and the features behind it."""
+
+    code: str = Field(description="Reason code from the card (several features may share one).")
+    text: str = Field(description="The reason in words, in the requested locale.")
+    features: list[str] = Field(description="Players behind the code, largest contribution first.")
+    contribution: float = Field(
+        description="Summed contribution toward the explained outcome, in the output space."
+    )
+    contributions: dict[str, float] = Field(
+        description="The raw attribution of each feature behind the code (toward `target`)."
+    )
+    direction: Literal["raises", "lowers"] = Field(
+        description="Whether the code pushed the card's reference score (the positive class's "
+        "probability, or the regression value) up or down."
+    )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="`proxy`: a feature behind the code is a proxy for a protected attribute "
+        "(shown, flagged for review); `untranslated`: English copy stood in for the locale; "
+        "`generic_copy`: the card has no reviewed phrase, so a generic sentence was used.",
+    )
+    proxy_for: list[str] = Field(default_factory=list)
+
+
+class Screening(BaseModel):
+    """What reason screening did: protected features kept out, proxies shown but flagged."""
+
+    suppressed: list[str] = Field(
+        default_factory=list,
+        description="Protected features that would have ranked among the reasons; kept out.",
+    )
+    flagged: list[str] = Field(
+        default_factory=list, description="Proxy features shown among the reasons."
+    )
+
+
+class Counterfactual(BaseModel):
+    """A change to actionable features, re-scored by the model, that changes the outcome."""
+
+    changes: dict[str, Any] = Field(description="Feature -> its new value, as a person gives it.")
+    was: dict[str, Any] = Field(default_factory=dict, description="Feature -> its current value.")
+    prediction: Prediction = Field(description="The model's prediction for the changed instance.")
+    cost: float = Field(
+        description="Sum over numeric changes of |change| / background IQR, plus 1 per "
+        "categorical or binary change."
+    )
+    text: str = Field(default="", description="The change in words, in the requested locale.")
+
+
+class QualityGate(BaseModel):
+    name: str
+    value: float
+    limit: float
+    at_least: bool = Field(description="True: value must be >= limit; false: <= limit.")
+    passed: bool
+
+
+class Review(BaseModel):
+    """Whether a person should review this decision before the reasons are shown as final."""
+
+    required: bool = False
+    why: list[str] = Field(
+        default_factory=list,
+        description="`low_confidence`, or a failed quality gate (`additivity_residual`, "
+        "`fidelity_r2`, `local_prediction_error`, `sampling_error`).",
+    )
+    gates: list[QualityGate] = Field(default_factory=list)
+
+
+class NoticeTable(BaseModel):
+    columns: list[str]
+    rows: list[list[str]]
+
+
+class NoticeSection(BaseModel):
+    """One block of a notice; ``kind`` names it (reasons, counterfactuals, confidence, ...)."""
+
+    kind: str
+    heading: str | None = None
+    paragraphs: list[str] = Field(default_factory=list)
+    items: list[str] = Field(default_factory=list)
+    table: NoticeTable | None = None
+
+
+class ChartBar(BaseModel):
+    code: str
+    label: str
+    value: float = Field(description="Contribution toward the outcome (negative: against it).")
+    text: str = Field(description="The bar's meaning in words (the sign is never colour alone).")
+
+
+class NoticeChart(BaseModel):
+    title: str
+    alt: str = Field(description="Text alternative stating the chart's takeaway.")
+    toward: str = Field(description="Axis caption for bars that pushed toward the outcome.")
+    against: str = Field(description="Axis caption for bars that pushed against it.")
+    bars: list[ChartBar]
+    show_values: bool = Field(description="Whether numbers are printed (never for end users).")
+    table_caption: str
+    columns: list[str]
+
+
+class Notice(BaseModel):
+    """Everything a person is shown, composed once: the narrative and the HTML both render it."""
+
+    template_version: str
+    locale: str
+    persona: Literal["end_user", "analyst", "audit"]
+    domain: str
+    title: str
+    lead: str
+    sections: list[NoticeSection] = Field(default_factory=list)
+    chart: NoticeChart | None = None
+
+
 class InstanceExplanation(BaseModel):
     prediction: Prediction
     target: str
@@ -121,6 +248,36 @@ class InstanceExplanation(BaseModel):
     base_value: float = Field(description="Expected output over the background.")
     attributions: list[Attribution]
     quality: dict[str, float]
+    # What people are shown (service/narratives): filled in by the engine's narration step.
+    reasons: list[Reason] = Field(
+        default_factory=list,
+        description="Principal reasons toward the predicted outcome, grouped by reason code, "
+        "largest first, at most the card's `max_reasons`; protected features never appear.",
+    )
+    narrative: str = Field(
+        default="", description="The notice as plain text, for the requested persona and locale."
+    )
+    confidence: Literal["high", "moderate", "low", "not_rated"] = Field(
+        default="not_rated", description="Calibrated confidence bucket (`not_rated`: regressors)."
+    )
+    confidence_basis: str = Field(default="", description="How the bucket thresholds were set.")
+    screening: Screening = Field(default_factory=Screening)
+    review: Review = Field(default_factory=Review)
+    counterfactuals: list[Counterfactual] = Field(
+        default_factory=list,
+        description="Up to `counterfactuals` verified changes to actionable features that change "
+        "the outcome; empty when none is feasible (see `counterfactual_note`).",
+    )
+    counterfactual_note: str | None = Field(
+        default=None,
+        description="With counterfactuals: that they are not a guarantee; without: why none is "
+        "shown. Null when none were asked for.",
+    )
+    notice: Notice | None = Field(
+        default=None,
+        description="The composed notice (title, lead, sections, chart) that both the narrative "
+        "and the HTML widget render; carries the template version and locale.",
+    )
 
 
 class Provenance(BaseModel):
@@ -168,6 +325,10 @@ class ModelDetail(ModelSummary):
     providers: list[str] = Field(description="ONNX Runtime execution providers in use.")
     background_sha256: str
     background_rows: int
+
+
+class SampleList(BaseModel):
+    instances: list[dict[str, Any]]
 
 
 class ErrorBody(BaseModel):

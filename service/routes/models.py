@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile, status
+from fastapi import APIRouter, File, Query, UploadFile, status
 
 from service.bundle import parse_bundle
 from service.errors import BundleRejected, PayloadTooLarge
@@ -12,7 +12,8 @@ from service.explainers import availability
 from service.registry import LoadedModel
 from service.routes.deps import RegistryDep, SettingsDep
 from service.routes.errors import errors
-from service.schemas import ModelDetail, ModelList, ModelSummary
+from service.instances import decode_row
+from service.schemas import ModelDetail, ModelList, ModelSummary, SampleList
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -55,6 +56,18 @@ def list_models(registry: RegistryDep) -> ModelList:
 def get_model(name: str, registry: RegistryDep) -> ModelDetail:
     """The card, features, classes, available explainers and the provider in use."""
     return _detail(registry.get(name))
+
+
+@router.get("/{name}/samples", operation_id="get_model_samples", responses=errors(404))
+def get_samples(
+    name: str,
+    registry: RegistryDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="How many cases.")] = 5,
+) -> SampleList:
+    """Example cases from the model's background, as instances ready to send to explain."""
+    model = registry.get(name)
+    rows = model.bundle.background[:limit]
+    return SampleList(instances=[decode_row(model.bundle.card, x) for x in rows])
 
 
 async def _read(upload: UploadFile, field: str, limit: int) -> bytes:

@@ -36,6 +36,17 @@ def test_model_detail(client: TestClient) -> None:
     assert body["card"]["name"] == "tiny_grouped"
 
 
+def test_samples_are_ready_to_explain(client: TestClient) -> None:
+    r = client.get("/v1/models/tiny_credit/samples", params={"limit": 3})
+    assert r.status_code == 200
+    instances = r.json()["instances"]
+    assert len(instances) == 3
+    assert instances[0]["employment"] in ("unemployed", "part_time", "full_time")
+    explained = client.post("/v1/models/tiny_credit/explain", json={"instances": instances})
+    assert explained.status_code == 200, explained.text
+    assert client.get("/v1/models/tiny_credit/samples", params={"limit": 0}).status_code == 422
+
+
 def test_health(client: TestClient) -> None:
     assert client.get("/health/live").json() == {"status": "ok"}
     ready = client.get("/health/ready")

@@ -1,0 +1,51 @@
+"""Heavy dependencies stay behind one door each, and importing does no work."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import service
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _importers(pattern: str, folder: str) -> set[str]:
+    rx = re.compile(rf"^\s*(import {pattern}|from {pattern}[ .])", re.MULTILINE)
+    return {
+        str(p.relative_to(ROOT))
+        for p in (ROOT / folder).rglob("*.py")
+        if rx.search(p.read_text(encoding="utf-8"))
+    }
+
+
+def test_public_surface_is_pinned() -> None:
+    assert service.__all__ == sorted(service.__all__)
+    assert service.__all__ == ["ClarionError", "Explanation", "ModelCard", "Settings", "create_app"]
+
+
+def test_only_the_runtime_imports_onnxruntime() -> None:
+    assert _importers("onnxruntime", "service") == {"service/runtime.py"}
+    assert _importers("onnxruntime", "widgets") == set()
+
+
+def test_only_explainers_import_shap_and_lime() -> None:
+    for lib in ("shap", "lime"):
+        importers = _importers(lib, "service")
+        assert all(p.startswith("service/explainers/") for p in importers), importers
+        assert _importers(lib, "widgets") == set()
+
+
+def test_importing_the_service_pulls_in_nothing_heavy() -> None:
+    code = (
+        "import sys, service, service.app, service.engine, service.cli\n"
+        "service.create_app\n"
+        "heavy = {'shap', 'lime', 'matplotlib', 'streamlit', 'onnxruntime', 'sklearn', 'numba'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
