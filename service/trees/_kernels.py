@@ -16,6 +16,7 @@ import numpy as np
 __all__ = ["histogram_kernel", "patterns_kernel", "predict_kernel", "shapley_kernel"]
 
 _LEQ, _LT, _GTE, _GT, _NEQ = 0, 1, 2, 3, 5
+_BLOCK = 64  # rows per block in shapley_kernel
 
 
 @nb.njit(cache=True, inline="always")
@@ -181,45 +182,55 @@ def shapley_kernel(
     n = X.shape[0]
     n_scores = leaf_values.shape[1]
     out = np.zeros((n, n_players, n_scores))
-    for i in nb.prange(n):
-        cond = np.empty(feature.shape[0], np.bool_)
-        _conditions(X[i], cond, feature, threshold, mode, nan_true, leaf, set_ptr, set_values)
-        phi = out[i]
+    # Rows go in blocks, paths outermost within a block: each path's table (at most
+    # 2^k * k doubles) is then read from cache for every row of the block instead of
+    # once per row from memory, which is what bounds this loop.
+    n_blocks = (n + _BLOCK - 1) // _BLOCK
+    for b in nb.prange(n_blocks):
+        r0 = b * _BLOCK
+        rows = min(n, r0 + _BLOCK) - r0
+        cond = np.empty((rows, feature.shape[0]), np.bool_)
+        for i in range(rows):
+            _conditions(
+                X[r0 + i], cond[i], feature, threshold, mode, nan_true, leaf, set_ptr, set_values
+            )
         for p in range(path_leaf.shape[0]):
             kp = k[p]
-            xp = _pattern(p, cond, k, cons_ptr, cons_node, cons_true, cons_slot)
             value = leaf_values[path_leaf[p]]
             s0 = slot_ptr[p]
-            if table_off[p] >= 0:
-                row = table_off[p] + xp * kp
-                for j in range(kp):
-                    w = tables[row + j]
-                    if w != 0.0:
-                        pl = slot_player[s0 + j]
-                        for o in range(n_scores):
-                            phi[pl, o] += w * value[o]
-                continue
             full = (np.int64(1) << kp) - 1
-            for q in range(sparse_ptr[p], sparse_ptr[p + 1]):
-                rp = sparse_pattern[q]
-                if (~xp & ~rp & full) != 0:  # a slot neither row satisfies: leaf unreachable
+            for i in range(rows):
+                phi = out[r0 + i]
+                xp = _pattern(p, cond[i], k, cons_ptr, cons_node, cons_true, cons_slot)
+                if table_off[p] >= 0:
+                    row = table_off[p] + xp * kp
+                    for j in range(kp):
+                        w = tables[row + j]
+                        if w != 0.0:
+                            pl = slot_player[s0 + j]
+                            for o in range(n_scores):
+                                phi[pl, o] += w * value[o]
                     continue
-                only_x = xp & ~rp
-                only_r = rp & ~xp
-                a = _popcount(only_x)
-                c = _popcount(only_r)
-                if a + c == 0:
-                    continue
-                w_in = sparse_frac[q] * coef_in[a, c]
-                w_out = sparse_frac[q] * coef_out[a, c]
-                for j in range(kp):
-                    bit = np.int64(1) << j
-                    if only_x & bit:
-                        pl = slot_player[s0 + j]
-                        for o in range(n_scores):
-                            phi[pl, o] += w_in * value[o]
-                    elif only_r & bit:
-                        pl = slot_player[s0 + j]
-                        for o in range(n_scores):
-                            phi[pl, o] -= w_out * value[o]
+                for q in range(sparse_ptr[p], sparse_ptr[p + 1]):
+                    rp = sparse_pattern[q]
+                    if (~xp & ~rp & full) != 0:  # a slot neither row satisfies: unreachable
+                        continue
+                    only_x = xp & ~rp
+                    only_r = rp & ~xp
+                    a = _popcount(only_x)
+                    c = _popcount(only_r)
+                    if a + c == 0:
+                        continue
+                    w_in = sparse_frac[q] * coef_in[a, c]
+                    w_out = sparse_frac[q] * coef_out[a, c]
+                    for j in range(kp):
+                        bit = np.int64(1) << j
+                        if only_x & bit:
+                            pl = slot_player[s0 + j]
+                            for o in range(n_scores):
+                                phi[pl, o] += w_in * value[o]
+                        elif only_r & bit:
+                            pl = slot_player[s0 + j]
+                            for o in range(n_scores):
+                                phi[pl, o] -= w_out * value[o]
     return out

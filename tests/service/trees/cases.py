@@ -201,7 +201,7 @@ def xgboost_case(kind: str) -> TreeCase:
     from onnxmltools.convert.common.data_types import FloatTensorType
 
     estimator: Any
-    nullable = (2,)
+    nullable: tuple[int, ...] = (2,)
     if kind == "regression":
         X, yr = regression_data(300, 5, seed=21)
         X[np.random.default_rng(0).random(300) < 0.15, 2] = np.nan
@@ -228,7 +228,9 @@ def lightgbm_case(kind: str) -> TreeCase:
     from onnxmltools import convert_lightgbm
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    common = dict(n_estimators=10, num_leaves=8, min_child_samples=5, verbose=-1, n_jobs=1)
+    common: dict[str, Any] = dict(
+        n_estimators=10, num_leaves=8, min_child_samples=5, verbose=-1, n_jobs=1
+    )
     estimator: Any
     types = [("input", FloatTensorType([None, 5]))]
     if kind == "regression_split":
@@ -255,7 +257,9 @@ def lightgbm_case(kind: str) -> TreeCase:
 def catboost_case(kind: str) -> TreeCase:
     import catboost as cb
 
-    common = dict(iterations=10, depth=3, verbose=0, thread_count=1, allow_writing_files=False)
+    common: dict[str, Any] = dict(
+        iterations=10, depth=3, verbose=0, thread_count=1, allow_writing_files=False
+    )
     estimator: Any
     if kind == "regression":
         X, yr = regression_data(300, 5, seed=41)

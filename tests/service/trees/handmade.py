@@ -67,7 +67,7 @@ def graph(
     elem: int = TensorProto.FLOAT,
     out_elem: int = TensorProto.FLOAT,
     width: int = 1,
-    initializers: dict[str, Array] | None = None,
+    initializers: dict[str, float] | None = None,
 ) -> onnx.ModelProto:
     inits = [
         numpy_helper.from_array(np.asarray(v, np.float32), k)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 from onnx import helper
 
@@ -11,8 +12,8 @@ from tests.service.trees.cases import ATOL, RTOL, exact_values, make_card
 from tests.service.trees.handmade import LEAVES, TREE, classifier, graph, regressor, served
 
 
-def _reason(proto_nodes: list, **kwargs: object) -> str:
-    support = served(graph(proto_nodes, **kwargs)).support  # type: ignore[arg-type]
+def _reason(nodes: list[onnx.NodeProto]) -> str:
+    support = served(graph(nodes)).support
     assert isinstance(support, TreeUnsupported)
     return support.reason
 
