@@ -19,6 +19,15 @@ conversion of shap's answers into an ``Explanation`` at its edge.
   served one at a time per process (use ``permutation_shap`` for concurrency).
   Anything else in the process that draws from the global generator without this
   lock could still disturb a running explanation; nothing in the service does.
+- No warning escapes: ``import shap`` warns (matplotlib), and when a budget is too
+  small for the players shap warns that its regression is singular and falls back
+  to least squares. Such rows are listed in ``meta["singular_rows"]``; warnings from
+  other code caught meanwhile (the filter is process-wide) are re-emitted.
+- Additivity: shap gives the last player f(x) - E f - (the others), so values add
+  up to ``outputs - base_values`` to about 1e-10 (shap zeroes |phi| < 1e-10). ONNX
+  Runtime may round a one-row batch (shap's f(x)) differently from the large
+  batches of coalitions, by about 1e-7 on a float32 margin: that is how far these
+  values can sit from exact_shap's even when every coalition is enumerated.
 
 Shapes: ``explain(X)`` takes ``(n_samples, n_columns)`` and returns values
 ``(n_samples, n_players, n_outputs)``.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -120,3 +122,13 @@ def test_fit_accepts_a_second_game(
     explainer = _make(cls, params).fit(binary_case.game)
     explanation = explainer.fit(regression_case.game).explain(regression_case.X)
     assert explanation.values.shape == (3, 4, 1)
+
+
+def test_importing_the_explainers_loads_neither_shap_nor_lime() -> None:
+    code = (
+        "import sys\n"
+        "import service.explainers.kernel_shap, service.explainers.permutation_shap\n"
+        "import service.explainers.lime\n"
+        "assert not {'shap', 'lime', 'matplotlib'} & set(sys.modules), sorted(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)

@@ -133,3 +133,15 @@ def test_refuses_a_budget_too_small_for_the_players() -> None:
     with pytest.raises(InvalidInput, match="kernel_shap needs nsamples of at least 20"):
         KernelShap(nsamples=19).fit(game)
     KernelShap(nsamples=20).fit(game)
+
+
+def test_a_singular_regression_is_reported_not_warned(wide_case: Case) -> None:
+    # 16 coalitions for 8 players: shap's regression is often singular (and warns); the
+    # warning must not escape (pytest turns warnings into errors) and the rows are named
+    singular = []
+    for seed in range(4):
+        explanation = KernelShap(nsamples=16, seed=seed).fit(wide_case.game).explain(wide_case.X)
+        assert np.all(np.isfinite(explanation.values))
+        singular.extend(explanation.meta["singular_rows"])
+    assert singular
+    assert set(singular) <= {0, 1}
