@@ -78,7 +78,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_quickstart_notebook_runs(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLARION_URL", server)
-    nb = nbformat.read(ROOT / "notebooks" / "01_quickstart.ipynb", as_version=4)
+    nb = nbformat.read(  # type: ignore[no-untyped-call]  # nbformat ships no annotations
+        ROOT / "notebooks" / "01_quickstart.ipynb", as_version=4
+    )
     NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
     ).execute()
