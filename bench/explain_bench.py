@@ -141,14 +141,19 @@ def build_subjects(names: list[str], n_rows: int, n_background: int) -> list[Sub
     return subjects
 
 
-def median_per_row(run: Callable[[], Array], n_rows: int, repeats: int) -> tuple[float, Array]:
-    """Median over repeats of milliseconds per row, and the last result."""
-    times, result = [], np.empty(0)
+def timed_pair(
+    ours: Callable[[], Array], theirs: Callable[[], Array], n_rows: int, repeats: int
+) -> tuple[float, float, Array, Array]:
+    """Median ms per row of each side, runs interleaved (ours, theirs, ours, ...) so that
+    load from other users of the machine falls on both; and the last results."""
+    times: tuple[list[float], list[float]] = ([], [])
+    results = [np.empty(0), np.empty(0)]
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        times.append((time.perf_counter() - start) * 1000 / n_rows)
-    return statistics.median(times), result
+        for side, run in enumerate((ours, theirs)):
+            start = time.perf_counter()
+            results[side] = run()
+            times[side].append((time.perf_counter() - start) * 1000 / n_rows)
+    return statistics.median(times[0]), statistics.median(times[1]), results[0], results[1]
 
 
 def agreement(ours: Array, theirs: Array) -> tuple[float, float, float]:
@@ -275,10 +280,10 @@ def bench(
     ]
     results = []
     for method, label, explainer, baseline in cases:
-        log(f"[{subject.name}] {method}: ours x{repeats} ...")
-        ours_ms, ours_values = median_per_row(ours(explainer, subject), n, repeats)
-        log(f"[{subject.name}] {method}: baseline x{repeats} ...")
-        theirs_ms, theirs_values = median_per_row(baseline, n, repeats)
+        log(f"[{subject.name}] {method}: ours and baseline, interleaved, x{repeats} ...")
+        ours_ms, theirs_ms, ours_values, theirs_values = timed_pair(
+            ours(explainer, subject), baseline, n, repeats
+        )
         diff, corr, scale = agreement(ours_values, theirs_values)
         result = Result(subject.name, method, label, ours_ms, theirs_ms, diff, corr, scale)
         if method == "permutation_shap" and ref_factor > 0:

@@ -17,6 +17,8 @@ conversion of shap's answers into an ``Explanation`` at its edge.
   module-level lock is held around seeding and the whole call, and the global
   generator's state is restored afterwards. The price: KernelSHAP requests are
   served one at a time per process (use ``permutation_shap`` for concurrency).
+  The generator is seeded once per call and the rows draw in turn, exactly as
+  ``np.random.seed(seed); explainer.shap_values(X)`` would.
   Anything else in the process that draws from the global generator without this
   lock could still disturb a running explanation; nothing in the service does.
 - No warning escapes: ``import shap`` warns (matplotlib), and when a budget is too

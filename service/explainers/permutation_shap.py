@@ -14,7 +14,9 @@ per-row Python overhead, and its first call in a process spends 8-9 s compiling
 with numba (TRAPS.md). Here every coalition of every row and permutation is built
 up front as a mask, duplicates are played once, and ``Game.values`` evaluates them
 in a few large chunks, one model call per chunk. Randomness comes from a per-call
-``np.random.default_rng(seed)``: no global state, safe under threads.
+``np.random.default_rng(seed)``: no global state, safe under threads. The rows of
+one call draw their permutations in turn from that generator, so the same rows and
+seed give the same bytes, while a row's draws depend on its place in the batch.
 
 Additive by construction: each walk telescopes from v(empty) to v(full), and both
 are the very numbers returned as ``base_values`` and ``outputs``.
