@@ -16,9 +16,12 @@ separately and never counted. If ``models/german_credit/`` exists (LightGBM with
 categorical splits, which shap cannot explain), it reports our throughput there and
 checks additivity against ONNX Runtime and dense tables against the table-less path.
 
-Single-row latency through the HTTP API is not measured here.
+With ``--http`` it also starts the real service (uvicorn, on a free loopback port,
+bundled models, a throwaway audit database) and measures single-row latency of a
+``german_credit`` explanation through the HTTP API (``output: raw``, so ``auto``
+picks tree_shap): p50 and p95 over the requests, client-side, after a warm-up.
 
-Usage: python bench/tree_shap_bench.py [--quick] [--rows N] [--repeats R] [--threads T]
+Usage: python bench/tree_shap_bench.py [--quick] [--rows N] [--repeats R] [--threads T] [--http]
 """
 
 from __future__ import annotations
@@ -206,6 +209,89 @@ def bench_german_credit(args: argparse.Namespace) -> None:
     )
 
 
+def bench_http(args: argparse.Namespace) -> None:
+    """Single-row explanation latency through the HTTP API, against a real server."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+
+    import httpx
+
+    print("== german_credit through the HTTP API (tree_shap, one row per request) ==", flush=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    workdir = Path(tempfile.mkdtemp(prefix="clarion-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}
+    env |= {
+        "CLARION_MODELS_DIR": str(ROOT / "models"),
+        "CLARION_DATABASE_URL": f"sqlite:///{workdir / 'audit.db'}",
+        "CLARION_LOG_LEVEL": "warning",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "service.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    with (workdir / "server.log").open("wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if client.get("/health/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(f"server did not start; see {workdir / 'server.log'}")
+                time.sleep(0.3)
+            cases = client.get("/v1/models/german_credit/samples", params={"limit": 50})
+            instances = cases.raise_for_status().json()["instances"]
+            n = 50 if args.quick else 300
+            latencies, methods = [], set()
+            for i in range(n + 10):
+                body = {"instances": [instances[i % len(instances)]], "output": "raw"}
+                start = time.perf_counter()
+                r = client.post(
+                    "/v1/models/german_credit/explain",
+                    content=json.dumps(body),
+                    headers={"content-type": "application/json"},
+                )
+                elapsed = time.perf_counter() - start
+                r.raise_for_status()
+                methods.add(r.json()["method"])
+                if i >= 10:  # the first requests build the path tables
+                    latencies.append(elapsed * 1e3)
+        latencies.sort()
+        p50 = statistics.median(latencies)
+        p95 = latencies[int(0.95 * (len(latencies) - 1))]
+        print(
+            f"{len(latencies)} requests, method {sorted(methods)}: p50 {p50:.1f} ms, "
+            f"p95 {p95:.1f} ms (target: p50 < 20 ms)",
+            flush=True,
+        )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="200 rows, fewer repeats")
@@ -218,6 +304,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="numba threads (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-german-credit", action="store_true")
+    parser.add_argument(
+        "--http", action="store_true", help="also measure single-row latency through the API"
+    )
+    parser.add_argument("--http-only", action="store_true", help="only the HTTP measurement")
     args = parser.parse_args()
     if args.quick:
         args.rows, args.repeats, args.shap_repeats = 200, 2, 1
@@ -227,9 +317,12 @@ def main() -> None:
     if args.threads:
         numba.set_num_threads(args.threads)
     print(f"numba threads: {numba.get_num_threads()}; shap's TreeExplainer runs one thread")
-    bench_xgboost(args)
-    if not args.skip_german_credit:
-        bench_german_credit(args)
+    if not args.http_only:
+        bench_xgboost(args)
+        if not args.skip_german_credit:
+            bench_german_credit(args)
+    if args.http or args.http_only:
+        bench_http(args)
 
 
 if __name__ == "__main__":
