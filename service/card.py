@@ -25,17 +25,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from service.errors import BundleRejected
 
 __all__ = [
+    "ConfidenceSpec",
     "Feature",
+    "LocalCopy",
     "ModelCard",
     "OutputSpec",
     "Phrases",
     "Player",
+    "ReasonCode",
     "load_card",
     "parse_card",
 ]
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 _NAME_RE = re.compile(NAME_PATTERN)
+# Locales other than English, as two-letter ISO 639-1 codes; English copy is the card's own fields.
+LOCALE_PATTERN = r"^[a-z]{2}$"
+_LOCALE_RE = re.compile(LOCALE_PATTERN)
 
 FeatureType = Literal["numeric", "integer", "binary", "categorical"]
 Actionability = Literal["actionable", "hard_to_change", "immutable"]
@@ -50,6 +56,67 @@ class Phrases(_Strict):
 
     raises: str | None = None
     lowers: str | None = None
+
+
+class LocalCopy(_Strict):
+    """A feature's (or reason code's) words in one more locale; missing fields fall back to English.
+
+    ``categories`` maps a category, as the card lists it, to its localised name.
+    """
+
+    label: str | None = None
+    description: str | None = None
+    unit: str | None = None
+    raises: str | None = None
+    lowers: str | None = None
+    categories: Mapping[str, str] = Field(default_factory=dict)
+
+
+def _check_locales(translations: Mapping[str, LocalCopy], owner: str) -> None:
+    for locale in translations:
+        if not _LOCALE_RE.match(locale) or locale == "en":
+            raise ValueError(
+                f"{owner}: translation locale {locale!r} must be a two-letter code other than 'en' "
+                "(English copy goes in the card's own fields)"
+            )
+
+
+class ReasonCode(_Strict):
+    """Words for a reason code that several features share (otherwise the feature's own copy)."""
+
+    label: str | None = None
+    phrases: Phrases = Phrases()
+    translations: Mapping[str, LocalCopy] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_copy(self) -> ReasonCode:
+        _check_locales(self.translations, "reason code")
+        return self
+
+
+class ConfidenceSpec(_Strict):
+    """Calibrated confidence buckets: thresholds on the predicted class's probability.
+
+    Written by ``service.confidence.calibrate_buckets`` from labelled held-out rows;
+    ``basis`` says on what data (and ``observed`` the accuracy seen in each bucket).
+    """
+
+    high: float = Field(gt=0, le=1)
+    moderate: float = Field(gt=0, le=1)
+    basis: str = Field(min_length=1)
+    observed: Mapping[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_order(self) -> ConfidenceSpec:
+        if self.moderate > self.high:
+            raise ValueError(
+                f"confidence thresholds must satisfy moderate <= high; got "
+                f"moderate={self.moderate}, high={self.high}"
+            )
+        unknown = set(self.observed) - {"high", "moderate", "low"}
+        if unknown:
+            raise ValueError(f"confidence.observed has unknown buckets {sorted(unknown)}")
+        return self
 
 
 class Feature(_Strict):
@@ -69,6 +136,7 @@ class Feature(_Strict):
     sensitive: bool = False
     code: str | None = None
     phrases: Phrases = Phrases()
+    translations: Mapping[str, LocalCopy] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_values(self) -> Feature:
@@ -86,6 +154,23 @@ class Feature(_Strict):
                 raise ValueError(f"'range' is only allowed on numeric features ({self.name!r})")
             if not self.range[0] <= self.range[1]:
                 raise ValueError(f"feature {self.name!r} has an empty range {list(self.range)}")
+        if self.format is not None:
+            try:
+                format(1234.5, self.format)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(
+                    f"feature {self.name!r}: 'format' must be a Python format spec for numbers "
+                    f"such as ',.0f' or '.1%'; got {self.format!r}"
+                ) from exc
+        _check_locales(self.translations, f"feature {self.name!r}")
+        known = {str(c) for c in self.categories or ()}
+        for locale, local in self.translations.items():
+            unknown = sorted(set(local.categories) - known)
+            if unknown:
+                raise ValueError(
+                    f"feature {self.name!r}: translations.{locale}.categories names unknown "
+                    f"categories {unknown}"
+                )
         return self
 
     @property
@@ -126,6 +211,13 @@ class ModelCard(_Strict):
     output: OutputSpec = OutputSpec()
     groups: Mapping[str, str] = Field(default_factory=dict)
     max_reasons: int = Field(default=4, ge=1, le=10)
+    # The outcome the person hopes for (credit: approved; hiring: advance). Frames notices
+    # and counterfactuals; without it they stay neutral.
+    favorable_class: str | None = None
+    # locale ("en", "de", ...) -> class -> how to name the outcome to people.
+    outcome_labels: Mapping[str, Mapping[str, str]] = Field(default_factory=dict)
+    reason_codes: Mapping[str, ReasonCode] = Field(default_factory=dict)
+    confidence: ConfidenceSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ModelCard:
@@ -148,7 +240,52 @@ class ModelCard(_Strict):
         clash = set(self.groups) & set(names)
         if clash:
             raise ValueError(f"group names may not equal feature names: {sorted(clash)}")
+        self._check_people_copy()
         return self
+
+    def _check_people_copy(self) -> None:
+        """Reason codes, outcome names and confidence must agree with the features and classes."""
+        classes = set(self.classes or ())
+        if self.favorable_class is not None and self.favorable_class not in classes:
+            raise ValueError(
+                f"favorable_class {self.favorable_class!r} is not one of classes "
+                f"{list(self.classes or ())}"
+            )
+        for locale, labels in self.outcome_labels.items():
+            if locale != "en" and not _LOCALE_RE.match(locale):
+                raise ValueError(f"outcome_labels locale {locale!r} is not a two-letter code")
+            unknown = sorted(set(labels) - classes)
+            if unknown:
+                raise ValueError(f"outcome_labels.{locale} names unknown classes {unknown}")
+        codes: dict[str, list[Feature]] = {}
+        for f in self.features:
+            if f.code is not None:
+                codes.setdefault(f.code, []).append(f)
+        unused = sorted(set(self.reason_codes) - set(codes))
+        if unused:
+            raise ValueError(f"reason_codes {unused} are not the code of any feature")
+        # A player without a code is its own reason code, under its name: no other code
+        # may take that name, or two unrelated reasons would share a code.
+        uncoded = {p.name for p in self.players if self.features[p.columns[0]].code is None}
+        taken = sorted(uncoded & set(codes))
+        if taken:
+            raise ValueError(
+                f"reason codes {taken} equal the name of a feature or group without a code"
+            )
+        # A protected player (a group is protected if any column is) must never stand
+        # behind a shared code as an innocent one: sharing players must agree.
+        protection: dict[str, set[bool]] = {}
+        for player in self.players:
+            columns = [self.features[c] for c in player.columns]
+            code = columns[0].code or player.name
+            protection.setdefault(code, set()).add(any(f.protected for f in columns))
+        mixed = sorted(code for code, kinds in protection.items() if len(kinds) > 1)
+        if mixed:
+            raise ValueError(
+                f"reason codes {mixed} are shared by protected and unprotected features"
+            )
+        if self.confidence is not None and self.task == "regression":
+            raise ValueError("'confidence' buckets apply to classifiers; this card is a regressor")
 
     @property
     def feature_names(self) -> tuple[str, ...]:

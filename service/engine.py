@@ -21,6 +21,7 @@ from service.explainers import EXPLAINERS, choose_method
 from service.explanation import Explanation, OutputSpace
 from service.game import Game
 from service.instances import canonical_rows, decode_row
+from service.narratives import narrate
 from service.registry import LoadedModel, ModelRegistry
 from service.schemas import (
     Attribution,
@@ -170,7 +171,13 @@ class Engine:
                 provider=model.runtime.providers_in_use[0],
                 versions=self.versions,
             ),
-            explanations=self._instances(card, X, probabilities, targets, explanation),
+            explanations=self._narrated(
+                model,
+                X,
+                space,
+                request,
+                self._instances(card, X, probabilities, targets, explanation),
+            ),
             timing={
                 "explain_ms": float(explanation.meta.get("duration_ms", 0.0)),
                 "total_ms": round((time.perf_counter() - start) * 1000, 3),
@@ -185,6 +192,31 @@ class Engine:
             ms=response.timing["total_ms"],
         )
         return response
+
+    @staticmethod
+    def _narrated(
+        model: LoadedModel,
+        X: NDArray[np.float64],
+        space: OutputSpace,
+        request: ExplainRequest,
+        instances: list[InstanceExplanation],
+    ) -> list[InstanceExplanation]:
+        """What people read: reasons, narrative, confidence, screening, counterfactuals
+        (``service.narratives``), one instance at a time."""
+        return [
+            narrate(
+                model.bundle.card,
+                e,
+                X[i],
+                background=model.bundle.background,
+                predict=model.runtime.run,
+                output_space=space,
+                persona=request.persona,
+                locale=request.locale,
+                counterfactuals=request.counterfactuals,
+            )
+            for i, e in enumerate(instances)
+        ]
 
     def _instances(
         self,

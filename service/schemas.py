@@ -59,6 +59,17 @@ _CREDIT_EXAMPLE: dict[str, Any] = {
     "output": "probability",
     "options": {"seed": 0},
 }
+# The same request asking for what people read: a German adverse-action notice with
+# counterfactuals, as a self-contained HTML page.
+_NOTICE_EXAMPLE: dict[str, Any] = {
+    **_CREDIT_EXAMPLE,
+    "persona": "end_user",
+    "locale": "de",
+    "counterfactuals": 2,
+    "format": "html",
+    "widget": "notice",
+    "theme": "auto",
+}
 
 
 class _Model(BaseModel):
@@ -93,7 +104,9 @@ class PredictResponse(BaseModel):
 
 
 class ExplainRequest(_Model):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_CREDIT_EXAMPLE]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [_CREDIT_EXAMPLE, _NOTICE_EXAMPLE]}
+    )
 
     instances: list[Instance] = Field(min_length=1, description="Rows to explain (as for predict).")
     method: Literal[
@@ -115,6 +128,43 @@ class ExplainRequest(_Model):
         default_factory=dict,
         description="Method options, e.g. `seed`, `nsamples` (kernel_shap), `max_evals` "
         "(permutation_shap), `num_samples` (lime).",
+    )
+    # What people read (service/narratives, widgets): same explanation, worded for a persona.
+    persona: Literal["end_user", "analyst", "audit"] = Field(
+        default="end_user",
+        description="Who reads the narrative: `end_user` (plain words, confidence as a bucket, "
+        "no model numbers), `analyst` (numbers, codes, flags, quality gates) or `audit` "
+        "(also screening, raw contributions per reason code, template record).",
+        examples=["end_user"],
+    )
+    locale: Literal["en", "de"] = Field(
+        default="en",
+        description="Language of reasons, narrative and widget; card copy that lacks the locale "
+        "falls back to English and its reasons are flagged `untranslated`.",
+        examples=["de"],
+    )
+    counterfactuals: int = Field(
+        default=0,
+        ge=0,
+        le=3,
+        description="How many counterfactuals (changes to actionable features, verified by the "
+        "model, that change the outcome) to look for; 0 for none.",
+        examples=[2],
+    )
+    format: Literal["json", "html"] = Field(
+        default="json",
+        description="`html`: the response is a self-contained HTML page (text/html) rendered "
+        "from the same explanation the JSON would carry.",
+        examples=["html"],
+    )
+    widget: Literal["notice", "reasons", "chart", "counterfactuals"] = Field(
+        default="notice",
+        description="With `format: html`: the full notice, the reason list, the sorted bar "
+        "chart or the counterfactual card.",
+    )
+    theme: Literal["auto", "light", "dark"] = Field(
+        default="auto",
+        description="With `format: html`: `auto` follows the reader's colour-scheme preference.",
     )
 
 
