@@ -1,0 +1,1 @@
+"""Clarion's test suite (a package, so that ``tests.support`` always resolves here)."""
