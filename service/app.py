@@ -19,12 +19,22 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
+from service.audit import AuditTrail
 from service.engine import Engine
 from service.errors import ClarionError
 from service.logs import configure_logging
 from service.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.registry import ModelRegistry
-from service.routes import explanations, health, models, predictions
+from service.routes import (
+    explanations,
+    health,
+    holds,
+    keys,
+    models,
+    predictions,
+    records,
+    reviews,
+)
 from service.settings import Settings
 
 __all__ = ["create_app"]
@@ -54,7 +64,9 @@ async def _clarion_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ClarionError)
     if exc.status_code >= 500:
         log.error("request.failed", code=exc.code, message=exc.message)
-    return _error(request, exc.status_code, exc.to_dict())
+    response = _error(request, exc.status_code, exc.to_dict())
+    response.headers.update(exc.headers)
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -98,14 +110,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        audit = AuditTrail.open(settings)
         registry = ModelRegistry(settings)
         registry.load_all()
         app.state.settings = settings
         app.state.registry = registry
-        app.state.engine = Engine(registry, settings)
+        app.state.audit = audit
+        app.state.engine = Engine(registry, settings, recorder=audit.recorder)
+        audit.log_auth_mode()
         log.info("service.started", models=len(registry), refused=len(registry.refused))
-        yield
-        log.info("service.stopped")
+        try:
+            yield
+        finally:
+            audit.close()
+            log.info("service.stopped")
 
     app = FastAPI(
         title="Clarion",
@@ -119,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     for router in (health.router, models.router, predictions.router, explanations.router):
+        app.include_router(router)
+    for router in (records.router, reviews.router, holds.router, keys.router):
         app.include_router(router)
 
     def limit_for(scope: Scope) -> int:

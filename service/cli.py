@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from service.audit.cli import audit_app, keys_app, operator
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -23,6 +25,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Example model bundles.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 
 METHODS = ["auto", "tree_shap", "exact_shap", "kernel_shap", "permutation_shap", "lime"]
 ModelsDir = Annotated[
@@ -95,7 +99,8 @@ def explain(
     """Explain every row of a CSV offline; one JSON line per row, with a progress bar."""
     from tqdm import tqdm
 
-    from service.engine import Engine
+    from service.audit import AuditTrail
+    from service.engine import Engine, Origin
     from service.errors import ClarionError
     from service.instances import decode_row, read_csv_rows
     from service.logs import configure_logging
@@ -110,12 +115,15 @@ def explain(
     )
     configure_logging("warning")
     registry = ModelRegistry(settings)
+    trail = None
     try:
+        trail = AuditTrail.open(settings)
         registry.load_one(model)
         loaded = registry.get(model)
         card = loaded.bundle.card
         X = read_csv_rows(card, input.read_bytes(), max_rows=10_000_000, what="input")
-        engine = Engine(registry, settings)
+        engine = Engine(registry, settings, recorder=trail.recorder)
+        origin = Origin(caller=operator(), channel="cli")
         rows = [decode_row(card, x) for x in X]
         with (
             output.open("w", encoding="utf-8") as fh,
@@ -131,7 +139,7 @@ def explain(
                         "options": {"seed": seed},
                     }
                 )
-                response = engine.explain(model, request).model_dump(mode="json")
+                response = engine.explain(model, request, origin=origin).model_dump(mode="json")
                 for offset, item in enumerate(response.pop("explanations")):
                     line = {**response, "row": start + offset, "explanations": [item]}
                     fh.write(json.dumps(line) + "\n")
@@ -139,6 +147,9 @@ def explain(
     except ClarionError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
+    finally:
+        if trail is not None:
+            trail.close()
     typer.echo(f"wrote {len(rows)} explanations to {output}", err=True)
 
 

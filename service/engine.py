@@ -8,8 +8,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import structlog
@@ -35,7 +36,7 @@ from service.schemas import (
 )
 from service.settings import Settings
 
-__all__ = ["Engine", "library_versions"]
+__all__ = ["Engine", "Origin", "Recorder", "library_versions"]
 
 log = structlog.get_logger(__name__)
 
@@ -69,12 +70,41 @@ def _predictions(card: ModelCard, y: NDArray[np.float64]) -> list[Prediction]:
     ]
 
 
-class Engine:
-    """Predictions and explanations over the registry's models."""
+@dataclass(frozen=True)
+class Origin:
+    """Who asked for an explanation and through which door, for its audit record."""
 
-    def __init__(self, registry: ModelRegistry, settings: Settings) -> None:
+    caller: str = "anonymous"
+    channel: str = "api"
+    request_id: str | None = None
+
+
+class Recorder(Protocol):
+    """Writes the audit record of an explanation (``service.audit.AuditRecorder``)."""
+
+    def record(
+        self,
+        model: LoadedModel,
+        request: ExplainRequest,
+        X: NDArray[np.float64],
+        response: ExplainResponse,
+        origin: Origin,
+    ) -> None: ...
+
+
+class Engine:
+    """Predictions and explanations over the registry's models.
+
+    With a ``recorder``, every explanation is recorded before it is returned; a
+    failure to record fails the explanation.
+    """
+
+    def __init__(
+        self, registry: ModelRegistry, settings: Settings, recorder: Recorder | None = None
+    ) -> None:
         self.registry = registry
         self.settings = settings
+        self.recorder = recorder
         self.versions = library_versions()
 
     def _rows(self, model: LoadedModel, instances: Sequence[Any]) -> NDArray[np.float64]:
@@ -145,7 +175,15 @@ class Engine:
             return [classes.index(card.positive_class)] * probabilities.shape[0]
         return [int(i) for i in np.argmax(probabilities, axis=1)]
 
-    def explain(self, name: str, request: ExplainRequest) -> ExplainResponse:
+    def explain(
+        self,
+        name: str,
+        request: ExplainRequest,
+        *,
+        origin: Origin | None = None,
+        record: bool = True,
+    ) -> ExplainResponse:
+        """Predict and explain; ``record=False`` (replay) writes no audit record."""
         start = time.perf_counter()
         model = self.registry.get(name)
         card = model.bundle.card
@@ -183,6 +221,8 @@ class Engine:
                 "total_ms": round((time.perf_counter() - start) * 1000, 3),
             },
         )
+        if record and self.recorder is not None:
+            self.recorder.record(model, request, X, response, origin or Origin())
         log.info(
             "explanation.completed",
             model=name,

@@ -6,6 +6,8 @@ HTTP status and a stable machine-readable ``code``; one handler renders them as
 
     ClarionError (500, internal_error)
     ├── InvalidInput (422, invalid_input)          an instance or option is wrong
+    ├── Unauthorized (401, unauthorized)           no API key, or an unknown or revoked one
+    ├── Forbidden (403, forbidden)                 the key's role may not do this
     ├── NotFound (404, not_found)                  unknown model or record
     ├── BundleRejected (422, bundle_rejected)      a model bundle failed validation
     ├── Conflict (409, conflict)                   a name that is already served
@@ -22,9 +24,11 @@ __all__ = [
     "BundleRejected",
     "ClarionError",
     "Conflict",
+    "Forbidden",
     "InvalidInput",
     "NotFound",
     "PayloadTooLarge",
+    "Unauthorized",
     "Unavailable",
 ]
 
@@ -34,6 +38,7 @@ class ClarionError(Exception):
 
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
+    headers: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -57,6 +62,17 @@ class ClarionError(Exception):
 class InvalidInput(ClarionError):
     status_code = 422
     code = "invalid_input"
+
+
+class Unauthorized(ClarionError):
+    status_code = 401
+    code = "unauthorized"
+    headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ClarionError):
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFound(ClarionError):

@@ -5,10 +5,13 @@ Tests build ``Settings(...)`` explicitly; nothing reads the environment at impor
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -20,6 +23,11 @@ def _default_models_dir() -> Path:
     """The repository's ``models/`` when running from a checkout, else ``./models``."""
     checkout = Path(__file__).resolve().parent.parent / "models"
     return checkout if checkout.is_dir() else Path("models")
+
+
+def _default_database_url() -> str:
+    """A SQLite file under ``./data`` (the folder is made when the store opens)."""
+    return f"sqlite:///{(Path.cwd() / 'data' / 'clarion.db').as_posix()}"
 
 
 class Settings(BaseSettings):
@@ -46,6 +54,21 @@ class Settings(BaseSettings):
     max_model_nodes: int = Field(default=200_000, ge=1)
     default_seed: int = Field(default=0, ge=0)
 
+    database_url: str = Field(default_factory=_default_database_url)
+    """The audit store: ``sqlite:///path`` (default ``./data/clarion.db``) or
+    ``postgresql+psycopg://user@host/db`` for several replicas."""
+    auth: Literal["auto", "required", "disabled"] = "auto"
+    """``auto``: API keys are required once any key exists or a bootstrap key is set; until
+    then a service bound to a loopback host is open (every caller an anonymous admin)."""
+    bootstrap_admin_key: SecretStr | None = None
+    """Accepted as an admin key from start-up (for automation); create real keys with it."""
+    audit_encryption_key: SecretStr | None = None
+    """URL-safe base64 of 32 random bytes (``clarion audit new-encryption-key``): encrypts
+    the values of features a card marks ``sensitive`` in audit records (AES-256-GCM)."""
+    sensitive_policy: Literal["encrypt", "omit"] = "encrypt"
+    """``encrypt`` sensitive values (needs the key; without it they are omitted, with a
+    warning at start-up) or ``omit`` them from audit records (such records cannot be replayed)."""
+
     @field_validator("providers")
     @classmethod
     def _check_providers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -56,3 +79,44 @@ class Settings(BaseSettings):
                 f"got {list(value)}"
             )
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError(
+                "database_url must be sqlite:///<file> or postgresql+psycopg://<user>@<host>/<db>"
+            )
+        return value
+
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _check_bootstrap_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("bootstrap_admin_key must be at least 16 characters")
+        return value
+
+    @field_validator("audit_encryption_key")
+    @classmethod
+    def _check_encryption_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(value.get_secret_value().encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+            raise ValueError("audit_encryption_key must be URL-safe base64") from exc
+        if len(raw) != 32:
+            raise ValueError(
+                f"audit_encryption_key must encode 32 bytes (AES-256); it encodes {len(raw)}"
+            )
+        return value
+
+    @property
+    def binds_loopback(self) -> bool:
+        """Whether ``host`` only accepts connections from this machine."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False

@@ -31,8 +31,8 @@ def _no_clarion_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings(tiny_models_dir: Path) -> Settings:
-    return make_settings(tiny_models_dir)
+def settings(tiny_models_dir: Path, tmp_path: Path) -> Settings:
+    return make_settings(tiny_models_dir, database_url=f"sqlite:///{tmp_path / 'audit.db'}")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,15 @@ def regression_bundle(root: Path, name: str = "tiny_regression") -> Path:
     return write_bundle(root / name, _to_onnx(model, 3), card, _csv(["x0", "x1", "ignored"], rows))
 
 
-def make_settings(models_dir: Path, **overrides: Any) -> Settings:
-    """Settings for tests, built explicitly (the conftest clears CLARION_* variables)."""
-    return Settings(models_dir=models_dir, **overrides)
+def make_settings(
+    models_dir: Path, *, database_url: str | None = None, **overrides: Any
+) -> Settings:
+    """Settings for tests, built explicitly (the conftest clears CLARION_* variables).
+
+    Every app gets its own audit store: ``database_url``, or a fresh SQLite file in a new
+    temporary folder (never the repository's ``data/``).
+    """
+    if database_url is None:
+        folder = Path(tempfile.mkdtemp(prefix="clarion-audit-"))
+        database_url = f"sqlite:///{(folder / 'audit.db').as_posix()}"
+    return Settings(models_dir=models_dir, database_url=database_url, **overrides)

@@ -6,9 +6,11 @@ from typing import Any
 
 from service.schemas import ErrorResponse
 
-__all__ = ["errors"]
+__all__ = ["described", "errors"]
 
 _TEXT = {
+    401: "No API key, or an unknown or revoked one (send Authorization: Bearer <key>)",
+    403: "The API key's role may not do this",
     404: "Unknown model",
     409: "A model of that name is already served",
     413: "Request body over the configured limit",
@@ -19,3 +21,8 @@ _TEXT = {
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorResponse, "description": _TEXT[c]} for c in codes}
+
+
+def described(code: int, description: str) -> dict[int | str, dict[str, Any]]:
+    """One documented error with its own description ("Unknown record")."""
+    return {code: {"model": ErrorResponse, "description": description}}

@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from service.routes.deps import EngineDep
+from service.engine import Origin
+from service.routes.auth import AppCaller
+from service.routes.deps import EngineDep, RequestIdDep
 from service.routes.errors import errors
 from service.schemas import ExplainRequest, ExplainResponse
 from widgets import CONTENT_SECURITY_POLICY, render_page
@@ -26,16 +28,21 @@ _HTML: dict[int | str, dict[str, Any]] = {
     "/{name}/explain",
     operation_id="explain",
     response_model=ExplainResponse,
-    responses={**_HTML, **errors(404, 413, 422)},
+    responses={**_HTML, **errors(401, 403, 404, 413, 422, 503)},
 )
-def explain(name: str, body: ExplainRequest, engine: EngineDep) -> ExplainResponse | HTMLResponse:
+def explain(
+    name: str, body: ExplainRequest, engine: EngineDep, caller: AppCaller, request_id: RequestIdDep
+) -> ExplainResponse | HTMLResponse:
     """Predict and explain instances with a SHAP method or LIME, seeded and reproducible.
 
+    Every explanation is recorded in the audit store before it is returned; `id` is the
+    record's id (`GET /v1/explanations/{id}`). If the record cannot be written: 503.
     With `format: html` the same explanation comes back as a self-contained HTML page
     (`widget` picks the variant, `theme` the colours), under a Content-Security-Policy
     that lets it load nothing.
     """
-    response = engine.explain(name, body)
+    origin = Origin(caller=caller.key_id, channel="api", request_id=request_id)
+    response = engine.explain(name, body, origin=origin)
     if body.format == "html":
         page = render_page(response.explanations, variant=body.widget, theme=body.theme)
         return HTMLResponse(

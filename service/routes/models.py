@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, Query, UploadFile, status
 
 from service.bundle import parse_bundle
 from service.errors import BundleRejected, PayloadTooLarge
 from service.explainers import availability
+from service.instances import decode_row
 from service.registry import LoadedModel
+from service.routes.auth import require_role
 from service.routes.deps import RegistryDep, SettingsDep
 from service.routes.errors import errors
-from service.instances import decode_row
 from service.schemas import ModelDetail, ModelList, ModelSummary, SampleList
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(
+    prefix="/v1/models",
+    tags=["models"],
+    dependencies=[Depends(require_role("app", "reviewer"))],
+    responses=errors(401, 403),
+)
 
 
 def _summary(model: LoadedModel) -> ModelSummary:
@@ -85,6 +91,7 @@ async def _read(upload: UploadFile, field: str, limit: int) -> bytes:
     operation_id="upload_model",
     status_code=status.HTTP_201_CREATED,
     responses=errors(409, 413, 422),
+    dependencies=[Depends(require_role())],
 )
 async def upload_model(
     model: Annotated[UploadFile, File(description="The ONNX graph (model.onnx).")],

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from service.routes.auth import require_role
 from service.routes.deps import EngineDep
 from service.routes.errors import errors
 from service.schemas import PredictRequest, PredictResponse
 
-router = APIRouter(prefix="/v1/models", tags=["predictions"])
+router = APIRouter(
+    prefix="/v1/models",
+    tags=["predictions"],
+    dependencies=[Depends(require_role("app"))],
+    responses=errors(401, 403),
+)
 
 
 @router.post("/{name}/predict", operation_id="predict", responses=errors(404, 413, 422))

@@ -1,0 +1,48 @@
+"""Canonical JSON and hashes: the one way the audit trail turns a document into bytes.
+
+Every hash in the audit trail (input, record, export manifest) is the SHA-256 of
+``canonical_json``: keys sorted, no whitespace, UTF-8. JSON has no NaN or infinity,
+so non-finite floats are written as the strings ``"NaN"``, ``"Infinity"`` and
+``"-Infinity"`` (``jsonable`` does it), both when a record is stored and when a
+replay is compared with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["canonical_json", "jsonable", "sha256_hex", "sha256_json"]
+
+_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def jsonable(value: Any) -> Any:
+    """A deep copy of ``value`` with tuples as lists and non-finite floats as strings."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        return _NON_FINITE.get(value, value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no whitespace; raises ValueError on NaN (call ``jsonable`` first)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def sha256_hex(data: bytes | str) -> str:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return hashlib.sha256(raw).hexdigest()
+
+
+def sha256_json(value: Any) -> str:
+    """SHA-256 of the canonical JSON of ``jsonable(value)``."""
+    return sha256_hex(canonical_json(jsonable(value)))

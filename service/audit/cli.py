@@ -1,0 +1,227 @@
+"""``clarion audit ...`` and ``clarion keys ...``: the operator's side of the audit trail.
+
+They open the same store as the service (``CLARION_DATABASE_URL``), so they work
+against a running deployment's database.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["audit_app", "keys_app", "operator"]
+
+audit_app = typer.Typer(
+    help="The audit store: retention purge, legal holds, consistency, encryption keys.",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(help="API keys (stored hashed; each shown once).", no_args_is_help=True)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="Audit store URL [default: env CLARION_DATABASE_URL, else ./data/clarion.db].",
+    ),
+]
+
+
+def operator() -> str:
+    """The caller id of a command-line operator, as audit rows record it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"[:64]
+
+
+def _trail(database_url: str | None) -> Any:
+    from service.audit import AuditTrail
+    from service.logs import configure_logging
+    from service.settings import Settings
+
+    configure_logging("info")
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    return AuditTrail.open(settings)
+
+
+def _run(action: Any) -> None:
+    from service.errors import ClarionError
+
+    try:
+        action()
+    except ClarionError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@audit_app.command("purge")
+def purge(
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            help="Age of the records to remove: a number and d, w, m (calendar months) or y; "
+            "e.g. 25m (Regulation B's 25 months), 400d, 7y.",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would be removed.")
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Remove records older than a retention period, except those under a legal hold.
+
+    Decisions, annotations and sample items of removed records go with them, in one
+    transaction; the ids removed are logged and kept in the purges table.
+    """
+    from service.audit.retention import purge as run_purge
+
+    def action() -> None:
+        trail = _trail(database_url)
+        try:
+            result = run_purge(
+                trail.store, older_than=older_than, actor=operator(), dry_run=dry_run
+            )
+        finally:
+            trail.close()
+        verb = "would remove" if dry_run else "removed"
+        typer.echo(
+            f"{verb} {len(result.removed)} record(s) created before {result.cutoff.isoformat()}; "
+            f"kept {len(result.held)} under legal hold"
+        )
+
+    _run(action)
+
+
+@audit_app.command("hold")
+def hold(
+    reason: Annotated[str, typer.Option("--reason", help="Why (a case or matter reference).")],
+    record: Annotated[str | None, typer.Option("--record", help="One record id.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Every record of a model.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Place a legal hold on one record or on a whole model (the API: POST .../hold)."""
+    from service.audit.retention import place_hold
+
+    def action() -> None:
+        trail = _trail(database_url)
+        try:
+            placed = place_hold(
+                trail.store,
+                record_id=record,
+                model_name=model,
+                reason=reason,
+                created_by=operator(),
+            )
+        finally:
+            trail.close()
+        typer.echo(f"hold {placed.id} placed")
+
+    _run(action)
+
+
+@audit_app.command("release")
+def release(
+    hold_id: Annotated[str, typer.Argument(help="The hold's id.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Release a legal hold."""
+    from service.audit.retention import release_hold
+
+    def action() -> None:
+        trail = _trail(database_url)
+        try:
+            release_hold(trail.store, hold_id, released_by=operator())
+        finally:
+            trail.close()
+        typer.echo(f"hold {hold_id} released")
+
+    _run(action)
+
+
+@audit_app.command("verify")
+def verify(database_url: DatabaseUrl = None) -> None:
+    """Check the store: database integrity, record hashes, decisions, annotations."""
+
+    def action() -> None:
+        trail = _trail(database_url)
+        try:
+            problems, count = trail.store.verify(), trail.store.count()
+        finally:
+            trail.close()
+        for problem in problems:
+            typer.echo(problem, err=True)
+        if problems:
+            raise typer.Exit(1)
+        typer.echo(f"consistent: {count} record(s)")
+
+    _run(action)
+
+
+@audit_app.command("new-encryption-key")
+def new_encryption_key() -> None:
+    """Print a fresh key for CLARION_AUDIT_ENCRYPTION_KEY (keep it in a secret store)."""
+    from service.audit.crypto import new_key
+
+    typer.echo(new_key())
+
+
+@keys_app.command("create")
+def create_key(
+    role: Annotated[str, typer.Option("--role", help="app, reviewer or admin.")],
+    name: Annotated[str | None, typer.Option("--name", help="What the key is for.")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    if role not in ("app", "reviewer", "admin"):
+        typer.echo(f"error: --role must be app, reviewer or admin; got {role!r}", err=True)
+        raise typer.Exit(2)
+
+    def action() -> None:
+        trail = _trail(database_url)
+        try:
+            row, key = trail.keys.create(role, created_by=operator(), name=name)
+        finally:
+            trail.close()
+        typer.echo(json.dumps({"id": row.id, "role": row.role, "key": key}))
+
+    _run(action)
+
+
+@keys_app.command("list")
+def list_keys(database_url: DatabaseUrl = None) -> None:
+    """List key ids, roles and states (never the keys)."""
+
+    def action() -> None:
+        trail = _trail(database_url)
+        try:
+            rows = trail.keys.list()
+        finally:
+            trail.close()
+        for r in rows:
+            state = f"revoked {r.revoked_at.isoformat()}" if r.revoked_at else "active"
+            typer.echo(f"{r.id}\t{r.role}\t{state}\t{r.name or ''}")
+
+    _run(action)
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    key_id: Annotated[str, typer.Argument(help="The key's id.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke a key; it gets 401 from then on."""
+
+    def action() -> None:
+        trail = _trail(database_url)
+        try:
+            trail.keys.revoke(key_id, revoked_by=operator())
+        finally:
+            trail.close()
+        typer.echo(f"key {key_id} revoked")
+
+    _run(action)

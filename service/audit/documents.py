@@ -1,0 +1,274 @@
+"""The record document: what is stored about one explanation, how it is redacted, and
+how a reader gets it back.
+
+A document holds the request, the canonical input (card order, with its hash over
+the decoded values), the full response, the runtime and where any wording came
+from. Values of features the card marks ``sensitive`` are *redacted* from it:
+their input cells and attribution values, plus every part of the response that
+may quote inputs (counterfactuals, notices, narratives, rendered HTML: any field not
+known to be free of them). Redacted values are replaced by ``null`` and listed by
+path; the recorder seals them (``crypto``) or drops them, by policy. ``reveal`` puts
+sealed values back for a reader holding the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from service.audit._canonical import jsonable, sha256_hex, sha256_json
+from service.audit.crypto import Sealer, SealError
+from service.audit.tables import ExplanationRecord
+from service.card import ModelCard
+from service.instances import decode_row
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Built",
+    "Revealed",
+    "build_document",
+    "decision_columns",
+    "input_matrix",
+    "reveal",
+]
+
+SCHEMA_VERSION = 1
+Path = tuple[str | int, ...]
+Status = Literal["clear", "opened", "sealed", "omitted"]
+
+# Response fields that never quote an input value (attribution values are handled per player).
+_CLEAR_RESPONSE = {"id", "record_id", "model", "method", "output", "provenance", "explanations"}
+_CLEAR_RESPONSE |= {"timing"}
+_CLEAR_INSTANCE = {"prediction", "target", "output_value", "base_value", "attributions"}
+_CLEAR_INSTANCE |= {"quality", "reasons", "screening", "review", "confidence"}
+_WIDGET_KEYS = ("html", "widget", "widget_html")
+
+
+@dataclass(frozen=True)
+class Built:
+    """A redacted document, the values taken out of it, and one row of columns per decision."""
+
+    document: dict[str, Any]
+    secrets: list[list[Any]]
+    decisions: list[dict[str, Any]]
+
+
+def _rows_json(X: NDArray[np.float64]) -> list[list[float | None]]:
+    return [[None if math.isnan(v) else float(v) for v in row] for row in X.tolist()]
+
+
+def input_matrix(document: Mapping[str, Any]) -> NDArray[np.float64]:
+    """The canonical input (n_samples, n_features) of a revealed document; null -> NaN."""
+    rows = document["input"]["rows"]
+    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=np.float64)
+
+
+def _get(doc: Any, path: Path) -> Any:
+    for step in path:
+        doc = doc[step]
+    return doc
+
+
+def _set(doc: Any, path: Path, value: Any) -> None:
+    _get(doc, path[:-1])[path[-1]] = value
+
+
+def _sensitive_paths(card: ModelCard, response: Mapping[str, Any], n_rows: int) -> list[Path]:
+    columns = [j for j, f in enumerate(card.features) if f.sensitive]
+    if not columns:
+        return []
+    paths: list[Path] = []
+    for i in range(n_rows):
+        paths += [("input", "rows", i, j) for j in columns]
+        paths += [("input", "values", i, card.features[j].name) for j in columns]
+    players = {p.name for p in card.players if any(card.features[c].sensitive for c in p.columns)}
+    for i, instance in enumerate(response.get("explanations") or []):
+        for k, attribution in enumerate(instance.get("attributions") or []):
+            if attribution.get("feature") in players:
+                paths.append(("response", "explanations", i, "attributions", k, "value"))
+        paths += [
+            ("response", "explanations", i, key)
+            for key, value in instance.items()
+            if key not in _CLEAR_INSTANCE and value is not None
+        ]
+    paths += [
+        ("response", key)
+        for key, value in response.items()
+        if key not in _CLEAR_RESPONSE and value is not None
+    ]
+    return paths
+
+
+def _texts(value: Any) -> dict[str, Any]:
+    """Template version and locale of the first notice-like part of a response."""
+    if isinstance(value, Mapping):
+        if "template_version" in value:
+            return {"template_version": value["template_version"], "locale": value.get("locale")}
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            found = _texts(item)
+            if found:
+                return found
+    return {}
+
+
+def _widgets(response: Mapping[str, Any]) -> dict[str, str]:
+    """SHA-256 of every rendered widget (HTML) the response carries, by path."""
+    found: dict[str, str] = {}
+    places: list[tuple[str, Mapping[str, Any]]] = [("response", response)]
+    places += [
+        (f"response/explanations/{i}", x) for i, x in enumerate(response.get("explanations") or [])
+    ]
+    for prefix, place in places:
+        for key in _WIDGET_KEYS:
+            html = place.get(key)
+            if isinstance(html, str):
+                found[f"{prefix}/{key}"] = sha256_hex(html)
+    return found
+
+
+def _probabilities(instance: Mapping[str, Any]) -> list[float]:
+    probs = (instance.get("prediction") or {}).get("probabilities") or {}
+    return sorted((float(p) for p in probs.values() if isinstance(p, int | float)), reverse=True)
+
+
+def decision_columns(
+    card: ModelCard, instance: Mapping[str, Any], clear_values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The filterable columns of one explained instance (read defensively from the response)."""
+    prediction = instance.get("prediction") or {}
+    probs = _probabilities(instance)
+    if card.task == "classification" and probs:
+        positive = card.positive_class
+        by_class = prediction.get("probabilities") or {}
+        score = by_class.get(positive) if positive is not None else None
+        score = float(score) if isinstance(score, int | float) else probs[0]
+        confidence: float | None = probs[0]
+        margin: float | None = probs[0] - (probs[1] if len(probs) > 1 else 0.0)
+    else:
+        value = prediction.get("value")
+        score = float(value) if isinstance(value, int | float) else None
+        confidence = margin = None
+    review = instance.get("review") or {}
+    why = [w for w in review.get("why") or [] if isinstance(w, str)]
+    screening = instance.get("screening") or {}
+    reasons = instance.get("reasons") or []
+    proxy = bool(screening.get("flagged")) or any(
+        "proxy" in (r.get("flags") or []) for r in reasons if isinstance(r, Mapping)
+    )
+    bucket = instance.get("confidence")
+    if isinstance(bucket, Mapping):
+        bucket = bucket.get("bucket")
+    return {
+        "outcome": prediction.get("label"),
+        "score": score,
+        "confidence": confidence,
+        "margin": margin,
+        "confidence_bucket": bucket if isinstance(bucket, str) else None,
+        "quality_failed": any(w != "low_confidence" for w in why),
+        "proxy_flag": proxy,
+        "review_required": bool(review.get("required")),
+        "features": dict(clear_values),
+    }
+
+
+def build_document(
+    *,
+    header: Mapping[str, Any],
+    card: ModelCard,
+    model_sha256: str,
+    request: Mapping[str, Any],
+    X: NDArray[np.float64],
+    response: Mapping[str, Any],
+    policy: Literal["encrypt", "omit"],
+    widgets: Mapping[str, str] | None = None,
+) -> Built:
+    """The redacted document of one explanation; ``header`` has id, created_at, origin;
+    ``widgets``: SHA-256 of HTML rendered for the caller outside the response, by name."""
+    values = [decode_row(card, x) for x in X]
+    response_json = jsonable(response)
+    provenance = response_json.get("provenance") or {}
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        **jsonable(header),
+        "model": {
+            "name": card.name,
+            "version": card.version,
+            "sha256": model_sha256,
+            "task": card.task,
+            "domain": card.domain,
+        },
+        "runtime": {
+            "onnxruntime": (provenance.get("versions") or {}).get("onnxruntime"),
+            "provider": provenance.get("provider"),
+            "python": platform.python_version(),
+        },
+        "request": jsonable({k: v for k, v in request.items() if k != "instances"}),
+        "input": {
+            "features": list(card.feature_names),
+            "rows": _rows_json(X),
+            "values": jsonable(values),
+            "sha256": sha256_json(values),
+        },
+        "response": response_json,
+        "texts": _texts(response_json),
+        "widgets": {**_widgets(response_json), **(widgets or {})},
+    }
+    paths = _sensitive_paths(card, response_json, X.shape[0])
+    secrets = [[list(p), copy.deepcopy(_get(document, p))] for p in paths]
+    for p in paths:
+        _set(document, p, None)
+    document["sensitive"] = {
+        "policy": policy if paths else None,
+        "features": [f.name for f in card.features if f.sensitive],
+        "redacted": ["/".join(str(s) for s in p) for p in paths],
+    }
+    hidden = set(document["sensitive"]["features"])
+    instances: Sequence[Mapping[str, Any]] = response_json.get("explanations") or []
+    decisions = [
+        decision_columns(
+            card,
+            instance,
+            {k: v for k, v in document["input"]["values"][i].items() if k not in hidden},
+        )
+        for i, instance in enumerate(instances)
+    ]
+    return Built(document, secrets, decisions)
+
+
+@dataclass(frozen=True)
+class Revealed:
+    """A record's document with sealed values restored where the key allows.
+
+    ``status``: ``clear`` (nothing was redacted), ``opened`` (sealed values restored),
+    ``sealed`` (redacted; no key or another key), ``omitted`` (dropped by policy).
+    """
+
+    document: dict[str, Any]
+    status: Status
+    problem: str | None = None
+
+
+def reveal(record: ExplanationRecord, sealer: Sealer | None) -> Revealed:
+    document = copy.deepcopy(record.document)
+    if not document.get("sensitive", {}).get("redacted"):
+        return Revealed(document, "clear")
+    if record.sealed is None:
+        return Revealed(document, "omitted")
+    if sealer is None:
+        return Revealed(document, "sealed", "no audit encryption key is configured")
+    try:
+        secrets = sealer.open(record.sealed, record_id=record.id)
+    except SealError as exc:
+        return Revealed(document, "sealed", exc.message)
+    for path, value in secrets:
+        _set(document, tuple(path), value)
+    return Revealed(document, "opened")

@@ -1,0 +1,60 @@
+"""The audit trail as the service holds it: store, sealer, recorder and API keys, opened once.
+
+``AuditTrail.open(settings)`` is what the lifespan and the CLI call; it migrates the
+database, checks the encryption key, and logs how sensitive values and
+authentication will be handled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from service.audit.crypto import Sealer
+from service.audit.keys import KeyRing
+from service.audit.recorder import AuditRecorder
+from service.audit.store import AuditStore
+from service.settings import Settings
+
+__all__ = ["AuditTrail"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class AuditTrail:
+    store: AuditStore
+    sealer: Sealer | None
+    recorder: AuditRecorder
+    keys: KeyRing
+
+    @classmethod
+    def open(cls, settings: Settings) -> AuditTrail:
+        store = AuditStore.open(settings.database_url)
+        key = settings.audit_encryption_key
+        sealer = Sealer.from_secret(key) if key is not None else None
+        recorder = AuditRecorder(store, sealer=sealer, policy=settings.sensitive_policy)
+        keys = KeyRing(
+            store,
+            mode=settings.auth,
+            bootstrap=settings.bootstrap_admin_key,
+            loopback=settings.binds_loopback,
+        )
+        return cls(store, sealer, recorder, keys)
+
+    def log_auth_mode(self) -> None:
+        """One line at start-up saying who may call; a WARNING when anyone may."""
+        if self.keys.mode == "disabled":
+            log.warning("auth.disabled", detail="every caller is treated as an anonymous admin")
+        elif self.keys.required():
+            log.info("auth.required", detail="API keys are required (Authorization: Bearer)")
+        else:
+            log.warning(
+                "auth.open",
+                detail="no API key exists and the service binds a loopback host: every caller "
+                "is an anonymous admin until the first key is created",
+            )
+
+    def close(self) -> None:
+        self.store.close()
