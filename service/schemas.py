@@ -13,12 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 __all__ = [
     "Attribution",
     "ChartBar",
+    "CopyCoverage",
+    "CopyGap",
     "Counterfactual",
     "ErrorBody",
     "ErrorResponse",
     "ExplainRequest",
     "ExplainResponse",
     "InstanceExplanation",
+    "LocaleCoverage",
     "ModelDetail",
     "ModelList",
     "ModelRef",
@@ -265,6 +268,9 @@ class ChartBar(BaseModel):
     label: str
     value: float = Field(description="Contribution toward the outcome (negative: against it).")
     text: str = Field(description="The bar's meaning in words (the sign is never colour alone).")
+    shown: str = Field(
+        default="", description="The value as printed for analysts, in the locale's format."
+    )
 
 
 class NoticeChart(BaseModel):
@@ -379,6 +385,31 @@ class ModelDetail(ModelSummary):
 
 class SampleList(BaseModel):
     instances: list[dict[str, Any]]
+
+
+class CopyGap(BaseModel):
+    feature: str = Field(description="A feature, or a group of one-hot columns.")
+    missing: list[str] = Field(description="Of `label`, `raises`, `lowers`.")
+    reachable: bool = Field(description="Whether the feature can reach the top reasons.")
+
+
+class LocaleCoverage(BaseModel):
+    locale: str
+    players: int = Field(description="Unprotected features (and groups): those that can show.")
+    complete: bool = Field(
+        description="No feature that can reach the top reasons lacks reviewed copy."
+    )
+    gaps: list[CopyGap]
+
+
+class CopyCoverage(BaseModel):
+    """Which features lack reviewed words per locale, and whether that can show."""
+
+    model: str
+    version: str
+    basis: str = Field(description="How reachability was judged: card only, or a sample.")
+    complete: bool
+    locales: list[LocaleCoverage]
 
 
 class ErrorBody(BaseModel):

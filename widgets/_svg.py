@@ -28,10 +28,6 @@ def _clip(label: str) -> str:
     return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1].rstrip() + "\u2026"
 
 
-def _number(value: float) -> str:
-    return f"{value:+.3g}".replace("-", "\u2212")
-
-
 def bar_chart_svg(chart: NoticeChart, ids: str) -> str:
     """SVG markup for ``chart``; ``ids`` prefixes element ids (unique per page)."""
     bars = chart.bars
@@ -56,7 +52,9 @@ def bar_chart_svg(chart: NoticeChart, ids: str) -> str:
         toward = b.value > 0
         x = centre if toward else centre - width
         side = "toward" if toward else "against"
-        mark = _number(b.value) if chart.show_values else ("+" if toward else "\u2212")
+        mark = (
+            b.shown.replace("-", "\u2212") if chart.show_values else ("+" if toward else "\u2212")
+        )
         end = centre + width + 6 if toward else centre - width - 6
         anchor = "start" if toward else "end"
         parts += [

@@ -134,9 +134,7 @@ def _chart(notice: Notice, ids: str) -> str:
     chart = notice.chart
     if chart is None:
         return ""
-    rows = [
-        [b.label, b.text, *([f"{b.value:+.3g}"] if chart.show_values else [])] for b in chart.bars
-    ]
+    rows = [[b.label, b.text, *([b.shown] if chart.show_values else [])] for b in chart.bars]
     table = _table(chart.columns, rows)
     return (
         f'<figure class="chart" tabindex="0" aria-labelledby="{ids}-chart-caption">'

@@ -396,6 +396,7 @@ def _chart(f: Facts, kind: str) -> NoticeChart | None:
                 label=b.label,
                 value=b.value,
                 text=text(loc, f"bar.{'toward' if b.value > 0 else 'against'}{suffix}"),
+                shown=format_signed(b.value, loc) if f.persona != "end_user" else "",
             )
             for b in bars
         ],

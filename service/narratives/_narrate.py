@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from service.card import ModelCard
 from service.confidence import check_quality, rate, review_reasons
 from service.counterfactuals import Predict, Search, find_counterfactuals
-from service.instances import decode_row
+from service.instances import decode_row, decode_value
 from service.narratives._compose import Bar, Facts, InputRow, Persona, compose, describe_basis
 from service.narratives._text import render_text
 from service.narratives._words import (
@@ -177,19 +177,11 @@ def _typical(card: ModelCard, info: PlayerInfo, background: NDArray[np.float64],
         return "\u2013"
     if f.type in ("categorical", "binary"):
         values, counts = np.unique(seen, return_counts=True)
-        mode = float(values[int(np.argmax(counts))])
-        return format_value(f, decode_row(card, _one(card, info.columns[0], mode))[f.name], loc)
+        return format_value(f, decode_value(f, float(values[int(np.argmax(counts))])), loc)
     low, high = np.quantile(seen, [0.1, 0.9])
     if f.type == "integer":
         low, high = np.round(low), np.round(high)
     return format_range(f, float(low), float(high), loc)
-
-
-def _one(card: ModelCard, column: int, value: float) -> NDArray[np.float64]:
-    """A canonical row that is zero except for one column (to decode a single value)."""
-    row = np.zeros(len(card.features))
-    row[column] = value
-    return row
 
 
 def narrate(

@@ -8,10 +8,11 @@ can carry the ``untranslated`` flag and the coverage report can list it).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.card import Feature, LocalCopy, ModelCard
+from service.card import Feature, LocalCopy, ModelCard, Phrases
 from service.narratives.templates import text
 from service.reasons import PlayerInfo, Reason
 
@@ -44,7 +45,7 @@ class Worded:
         return self.text
 
 
-def _local(translations: Any, locale: str) -> LocalCopy | None:
+def _local(translations: Mapping[str, LocalCopy], locale: str) -> LocalCopy | None:
     return None if locale == "en" else translations.get(locale)
 
 
@@ -159,13 +160,15 @@ def outcome_label(card: ModelCard, cls: str, locale: str) -> str:
     return cls
 
 
-def _phrase(copy: Any, translations: Any, direction: str, locale: str) -> tuple[str | None, bool]:
+def _phrase(
+    english: Phrases, translations: Mapping[str, LocalCopy], direction: str, locale: str
+) -> tuple[str | None, bool]:
     """The reviewed phrase for a direction; (phrase, untranslated)."""
     local = _local(translations, locale)
     if local is not None and getattr(local, direction):
-        return getattr(local, direction), False
-    english = getattr(copy, direction)
-    return english, locale != "en"
+        return str(getattr(local, direction)), False
+    phrase = getattr(english, direction)
+    return (None if phrase is None else str(phrase)), locale != "en"
 
 
 def reason_text(
