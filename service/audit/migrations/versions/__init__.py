@@ -1,0 +1,1 @@
+"""Alembic revisions of the audit store (a package so that installs ship them)."""
