@@ -75,10 +75,6 @@ class Reason:
     direction: Direction
     proxy_for: tuple[str, ...] = ()
 
-    @property
-    def is_proxy(self) -> bool:
-        return bool(self.proxy_for)
-
 
 @dataclass(frozen=True)
 class Screening:
