@@ -72,11 +72,19 @@ def replay_explanation(
     return replay(audit.store, engine, record_id, audit.sealer)
 
 
+_PACKET = {
+    200: {
+        "description": "The case packet: a self-contained HTML document.",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+}
+
+
 @router.get(
     "/{record_id}/case",
     operation_id="get_case_packet",
-    response_class=HTMLResponse,
-    responses={**errors(401, 403, 503), **_UNKNOWN},
+    response_model=None,
+    responses={**_PACKET, **errors(401, 403, 503), **_UNKNOWN},
 )
 def get_case_packet(record_id: str, audit: AuditDep, _: ReviewerCaller) -> HTMLResponse:
     """The record as a self-contained HTML case packet, stamped with its hashes."""

@@ -107,7 +107,7 @@ def create_sign_off(
 @router.post(
     "/exports",
     operation_id="create_export",
-    response_class=Response,
+    response_model=None,
     responses={
         **errors(401, 403, 422, 503),
         **_SAMPLE,
