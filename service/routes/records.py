@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
@@ -72,7 +72,7 @@ def replay_explanation(
     return replay(audit.store, engine, record_id, audit.sealer)
 
 
-_PACKET = {
+_PACKET: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The case packet: a self-contained HTML document.",
         "content": {"text/html": {"schema": {"type": "string"}}},
