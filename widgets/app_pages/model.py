@@ -1,0 +1,133 @@
+"""Model overview: global importance, dependence, reason frequency and copy coverage.
+
+All of it from a sample of the model's own cases explained through the API, plus the
+service's report on the decisions it has recorded.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from widgets import charts, coverage, population
+from widgets.client import METHODS, ClientError
+from widgets.session import client, fetch
+
+LOCALES = ("en", "de")
+
+api = client()
+st.title("Model overview")
+st.caption(
+    "How the model uses its features over a sample of cases, which reasons people are given "
+    "and how often, and whether every reason has reviewed words in every language."
+)
+
+models = fetch(("models",), api.list_models, what="list the models")
+row = st.columns([3, 2, 2, 2, 2])
+name = row[0].selectbox("Model", [m["name"] for m in models], key="model.model")
+size = int(
+    row[1].number_input("Cases", min_value=5, max_value=100, value=40, step=5, key="model.size")
+)
+method = row[2].selectbox("Method", METHODS, key="model.method")
+output = row[3].radio(
+    "Output space",
+    ["raw", "probability"],
+    key="model.output",
+    help="raw (the margin) lets tree SHAP run exactly and fast on any tree ensemble.",
+)
+locale = row[4].radio("Reasons in", LOCALES, horizontal=True, key="model.locale")
+
+detail = fetch(("model", name), lambda: api.get_model(name), what=f"read model {name}")
+samples = fetch(("samples", name, size), lambda: api.samples(name, size), what="load cases")
+with st.spinner(f"Explaining {len(samples)} cases…"):
+    response = fetch(
+        ("population", name, size, method, output, locale),
+        lambda: api.explain(
+            name, samples, method=method, output=output, persona="analyst", locale=locale
+        ),
+        what="explain the sample",
+    )
+explanations = response["explanations"]
+frame = population.long_frame(detail, response)
+st.caption(
+    f"{len(samples)} cases from the model's background, explained with {response['method']} "
+    f"in the {response['output']} space."
+)
+
+importance, dependence, reasons, copy = st.tabs(
+    ["Global importance", "Dependence", "Reason frequency", "Copy coverage"]
+)
+with importance:
+    left, right = st.columns(2)
+    left.altair_chart(charts.render_global_importance(frame))
+    right.altair_chart(charts.render_beeswarm(frame))
+
+with dependence:
+    players = list(dict.fromkeys(frame["feature"]))
+    player_labels = dict(zip(frame["feature"], frame["label"], strict=True))
+    feature = st.selectbox(
+        "Feature", players, format_func=player_labels.__getitem__, key=f"model.{name}.feature"
+    )
+    st.altair_chart(charts.render_dependence(frame, feature))
+
+with reasons:
+    counts = population.reason_counts(explanations)
+    if counts:
+        st.altair_chart(charts.render_reason_frequency(counts))
+    else:
+        st.info("No case in the sample was given a reason.")
+    groupable = [f for f in detail["features"] if f.get("type") in ("categorical", "binary")]
+    groupable.sort(key=lambda f: not f.get("protected"))
+    if groupable and counts:
+        group = st.selectbox(
+            "By group of",
+            [f["name"] for f in groupable],
+            key=f"model.{name}.group",
+            format_func=lambda n: next(f.get("label") or n for f in groupable if f["name"] == n),
+        )
+        table = population.reasons_by_group(explanations, samples, group)
+        st.altair_chart(charts.render_reasons_by_group(table, group=group))
+        st.dataframe(table, hide_index=True)
+    with st.expander("Decisions the service has recorded (audit report)"):
+        try:
+            report = api.model_report(name)
+        except ClientError as exc:
+            st.info(f"No report: {exc.message}")
+        else:
+            st.write(
+                f"{report['n_decisions']} decisions in {report['n_records']} records; "
+                f"outcomes {report['outcomes']}."
+            )
+            st.dataframe(
+                pd.DataFrame([{"code": c, "decisions": n} for c, n in report["reasons"].items()]),
+                hide_index=True,
+            )
+
+with copy:
+    reached = coverage.reached_in(explanations)
+    gaps = coverage.copy_gaps(detail, LOCALES, reached=reached)
+    st.dataframe(pd.DataFrame(coverage.coverage_summary(detail, LOCALES, gaps)), hide_index=True)
+    st.caption(
+        "A gap matters when the feature reached the reasons of a case in this sample. "
+        "Protected features are never shown, so they need no copy."
+    )
+    if gaps:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "locale": g.locale,
+                        "feature": g.label,
+                        "missing": ", ".join(g.missing),
+                        "matters": "yes" if g.reachable else "no",
+                    }
+                    for g in gaps
+                ]
+            ),
+            hide_index=True,
+        )
+    seen = coverage.observed_fallbacks(explanations)
+    st.write(
+        f"In this sample ({locale}): {seen['reasons']} reasons shown, {seen['untranslated']} "
+        f"fell back to English, {seen['generic_copy']} used generic wording."
+    )

@@ -1,0 +1,215 @@
+"""Preview: what an end user sees for a case (the API's own HTML), beside the analyst's view.
+
+Pick a model and a sample case (or edit the values: every edit re-explains at once),
+choose persona, locale and channel. The left column embeds the page the API serves
+for exactly this request (``format: html``), byte for byte; the right shows the same
+explanation for an analyst: quality badges, waterfall and sorted bars, the reasons.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from widgets import cases, charts
+from widgets.badges import quality_badges, quality_rows
+from widgets.client import METHODS
+from widgets.session import client, fetch, show_badges
+
+PERSONAS = {"end_user": "End user", "analyst": "Analyst", "audit": "Audit"}
+LOCALES = {"en": "English", "de": "Deutsch"}
+# Channel -> the widget variant the API renders (None: the plain-text narrative).
+CHANNELS: dict[str, str | None] = {
+    "Web page: full notice": "notice",
+    "In app: reasons only": "reasons",
+    "In app: chart": "chart",
+    "In app: what could change": "counterfactuals",
+    "Email or letter: plain text": None,
+}
+HEIGHTS = {"notice": 1100, "reasons": 460, "chart": 640, "counterfactuals": 460}
+
+api = client()
+st.title("Preview")
+st.caption(
+    "What an end user will see for one case, exactly as the API serves it, next to what an "
+    "analyst sees. Edit any value and the case is explained again (what-if)."
+)
+
+models = fetch(("models",), api.list_models, what="list the models")
+top = st.columns([2, 3])
+name = top[0].selectbox("Model", [m["name"] for m in models], key="preview.model")
+detail = fetch(("model", name), lambda: api.get_model(name), what=f"read model {name}")
+samples = fetch(("samples", name), lambda: api.samples(name, 20), what="load sample cases")
+predictions = fetch(
+    ("predict", name), lambda: api.predict(name, samples), what="score the sample cases"
+)
+labels = cases.case_labels(predictions, detail)
+fields = cases.form_fields(detail)
+case_key = f"preview.{name}.case"
+
+
+def _field_key(field: cases.FormField) -> str:
+    return f"preview.{name}.value.{field.name}"
+
+
+def _widget_value(field: cases.FormField, value: Any) -> Any:
+    """A sample value as its input widget holds it (clamped to the card's range)."""
+    if field.kind == "choice":
+        return value if value in field.options else field.options[0]
+    if value is None:
+        return field.default()
+    value = cases.coerce(field, value)
+    if field.kind in ("integer", "number"):
+        if field.low is not None:
+            value = max(value, type(value)(field.low))
+        if field.high is not None:
+            value = min(value, type(value)(field.high))
+    return value
+
+
+def _load_case() -> None:
+    case = samples[st.session_state[case_key]]
+    for field in fields:
+        st.session_state[_field_key(field)] = _widget_value(field, case.get(field.name))
+
+
+if case_key not in st.session_state:
+    st.session_state[case_key] = 0
+    _load_case()
+top[1].selectbox(
+    "Case", range(len(samples)), format_func=lambda i: labels[i], key=case_key, on_change=_load_case
+)
+
+row = st.columns([3, 2, 3, 2, 2])
+persona = row[0].radio(
+    "Persona",
+    list(PERSONAS),
+    format_func=PERSONAS.__getitem__,
+    horizontal=True,
+    key="preview.persona",
+)
+locale = row[1].radio(
+    "Locale",
+    list(LOCALES),
+    format_func=LOCALES.__getitem__,
+    horizontal=True,
+    key="preview.locale",
+)
+channel = row[2].selectbox("Channel", list(CHANNELS), key="preview.channel")
+n_counterfactuals = row[3].number_input(
+    "Counterfactuals", min_value=0, max_value=3, value=2, step=1, key="preview.counterfactuals"
+)
+method = row[4].selectbox("Method", METHODS, key="preview.method")
+
+with st.expander("Case values: change any to re-explain (what-if)", expanded=False):
+    columns = st.columns(3)
+    for i, field in enumerate(fields):
+        where = columns[i % 3]
+        key = _field_key(field)
+        if field.kind == "choice":
+            where.selectbox(field.label, field.options, key=key, help=field.help)
+        elif field.kind == "flag":
+            where.selectbox(
+                field.label,
+                [0, 1],
+                format_func={0: "0 (no)", 1: "1 (yes)"}.__getitem__,
+                key=key,
+                help=field.help,
+            )
+        elif field.kind == "integer":
+            where.number_input(
+                field.label,
+                step=1,
+                key=key,
+                help=field.help,
+                min_value=None if field.low is None else int(field.low),
+                max_value=None if field.high is None else int(field.high),
+            )
+        else:
+            where.number_input(
+                field.label, key=key, help=field.help, min_value=field.low, max_value=field.high
+            )
+
+instance = {f.name: cases.coerce(f, st.session_state[_field_key(f)]) for f in fields}
+params: dict[str, Any] = {
+    "method": method,
+    "persona": persona,
+    "locale": locale,
+    "counterfactuals": int(n_counterfactuals),
+}
+request_key = (name, json.dumps(instance, sort_keys=True), tuple(sorted(params.items())))
+response = fetch(
+    ("explain", *request_key),
+    lambda: api.explain(name, [instance], **params),
+    what="explain the case",
+)
+explanation = response["explanations"][0]
+
+summary = st.columns(3)
+summary[0].metric("Predicted outcome", cases.outcome_text(explanation["prediction"], detail))
+summary[1].metric("Method", response["method"])
+summary[2].metric("Output space", response["output"])
+
+user_side, analyst_side = st.columns(2, gap="large")
+with user_side:
+    st.subheader("What the end user sees")
+    widget = CHANNELS[channel]
+    if widget is None:
+        st.caption("The `narrative` string of the JSON response, as an email or letter carries it.")
+        with st.container(border=True):
+            st.text(explanation["narrative"])
+    else:
+        html = fetch(
+            ("html", *request_key, widget),
+            lambda: api.explain_html(name, instance, widget=widget, theme="light", **params),  # type: ignore[arg-type]
+            what="render the end-user widget",
+        )
+        digest = hashlib.sha256(html.encode()).hexdigest()
+        st.caption(
+            f"The page the API serves for this request (`format: html`, `widget: {widget}`): "
+            f"{len(html.encode()):,} bytes, SHA-256 `{digest[:16]}…`."
+        )
+        source = "data:text/html;charset=utf-8;base64," + base64.b64encode(html.encode()).decode()
+        st.iframe(source, height=HEIGHTS[widget], tab_index=0)
+        with st.expander("HTML source, as served"):
+            st.code(html, language="html", wrap_lines=True)
+            st.download_button(
+                "Download the HTML",
+                html,
+                file_name=f"{name}-{widget}-{locale}.html",
+                mime="text/html",
+            )
+
+with analyst_side:
+    st.subheader("Analyst view")
+    show_badges(quality_badges(explanation))
+    waterfall, bars, reasons, quality = st.tabs(
+        ["Waterfall", "Sorted bars", "Reasons", "Quality figures"]
+    )
+    waterfall.altair_chart(charts.render_waterfall(explanation))
+    bars.altair_chart(charts.render_sorted_bar(explanation))
+    reason_rows = [
+        {
+            "code": r["code"],
+            "as shown": r["text"],
+            "contribution": r["contribution"],
+            "direction": r["direction"],
+            "flags": ", ".join(r.get("flags", [])),
+        }
+        for r in explanation["reasons"]
+    ]
+    reasons.dataframe(pd.DataFrame(reason_rows), hide_index=True)
+    if explanation.get("counterfactuals"):
+        reasons.dataframe(
+            pd.DataFrame(
+                [{"change": c["text"], "cost": c["cost"]} for c in explanation["counterfactuals"]]
+            ),
+            hide_index=True,
+        )
+    quality.dataframe(pd.DataFrame(quality_rows(explanation)), hide_index=True)
+    quality.caption(f"Record `{response['id']}`; seed {response['provenance']['seed']}.")
