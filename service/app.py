@@ -26,6 +26,7 @@ from service.logs import configure_logging
 from service.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.registry import ModelRegistry
 from service.routes import (
+    coverage,
     explanations,
     health,
     holds,
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     for router in (records.router, reviews.router, holds.router, keys.router):
         app.include_router(router)
+    app.include_router(coverage.router)
 
     def limit_for(scope: Scope) -> int:
         is_upload = scope["path"].rstrip("/") == "/v1/models" and scope["method"] == "POST"
