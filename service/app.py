@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,7 +24,12 @@ from service.audit import AuditTrail
 from service.engine import Engine
 from service.errors import ClarionError
 from service.logs import configure_logging
-from service.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from service.middleware import (
+    BodyLimitMiddleware,
+    RateLimitMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
 from service.registry import ModelRegistry
 from service.routes import (
     coverage,
@@ -36,6 +42,7 @@ from service.routes import (
     records,
     reviews,
 )
+from service.routes.errors import document_middleware_errors
 from service.settings import Settings
 
 __all__ = ["create_app"]
@@ -147,6 +154,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         is_upload = scope["path"].rstrip("/") == "/v1/models" and scope["method"] == "POST"
         return 3 * settings.max_upload_bytes if is_upload else settings.max_body_bytes
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_middleware_errors(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+    # Added innermost first: the request id is bound before anything can refuse a request.
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    if settings.rate_limit_per_minute is not None:
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -17,8 +17,9 @@ import structlog
 from numpy.typing import NDArray
 
 from service.card import ModelCard
+from service.deadline import deadline
 from service.errors import InvalidInput
-from service.explainers import EXPLAINERS, choose_method
+from service.explainers import EXPLAINERS, Explainer, choose_method
 from service.explanation import Explanation, OutputSpace
 from service.game import Game
 from service.instances import canonical_rows, decode_row
@@ -141,6 +142,7 @@ class Engine:
             output_space=space,
             chunk_rows=self.settings.predict_chunk_rows,
             structure=model.tree_support,
+            column_types=tuple(f.type for f in card.features),
         )
 
     def _space(self, card: ModelCard, requested: OutputSpace | None) -> OutputSpace:
@@ -175,6 +177,19 @@ class Engine:
             return [classes.index(card.positive_class)] * probabilities.shape[0]
         return [int(i) for i in np.argmax(probabilities, axis=1)]
 
+    def _check_budget(self, explainer: Explainer, game: Game, n_samples: int) -> None:
+        """Refuse, before any work, a request over the per-request explanation budget."""
+        rows = explainer.model_rows(game, n_samples)
+        limit = self.settings.max_explanation_rows
+        if rows > limit:
+            raise InvalidInput(
+                f"this request would score {rows:,} model rows ({n_samples} instances with "
+                f"{explainer.name} and its options over {game.n_background} background rows); "
+                f"the limit is {limit:,} (CLARION_MAX_EXPLANATION_ROWS): send fewer instances "
+                "or a smaller sample budget",
+                details={"field": "options", "problem": "over the explanation budget"},
+            )
+
     def explain(
         self,
         name: str,
@@ -192,9 +207,12 @@ class Engine:
         method = choose_method(request.method, model, space)
         options = {"seed": self.settings.default_seed, **request.options}
         explainer = EXPLAINERS[method].from_options(options)
-        probabilities = model.runtime.run(X)
-        targets = self._targets(card, request.target, probabilities)
-        explanation = explainer.fit(self.game(model, space)).explain(X)
+        game = self.game(model, space)
+        self._check_budget(explainer, game, len(X))
+        with deadline(self.settings.explain_timeout_s):
+            probabilities = model.runtime.run(X)
+            targets = self._targets(card, request.target, probabilities)
+            explanation = explainer.fit(game).explain(X)
         response = ExplainResponse(
             id=uuid.uuid4().hex,
             model=self.model_ref(model),

@@ -20,6 +20,7 @@ import onnx
 from numpy.typing import NDArray
 
 from service.card import ModelCard
+from service.deadline import check_deadline
 from service.errors import BundleRejected
 
 __all__ = [
@@ -252,6 +253,7 @@ class OnnxModel:
         n = X.shape[0]
         out = np.empty((n, self.n_outputs), dtype=np.float64)
         for start in range(0, n, self.chunk_rows):
+            check_deadline()
             stop = min(n, start + self.chunk_rows)
             (y,) = self._session.run([self._output], self._feeds(X[start:stop]))
             out[start:stop] = np.asarray(y, dtype=np.float64).reshape(stop - start, -1)
@@ -278,6 +280,7 @@ class OnnxModel:
         def fn(X: NDArray[np.float64]) -> NDArray[np.float64]:
             parts = []
             for start in range(0, X.shape[0], self.chunk_rows):
+                check_deadline()
                 chunk = X[start : start + self.chunk_rows]
                 (y,) = session.run([output], self._feeds(chunk))
                 parts.append(np.asarray(y, dtype=np.float64).reshape(chunk.shape[0], -1))

@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     max_background_rows: int = Field(default=5_000, ge=1)
     max_model_nodes: int = Field(default=200_000, ge=1)
     default_seed: int = Field(default=0, ge=0)
+    max_explanation_rows: int = Field(default=50_000_000, ge=1_000)
+    """Budget per explain request: model rows scored (rows x samples x background rows)."""
+    explain_timeout_s: float | None = Field(default=30.0, gt=0)
+    """Wall-time limit of one explanation; past it the request gets a 503 (None: no limit)."""
+    rate_limit_per_minute: int | None = Field(default=600, ge=1)
+    """Requests per minute to /v1 per API key (or per client address without one), per replica."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API; empty means CORS stays off."""
 
     database_url: str = Field(default_factory=_default_database_url)
     """The audit store: ``sqlite:///path`` (default ``./data/clarion.db``) or

@@ -99,6 +99,12 @@ class Explainer(ABC):
     def check_game(self, game: Game) -> None:  # noqa: B027 - optional hook
         """Refuse a game this method cannot play (too many players, say)."""
 
+    def model_rows(self, game: Game, n_samples: int) -> int:
+        """How many rows the model will score to explain ``n_samples`` rows: the cost
+        that the per-request explanation budget bounds. One pass over the background
+        per row unless a method says otherwise."""
+        return n_samples * game.n_background
+
     def explain(self, X: NDArray[np.float64]) -> Explanation:
         """Explain rows X (n_samples, n_columns).
 

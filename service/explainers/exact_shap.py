@@ -44,6 +44,9 @@ class ExactShap(Explainer):
                 details={"field": "method", "problem": "too many players for exact_shap"},
             )
 
+    def model_rows(self, game: Game, n_samples: int) -> int:
+        return n_samples * (1 << game.n_players) * game.n_background
+
     def _explain(self, X: NDArray[np.float64]) -> Explanation:
         game = self.game_
         masks = all_masks(game.n_players)

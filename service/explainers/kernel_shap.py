@@ -108,6 +108,9 @@ class KernelShap(Explainer):
                 details={"field": "options.nsamples", "problem": f"at least {needed}"},
             )
 
+    def model_rows(self, game: Game, n_samples: int) -> int:
+        return n_samples * self.nsamples * game.n_background
+
     def _explain(self, X: NDArray[np.float64]) -> Explanation:
         game = self.game_
         shap = _import_shap()

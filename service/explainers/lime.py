@@ -194,6 +194,9 @@ class Lime(Explainer):
         self.categories_ = tuple(categories)
         return self
 
+    def model_rows(self, game: Game, n_samples: int) -> int:
+        return n_samples * self.num_samples  # lime scores its own neighbours, no background
+
     def _explain(self, X: Array) -> Explanation:
         game = self.game_
         n, m, k, s = X.shape[0], game.n_players, game.n_outputs, self.num_samples

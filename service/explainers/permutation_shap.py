@@ -69,6 +69,9 @@ class PermutationShap(Explainer):
         self.seed = seed
         self.max_evals = max_evals
 
+    def model_rows(self, game: Game, n_samples: int) -> int:
+        return n_samples * self.max_evals * game.n_background
+
     def _explain(self, X: NDArray[np.float64]) -> Explanation:
         game = self.game_
         n, m, k = X.shape[0], game.n_players, game.n_outputs

@@ -71,6 +71,11 @@ class TreeShap(Explainer):
                 details={"field": "output", "problem": "too many players for exact probabilities"},
             )
 
+    def model_rows(self, game: Game, n_samples: int) -> int:
+        if game.output_space == "probability":  # exact enumeration through the model
+            return n_samples * (1 << game.n_players) * game.n_background
+        return n_samples  # the path tables replace model evaluations
+
     def _explain(self, X: NDArray[np.float64]) -> Explanation:
         game = self.game_
         if game.output_space == "probability":

@@ -1,0 +1,45 @@
+"""Explanation time limits, enforced cooperatively where the work happens.
+
+A thread cannot be killed safely, so the engine sets a deadline for the request
+(a context variable: each request's thread sees its own) and the runtime checks
+it between the large chunks it feeds to ONNX Runtime. Work past the deadline
+stops at the next chunk with a 503 that names the limit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from service.errors import Unavailable
+
+__all__ = ["ExplanationTimeout", "check_deadline", "deadline"]
+
+_deadline: ContextVar[tuple[float, float] | None] = ContextVar("clarion_deadline", default=None)
+
+
+class ExplanationTimeout(Unavailable):
+    code = "explanation_timeout"
+
+
+@contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Limit the work inside the block to ``seconds`` of wall time (None: no limit)."""
+    token = _deadline.set(None if seconds is None else (time.monotonic() + seconds, seconds))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def check_deadline() -> None:
+    """Raise ExplanationTimeout if the current request's deadline has passed."""
+    current = _deadline.get()
+    if current is not None and time.monotonic() > current[0]:
+        raise ExplanationTimeout(
+            f"the explanation took longer than the limit of {current[1]:g} s "
+            "(CLARION_EXPLAIN_TIMEOUT_S); ask for fewer instances or a smaller budget",
+            details={"field": "options", "problem": "explanation time limit exceeded"},
+        )
