@@ -60,6 +60,40 @@ def serve(
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 
 
+@app.command()
+def ui(
+    api_url: Annotated[
+        str,
+        typer.Option(
+            "--api-url", envvar="CLARION_API_URL", help="The Clarion API the workspace calls."
+        ),
+    ] = "http://127.0.0.1:8000",
+    port: Annotated[int, typer.Option(help="Port of the workspace.")] = 8501,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key", envvar="CLARION_API_KEY", help="API key, if the service requires one."
+        ),
+    ] = None,
+) -> None:
+    """Run the Streamlit workspace (preview, compare, model overview, review) against an API."""
+    from widgets.launch import run_ui
+
+    raise typer.Exit(run_ui(api_url, port=port, api_key=api_key, echo=typer.echo))
+
+
+@app.command()
+def up(
+    models_dir: ModelsDir = None,
+    port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
+    ui_port: Annotated[int, typer.Option("--ui-port", help="Port of the workspace.")] = 8501,
+) -> None:
+    """Run the API and the workspace together on this machine; Ctrl-C stops both."""
+    from widgets.launch import run_up
+
+    raise typer.Exit(run_up(port=port, ui_port=ui_port, models_dir=models_dir, echo=typer.echo))
+
+
 @models_app.command("build")
 def models_build(
     only: Annotated[

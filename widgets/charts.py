@@ -45,6 +45,8 @@ DIRECTION_SCALE = alt.Scale(
 # Okabe-Ito, for up to eight methods; shapes repeat the distinction.
 METHOD_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000"]
 _NEUTRAL = PALETTES["light"]["border"]
+# Below the plot, so that long feature labels leave the bars room in a narrow column.
+_LEGEND = alt.Legend(orient="bottom")
 
 
 def _fmt(value: float) -> str:
@@ -124,7 +126,9 @@ def render_waterfall(explanation: Mapping[str, Any], *, max_features: int = 10) 
             y=y,
             x=alt.X("start:Q", title=f"Model output for {target!r}", scale=alt.Scale(zero=False)),
             x2="end:Q",
-            color=alt.Color("kind:N", scale=DIRECTION_SCALE, title=f"Effect on {target!r}"),
+            color=alt.Color(
+                "kind:N", scale=DIRECTION_SCALE, title=f"Effect on {target!r}", legend=_LEGEND
+            ),
             tooltip=["step", alt.Tooltip("delta:Q", format="+.4f")],
         )
     )
@@ -173,7 +177,9 @@ def render_sorted_bar(
         .encode(
             y=y,
             x=x,
-            color=alt.Color("direction:N", scale=DIRECTION_SCALE, title=f"Effect on {target!r}"),
+            color=alt.Color(
+                "direction:N", scale=DIRECTION_SCALE, title=f"Effect on {target!r}", legend=_LEGEND
+            ),
             tooltip=["feature", alt.Tooltip("attribution:Q", format="+.4f")],
         )
     )
@@ -252,6 +258,7 @@ def render_beeswarm(frame: pd.DataFrame, *, max_features: int = 15) -> alt.Chart
             tooltip=["case", "label", "value", alt.Tooltip("attribution:Q", format="+.4f")],
         )
         .properties(
+            height=alt.Step(30),
             title=f"Beeswarm over {n_cases} cases",
             description=f"Beeswarm plot: for each of the {len(order)} most important features, "
             f"one dot per case at its contribution, coloured by the feature's value from low "
@@ -367,7 +374,11 @@ def render_reasons_by_group(table: pd.DataFrame, *, group: str) -> alt.LayerChar
     )
     base = alt.Chart(table).encode(
         y=alt.Y("code:N", sort=list(codes), axis=_label_axis("Reason code")),
-        x=alt.X("group:N", title=group, axis=alt.Axis(labelLimit=LABEL_LIMIT, labelAngle=0)),
+        x=alt.X(
+            "group:N",
+            title=group,
+            axis=alt.Axis(labelLimit=LABEL_LIMIT, labelAngle=-25, labelOverlap=False),
+        ),
     )
     cells = base.mark_rect().encode(
         color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), title="Share"),

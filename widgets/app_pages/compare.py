@@ -93,18 +93,16 @@ st.altair_chart(
     charts.render_method_comparison(
         {r.name: r.attributions for r in [reference, *[g for g in good if g is not reference]]},
         labels=labels_by_feature,
-    )
+    ),
+    width="stretch",
 )
-left, right = st.columns(2)
-with left:
-    st.subheader(f"Agreement with {reference.name}")
-    st.dataframe(pd.DataFrame(comparison.agreement_rows(runs, reference, k)), hide_index=True)
-with right:
-    st.subheader("Stability across seeds")
-    stability = comparison.stability_rows(runs, k)
-    if stability:
-        st.dataframe(pd.DataFrame(stability), hide_index=True)
-    else:
-        st.caption("Give two or more seeds to measure how stable each sampling method is.")
+st.subheader(f"Agreement with {reference.name}")
+st.dataframe(pd.DataFrame(comparison.agreement_rows(runs, reference, k)), hide_index=True)
+st.subheader("Stability across seeds")
+stability = comparison.stability_rows(runs, k)
+if stability:
+    st.dataframe(pd.DataFrame(stability), hide_index=True)
+else:
+    st.caption("Give two or more seeds to measure how stable each sampling method is.")
 st.subheader("Each run's own quality figures")
 st.dataframe(pd.DataFrame(comparison.quality_rows(runs)), hide_index=True)

@@ -58,9 +58,8 @@ importance, dependence, reasons, copy = st.tabs(
     ["Global importance", "Dependence", "Reason frequency", "Copy coverage"]
 )
 with importance:
-    left, right = st.columns(2)
-    left.altair_chart(charts.render_global_importance(frame))
-    right.altair_chart(charts.render_beeswarm(frame))
+    st.altair_chart(charts.render_global_importance(frame), width="stretch")
+    st.altair_chart(charts.render_beeswarm(frame), width="stretch")
 
 with dependence:
     players = list(dict.fromkeys(frame["feature"]))
@@ -68,25 +67,25 @@ with dependence:
     feature = st.selectbox(
         "Feature", players, format_func=player_labels.__getitem__, key=f"model.{name}.feature"
     )
-    st.altair_chart(charts.render_dependence(frame, feature))
+    st.altair_chart(charts.render_dependence(frame, feature), width="stretch")
 
 with reasons:
     counts = population.reason_counts(explanations)
     if counts:
-        st.altair_chart(charts.render_reason_frequency(counts))
+        st.altair_chart(charts.render_reason_frequency(counts), width="stretch")
     else:
         st.info("No case in the sample was given a reason.")
     groupable = [f for f in detail["features"] if f.get("type") in ("categorical", "binary")]
     groupable.sort(key=lambda f: not f.get("protected"))
     if groupable and counts:
+        group_labels = {f["name"]: f.get("label") or f["name"] for f in groupable}
         group = st.selectbox(
-            "By group of",
-            [f["name"] for f in groupable],
-            key=f"model.{name}.group",
-            format_func=lambda n: next(f.get("label") or n for f in groupable if f["name"] == n),
-        )
+            "By group of", list(group_labels), key=f"model.{name}.group",
+            format_func=group_labels.__getitem__,
+        )  # fmt: skip
         table = population.reasons_by_group(explanations, samples, group)
-        st.altair_chart(charts.render_reasons_by_group(table, group=group))
+        heat = charts.render_reasons_by_group(table, group=group_labels[group])
+        st.altair_chart(heat, width="stretch")
         st.dataframe(table, hide_index=True)
     with st.expander("Decisions the service has recorded (audit report)"):
         try:

@@ -150,10 +150,12 @@ response = fetch(
 )
 explanation = response["explanations"][0]
 
-summary = st.columns(3)
-summary[0].metric("Predicted outcome", cases.outcome_text(explanation["prediction"], detail))
-summary[1].metric("Method", response["method"])
-summary[2].metric("Output space", response["output"])
+outcome, how = st.columns([1, 1], vertical_alignment="bottom")
+outcome.metric("Predicted outcome", cases.outcome_text(explanation["prediction"], detail))
+how.markdown(
+    f"Explained with **{response['method']}** in the **{response['output']}** space; "
+    f"seed {response['provenance']['seed']}; audit record `{response['id']}`."
+)
 
 user_side, analyst_side = st.columns(2, gap="large")
 with user_side:
@@ -191,8 +193,8 @@ with analyst_side:
     waterfall, bars, reasons, quality = st.tabs(
         ["Waterfall", "Sorted bars", "Reasons", "Quality figures"]
     )
-    waterfall.altair_chart(charts.render_waterfall(explanation))
-    bars.altair_chart(charts.render_sorted_bar(explanation))
+    waterfall.altair_chart(charts.render_waterfall(explanation), width="stretch")
+    bars.altair_chart(charts.render_sorted_bar(explanation), width="stretch")
     reason_rows = [
         {
             "code": r["code"],
@@ -212,4 +214,3 @@ with analyst_side:
             hide_index=True,
         )
     quality.dataframe(pd.DataFrame(quality_rows(explanation)), hide_index=True)
-    quality.caption(f"Record `{response['id']}`; seed {response['provenance']['seed']}.")

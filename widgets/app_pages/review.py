@@ -113,7 +113,7 @@ with shown:
     )
     with st.expander("The whole text the person was given"):
         st.text(view.narrative)
-attributions.altair_chart(charts.render_sorted_bar(view.explanation))
+attributions.altair_chart(charts.render_sorted_bar(view.explanation), width="stretch")
 inputs.dataframe(pd.DataFrame(view.inputs), hide_index=True)
 provenance.dataframe(pd.DataFrame(view.provenance), hide_index=True)
 with replay:

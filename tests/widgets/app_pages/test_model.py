@@ -33,7 +33,7 @@ def test_a_sample_is_explained_once_for_every_view(open_page: OpenPage, fake: Fa
         "Beeswarm over 40 cases",
         "Dependence: Monthly income",
         "Reason frequency",
-        "Reasons by employment",
+        "Reasons by Employment",
     }
     assert specs["Global importance over 40 cases"]["description"].endswith(
         "matters most on average."
