@@ -80,6 +80,15 @@ def build_model(bundle: Bundle, settings: Settings) -> LoadedModel:
             f"the test prediction returned shape {y.shape} or non-finite values; expected "
             f"{(probe.shape[0], runtime.n_outputs)} finite values"
         )
+    wanted = runtime.requested_providers[0]
+    if wanted not in runtime.providers_in_use:
+        # ONNX Runtime falls back silently; say it once, loudly, per model.
+        log.warning(
+            "model.provider_fallback",
+            model=bundle.card.name,
+            requested=list(runtime.requested_providers),
+            in_use=list(runtime.providers_in_use),
+        )
     loaded = LoadedModel(bundle=bundle, runtime=runtime)
     _attach_tree_support(loaded)
     return loaded

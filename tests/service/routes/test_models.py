@@ -166,3 +166,25 @@ def test_bad_bundle_on_disk_is_refused_and_others_served(store: Path) -> None:
         ready = c.get("/health/ready").json()
         assert "tiny_grouped" in ready["refused"]
         assert "not a valid ONNX" in ready["refused"]["tiny_grouped"]
+
+
+def test_provider_in_use_is_reported_when_cuda_is_unavailable(
+    tiny_models_dir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """This machine has no CUDA: the request falls back to the CPU, and says so."""
+    settings = make_settings(
+        tiny_models_dir, providers=("CUDAExecutionProvider", "CPUExecutionProvider")
+    )
+    with TestClient(create_app(settings)) as c:
+        detail = c.get("/v1/models/tiny_credit").json()
+        assert detail["providers"] == ["CPUExecutionProvider"]
+        r = c.post(
+            "/v1/models/tiny_credit/explain",
+            json={
+                "instances": [
+                    {"income": 50, "debt": 10, "employment": "full_time", "has_guarantor": 0}
+                ]
+            },
+        )
+        assert r.json()["provenance"]["provider"] == "CPUExecutionProvider"
+    assert "model.provider_fallback" in capfd.readouterr().err
