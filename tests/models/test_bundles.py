@@ -2,7 +2,10 @@
 
 Each bundle must load as a card, carry a 100-row background that matches the card, hold
 a valid ONNX graph whose inputs follow one of the two layouts the card rules allow, and
-give finite outputs (probabilities summing to 1) on its own background.
+give finite outputs (probabilities summing to 1) on its own background. Every card speaks
+German as well as English (every feature, category and outcome), every classifier carries
+confidence buckets calibrated on its held-out split, and the registry serves exactly the
+four bundles (``models/builders/`` is code, not a bundle).
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ import pytest
 from numpy.typing import NDArray
 
 from service.card import Feature, ModelCard, load_card
+from service.registry import ModelRegistry
+from tests.support import make_settings
 
 MODELS = pathlib.Path(__file__).resolve().parents[2] / "models"
 BUNDLES = ("german_credit", "breast_cancer", "hiring_screen", "diabetes_progression")
+CLASSIFIERS = ("german_credit", "breast_cancer", "hiring_screen")
+LOCALES = ("de",)  # besides English
 MAX_MODEL_BYTES = 2_000_000
 
 _NUMPY_TYPES: dict[int, Any] = {
@@ -166,3 +173,67 @@ def test_health_bundles_are_marked_sensitive() -> None:
         card = _card(name)
         assert card.domain == "health"
         assert all(f.sensitive for f in card.features)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("name", BUNDLES)
+def test_every_feature_has_reviewed_copy_in_each_locale(name: str, locale: str) -> None:
+    card = _card(name)
+    assert not card.groups  # no group labels to translate; add a check when one has groups
+    for f in card.features:
+        local = f.translations.get(locale)
+        assert local is not None, f"{name}.{f.name} has no {locale} copy"
+        assert local.label, f.name
+        assert local.description, f.name
+        # Said to people as reasons: translated, never the English sentence again.
+        assert local.raises, f.name
+        assert local.lowers, f.name
+        assert local.raises != f.phrases.raises, f.name
+        assert local.lowers != f.phrases.lowers, f.name
+        assert set(local.categories) == {str(c) for c in f.categories or ()}, f.name
+        assert all(local.categories.values()), f.name
+        assert (local.unit is None) == (f.unit is None), f.name
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_classifiers_name_every_outcome_in_every_locale(name: str) -> None:
+    card = _card(name)
+    if card.task == "regression":
+        assert not card.outcome_labels
+        return
+    assert set(card.outcome_labels) == {"en", *LOCALES}
+    for locale, labels in card.outcome_labels.items():
+        assert set(labels) == set(card.classes or ()), locale
+        assert all(labels.values()), locale
+    assert card.outcome_labels["de"] != card.outcome_labels["en"]
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_classifiers_carry_buckets_calibrated_on_held_out_rows(name: str) -> None:
+    card = _card(name)
+    if card.task == "regression":
+        assert card.confidence is None
+        return
+    spec = card.confidence
+    assert spec is not None, f"{name} has no calibrated confidence section"
+    assert 0.5 <= spec.moderate <= spec.high <= 1.0  # binary: the top class has p >= 0.5
+    assert "held-out" in spec.basis
+    assert spec.observed, "calibrate_buckets records the accuracy seen per bucket"
+    if "high" in spec.observed:
+        assert spec.observed["high"] >= 0.90
+    readme = (MODELS / name / "README.md").read_text(encoding="utf-8")
+    assert "## Confidence buckets" in readme
+    assert f"| high | ≥ {spec.high:.4f} |" in readme
+    assert f"| moderate | ≥ {spec.moderate:.4f} |" in readme
+
+
+def test_classifier_list_matches_the_cards() -> None:
+    assert tuple(n for n in BUNDLES if _card(n).task == "classification") == CLASSIFIERS
+
+
+def test_the_registry_serves_the_four_bundles_and_skips_the_builders() -> None:
+    assert (MODELS / "builders").is_dir()
+    registry = ModelRegistry(make_settings(MODELS))
+    registry.load_all()
+    assert not registry.refused, registry.refused
+    assert sorted(m.name for m in registry) == sorted(BUNDLES)
