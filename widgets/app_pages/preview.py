@@ -177,7 +177,10 @@ with user_side:
             f"{len(html.encode()):,} bytes, SHA-256 `{digest[:16]}…`."
         )
         source = "data:text/html;charset=utf-8;base64," + base64.b64encode(html.encode()).decode()
-        st.iframe(source, height=HEIGHTS[widget], tab_index=0)
+        st.iframe(
+            source, height=HEIGHTS[widget], tab_index=0,
+            alt=f"The end-user widget ({widget}) exactly as the API serves it",
+        )  # fmt: skip
         with st.expander("HTML source, as served"):
             st.code(html, language="html", wrap_lines=True)
             st.download_button(

@@ -42,6 +42,8 @@ def test_the_widget_is_exactly_the_html_the_api_served(open_page: OpenPage, fake
     assert body["instances"] == [CASES[0]]
     assert (body["persona"], body["locale"], body["widget"]) == ("end_user", "en", "notice")
     assert 'data-persona="end_user"' in _embedded(at)
+    (frame,) = at.get("iframe")
+    assert frame.proto.alt == "The end-user widget (notice) exactly as the API serves it"
     assert at.metric[0].value == "declined (adverse outcome), 100%"
 
 
