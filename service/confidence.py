@@ -133,6 +133,24 @@ def review_reasons(confidence: Confidence, gates: Sequence[Gate]) -> tuple[str, 
     return (*why, *(g.name for g in gates if not g.passed))
 
 
+def _lowest_threshold(
+    conf: NDArray[np.float64], correct: NDArray[np.float64], target: float, min_rows: int
+) -> float | None:
+    """The lowest confidence t whose rows at or above t (>= min_rows) reach ``target``."""
+    order = np.argsort(-conf, kind="stable")
+    conf, correct = conf[order], correct[order]
+    n = len(conf)
+    if n == 0:
+        return None
+    # Accuracy of the top-i most confident rows, for every i: a threshold keeps a prefix,
+    # and only prefixes that end where the confidence strictly drops are cut points.
+    running = np.cumsum(correct) / np.arange(1, n + 1)
+    cut = np.ones(n, dtype=bool)
+    cut[:-1] = conf[:-1] > conf[1:]
+    ok = np.nonzero(cut & (running >= target) & (np.arange(1, n + 1) >= min_rows))[0]
+    return float(conf[int(ok.max())]) if ok.size else None
+
+
 def calibrate_buckets(
     probabilities: NDArray[np.float64],
     labels: NDArray[np.int64],
@@ -145,10 +163,12 @@ def calibrate_buckets(
     """Thresholds for the card's ``confidence`` section from labelled held-out rows.
 
     probabilities: (n_samples, n_classes); labels: (n_samples,) class indices.
-    For each target accuracy, the threshold is the lowest predicted-class probability
-    t such that rows with confidence >= t (at least ``min_rows`` of them) are right at
-    least that often; if no such t exists the bucket is unreachable (threshold 1.0).
-    ``basis`` describes the data (e.g. "held-out test split of 250 rows, 2026-11-20").
+    ``high`` is the lowest predicted-class probability t such that the rows at or
+    above t (at least ``min_rows`` of them) are right at least ``high`` of the time.
+    ``moderate`` is found the same way among the rows *below* the high threshold, so
+    that the moderate band on its own (not pooled with the high rows) meets its
+    target; an unreachable bucket gets the threshold above it (1.0 for high), which
+    leaves it empty. ``basis`` describes the data ("held-out split of 250 rows").
     """
     P = np.asarray(probabilities, dtype=np.float64)
     y = np.asarray(labels).reshape(-1)
@@ -159,24 +179,9 @@ def calibrate_buckets(
         )
     conf = P.max(axis=1)
     correct = (P.argmax(axis=1) == y).astype(np.float64)
-    order = np.argsort(-conf, kind="stable")
-    conf, correct = conf[order], correct[order]
-    # Accuracy of the top-i most confident rows, for every i: a threshold keeps a prefix.
-    running = np.cumsum(correct) / np.arange(1, len(correct) + 1)
-
-    # A threshold admits every row at or above it, so only prefixes that end where the
-    # confidence strictly drops (or at the last row) are candidate cut points.
-    n = len(conf)
-    cut = np.ones(n, dtype=bool)
-    cut[:-1] = conf[:-1] > conf[1:]
-    sizes = np.arange(1, n + 1)
-
-    def threshold(target: float) -> float:
-        ok = np.nonzero(cut & (running >= target) & (sizes >= min_rows))[0]
-        return float(conf[int(ok.max())]) if ok.size else 1.0
-
-    t_high = threshold(high)
-    t_moderate = min(threshold(moderate), t_high)
+    t_high = _lowest_threshold(conf, correct, high, min_rows) or 1.0
+    below = conf < t_high
+    t_moderate = _lowest_threshold(conf[below], correct[below], moderate, min_rows) or t_high
     observed = {}
     for name, mask in (
         ("high", conf >= t_high),

@@ -142,7 +142,7 @@ def calibrate(
     basis = (
         f"calibrated on the {n:,} held-out rows of the build's seeded test split "
         f"(seed {seed}; at least {high:.0%} correct in the high bucket, "
-        f"{moderate:.0%} from moderate up)"
+        f"{moderate:.0%} within the moderate band)"
     )
     return calibrate_buckets(
         np.asarray(probabilities, dtype=np.float64),
