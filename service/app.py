@@ -26,6 +26,7 @@ from service.errors import ClarionError
 from service.logs import configure_logging
 from service.middleware import (
     BodyLimitMiddleware,
+    CurlFriendlyJsonMiddleware,
     RateLimitMiddleware,
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
     # Added innermost first: the request id is bound before anything can refuse a request.
+    app.add_middleware(CurlFriendlyJsonMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
     if settings.rate_limit_per_minute is not None:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "BodyLimitMiddleware",
+    "CurlFriendlyJsonMiddleware",
     "RateLimitMiddleware",
     "RequestIdMiddleware",
     "SecurityHeadersMiddleware",
@@ -237,4 +238,27 @@ class RateLimitMiddleware:
         if len(self._buckets) >= self._MAX_BUCKETS and key not in self._buckets:
             self._buckets.clear()  # bounded memory; a reset only ever errs towards admitting
         self._buckets[key] = (tokens - 1.0, now)
+        await self.app(scope, receive, send)
+
+
+class CurlFriendlyJsonMiddleware:
+    """Read a form-encoded (or untyped) POST body as JSON.
+
+    ``curl -d '{...}'`` labels its body ``application/x-www-form-urlencoded``; no
+    Clarion route takes form fields (uploads are multipart), so such a body can
+    only be meant as JSON. Without this, the most common first call fails with a
+    confusing "not a valid dictionary".
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            headers = list(scope["headers"])
+            content_type = dict(headers).get(b"content-type", b"")
+            if content_type in (b"", b"application/x-www-form-urlencoded"):
+                headers = [(k, v) for k, v in headers if k != b"content-type"]
+                headers.append((b"content-type", b"application/json"))
+                scope = dict(scope, headers=headers)
         await self.app(scope, receive, send)

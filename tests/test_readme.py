@@ -25,3 +25,29 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "pytest" in test_command
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert test_command in ci
+
+
+def test_the_readme_german_credit_curl_answers_with_an_explanation(tmp_path: Path) -> None:
+    """The README's first explain call, sent as curl sends it (form content type)."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from tests.support import make_settings
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if "german_credit/explain -d" in x)
+    body = line.split(" -d '", 1)[1].rsplit("'", 1)[0]
+    with TestClient(create_app(make_settings(ROOT / "models"))) as client:
+        r = client.post(
+            "/v1/models/german_credit/explain",
+            content=body,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["method"] == "tree_shap"
+    (e,) = answer["explanations"]
+    total = e["base_value"] + sum(a["attribution"] for a in e["attributions"])
+    assert abs(total - e["output_value"]) < 1e-5
+    assert e["reasons"]
+    assert e["narrative"]
