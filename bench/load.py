@@ -16,13 +16,10 @@ Usage: python bench/load.py [--clients 16 64] [--duration 60] [--ort-threads 1 2
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,6 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from widgets.launch import (
+    LaunchError,
+    api_command,
+    clean_environment,
+    free_port,
+    stop,
+    wait_until_ready,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,69 +70,26 @@ class Tally:
                 self.errors[key] = self.errors.get(key, 0) + 1
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(workdir: Path, ort_threads: int) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = _free_port()
+    port = free_port()
     db = workdir / f"audit-{ort_threads}.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}
-    env |= {
-        "CLARION_MODELS_DIR": str(ROOT / "models"),
-        "CLARION_DATABASE_URL": f"sqlite:///{db}",
-        "CLARION_ORT_INTRA_OP_THREADS": str(ort_threads),
-        "CLARION_RATE_LIMIT_PER_MINUTE": "100000000",
-        "CLARION_LOG_LEVEL": "warning",
-    }
-    log = (workdir / f"server-{ort_threads}.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "service.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--limit-concurrency",
-            "1000",
-            "--backlog",
-            "2048",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=log,
+    env = clean_environment(
+        CLARION_MODELS_DIR=str(ROOT / "models"),
+        CLARION_DATABASE_URL=f"sqlite:///{db}",
+        CLARION_ORT_INTRA_OP_THREADS=str(ort_threads),
+        CLARION_RATE_LIMIT_PER_MINUTE="100000000",
+        CLARION_LOG_LEVEL="warning",
     )
+    command = [*api_command(host="127.0.0.1", port=port), "--limit-concurrency", "1000"]
+    with (workdir / f"server-{ort_threads}.log").open("wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                return server, url, db
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None:
-            break
-        time.sleep(0.3)
-    server.kill()
-    raise SystemExit(f"the server did not start; see {workdir}/server-{ort_threads}.log")
-
-
-def stop_server(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
     try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=30)
+        wait_until_ready(f"{url}/health/ready", server, what="service", timeout=120)
+    except LaunchError as exc:
+        stop(server)
+        raise SystemExit(f"{exc}; see {workdir}/server-{ort_threads}.log") from exc
+    return server, url, db
 
 
 def fetch_cases(url: str) -> dict[str, list[dict[str, Any]]]:
@@ -269,7 +232,7 @@ def main() -> None:
                 )
                 print(f"   {ops}; errors {result['errors'] or 'none'}", flush=True)
         finally:
-            stop_server(server)
+            stop(server)
     print()
     print(
         "ort_threads clients   req/s    p50 ms   p95 ms   p99 ms  errors  "

@@ -212,53 +212,39 @@ def bench_german_credit(args: argparse.Namespace) -> None:
 def bench_http(args: argparse.Namespace) -> None:
     """Single-row explanation latency through the HTTP API, against a real server."""
     import json
-    import os
-    import socket
     import subprocess
-    import sys
     import tempfile
 
     import httpx
 
+    from widgets.launch import (
+        LaunchError,
+        api_command,
+        clean_environment,
+        free_port,
+        stop,
+        wait_until_ready,
+    )
+
     print("== german_credit through the HTTP API (tree_shap, one row per request) ==", flush=True)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="clarion-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}
-    env |= {
-        "CLARION_MODELS_DIR": str(ROOT / "models"),
-        "CLARION_DATABASE_URL": f"sqlite:///{workdir / 'audit.db'}",
-        "CLARION_LOG_LEVEL": "warning",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "service.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    env = clean_environment(
+        CLARION_MODELS_DIR=str(ROOT / "models"),
+        CLARION_DATABASE_URL=f"sqlite:///{workdir / 'audit.db'}",
+        CLARION_LOG_LEVEL="warning",
+    )
     with (workdir / "server.log").open("wb") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+        server = subprocess.Popen(
+            api_command(host="127.0.0.1", port=port), cwd=ROOT, env=env, stdout=log, stderr=log
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if client.get("/health/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"server did not start; see {workdir / 'server.log'}")
-                time.sleep(0.3)
+            try:
+                wait_until_ready(f"{url}/health/ready", server, what="service", timeout=120)
+            except LaunchError as exc:
+                raise SystemExit(f"{exc}; see {workdir / 'server.log'}") from exc
             cases = client.get("/v1/models/german_credit/samples", params={"limit": 50})
             instances = cases.raise_for_status().json()["instances"]
             n = 50 if args.quick else 300
@@ -285,11 +271,7 @@ def bench_http(args: argparse.Namespace) -> None:
             flush=True,
         )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
 
 
 def main() -> None:

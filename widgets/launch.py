@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +27,8 @@ __all__ = [
     "APP",
     "LaunchError",
     "api_command",
+    "clean_environment",
+    "free_port",
     "run_ui",
     "run_up",
     "stop",
@@ -58,6 +61,19 @@ def workspace_command(
         *options,
         "--", "--api-url", api_url,
     ]  # fmt: skip
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without any CLARION_* variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}
+    return env | extra
 
 
 def api_command(*, host: str, port: int) -> list[str]:

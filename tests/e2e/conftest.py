@@ -10,8 +10,6 @@ Screenshots go to ``artifacts/screenshots/`` (kept by CI as test artifacts).
 from __future__ import annotations
 
 import base64
-import os
-import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,7 +17,15 @@ from typing import IO, Any
 
 import pytest
 
-from widgets.launch import LaunchError, api_command, stop, wait_until_ready, workspace_command
+from widgets.launch import (
+    LaunchError,
+    api_command,
+    clean_environment,
+    free_port,
+    stop,
+    wait_until_ready,
+    workspace_command,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -28,19 +34,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--no-first-run"]  # fmt: skip
 # A fixed test key: 32 bytes, URL-safe base64, as `clarion audit new-encryption-key` makes.
 ENCRYPTION_KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def clean_environment(**extra: str) -> dict[str, str]:
-    """This process's environment without any CLARION_* variable, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}
-    return env | extra
 
 
 def _serve(

@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import clean_environment, free_port
-from widgets.launch import stop, wait_until_ready
+from widgets.launch import clean_environment, free_port, stop, wait_until_ready
 
 pytestmark = pytest.mark.slow
 

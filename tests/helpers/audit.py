@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from sqlalchemy import create_engine
 
 from service.settings import Settings
 from tests.support import _csv, _to_onnx, make_settings, write_bundle
+from widgets.launch import free_port
 
 __all__ = [
     "ENCRYPTION_KEY",
@@ -102,12 +102,6 @@ def hiring_bundle(root: Path, name: str = "tiny_hiring") -> Path:
     return write_bundle(
         root / name, _to_onnx(model, 3), card, _csv(["score", "gap", "gender"], rows)
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ServerProcess:
