@@ -49,3 +49,26 @@ def test_importing_the_service_pulls_in_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+PUBLIC_PACKAGES = [
+    "service",
+    "service.audit",
+    "service.explainers",
+    "service.narratives",
+    "service.trees",
+    "widgets",
+]
+
+
+def test_every_public_package_declares_what_it_exports() -> None:
+    """``__all__`` exists, has no repeats, and every name in it resolves (ruff's RUF022
+    keeps it sorted)."""
+    import importlib
+
+    for name in PUBLIC_PACKAGES:
+        module = importlib.import_module(name)
+        exported = list(module.__all__)
+        assert len(exported) == len(set(exported)), name
+        missing = [n for n in exported if not hasattr(module, n)]
+        assert not missing, f"{name} exports undefined names {missing}"
