@@ -14,7 +14,6 @@ Feature encoding, as the model sees it:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -38,7 +37,6 @@ __all__ = [
 ]
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
-_NAME_RE = re.compile(NAME_PATTERN)
 # Locales other than English, as two-letter ISO 639-1 codes; English copy is the card's own fields.
 LOCALE_PATTERN = r"^[a-z]{2}$"
 _LOCALE_RE = re.compile(LOCALE_PATTERN)
@@ -346,11 +344,3 @@ def load_card(path: Any) -> ModelCard:
     """Read ``card.yaml`` (or ``card.json``) from a path."""
     with open(path, "rb") as fh:
         return parse_card(fh.read())
-
-
-def card_to_json(card: ModelCard) -> str:
-    return json.dumps(card.model_dump(mode="json"), sort_keys=True)
-
-
-def is_safe_name(name: str) -> bool:
-    return bool(_NAME_RE.match(name))

@@ -10,7 +10,6 @@ string types. Outputs come back as float64 probabilities in card class order
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -221,7 +220,6 @@ class OnnxModel:
         self.chunk_rows = chunk_rows
         self.link: Link = link or self._default_link()
         self._raw_fn: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None
-        self._lock = threading.Lock()
 
     def _default_link(self) -> Link:
         if self.card.task == "regression":
