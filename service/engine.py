@@ -143,6 +143,7 @@ class Engine:
             chunk_rows=self.settings.predict_chunk_rows,
             structure=model.tree_support,
             column_types=tuple(f.type for f in card.features),
+            input_dtype=model.runtime.input_dtype,
         )
 
     def _space(self, card: ModelCard, requested: OutputSpace | None) -> OutputSpace:

@@ -233,9 +233,21 @@ class OnnxModel:
         self._raw_fn = fn
 
     # -- feeding -------------------------------------------------------------------------
-    def _feeds(self, X: NDArray[np.float64]) -> dict[str, Any]:
+    @property
+    def input_dtype(self) -> Any:
+        """The dtype to build rows in: the matrix input's own float type, else float64."""
+        if self.layout.kind == "matrix" and self.layout.feeds[0].dtype in (np.float32, np.float64):
+            return self.layout.feeds[0].dtype
+        return np.float64
+
+    def _feeds(self, X: NDArray[Any]) -> dict[str, Any]:
         feeds: dict[str, Any] = {}
         for feed in self.layout.feeds:
+            if self.layout.kind == "matrix" and not np.issubdtype(feed.dtype, np.integer):
+                # The one input takes all of X's columns in card order: no gather, and no
+                # copy when X is already in the input's dtype.
+                feeds[feed.name] = np.asarray(X, dtype=feed.dtype)
+                continue
             block = X[:, list(feed.columns)]
             if feed.categories is not None:
                 codes = block[:, 0].astype(np.int64)
@@ -246,7 +258,7 @@ class OnnxModel:
                 feeds[feed.name] = block.astype(feed.dtype)
         return feeds
 
-    def run(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+    def run(self, X: NDArray[Any]) -> NDArray[np.float64]:
         """Raw graph output for canonical rows, (n_samples, n_outputs) float64, chunked."""
         n = X.shape[0]
         out = np.empty((n, self.n_outputs), dtype=np.float64)
@@ -275,7 +287,7 @@ class OnnxModel:
             model.SerializeToString(), sess_options=options, providers=list(self.providers_in_use)
         )
 
-        def fn(X: NDArray[np.float64]) -> NDArray[np.float64]:
+        def fn(X: NDArray[Any]) -> NDArray[np.float64]:
             parts = []
             for start in range(0, X.shape[0], self.chunk_rows):
                 check_deadline()
@@ -287,10 +299,10 @@ class OnnxModel:
         return fn
 
     # -- output spaces -------------------------------------------------------------------
-    def predict_proba(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+    def predict_proba(self, X: NDArray[Any]) -> NDArray[np.float64]:
         return self.run(X)
 
-    def predict_raw(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+    def predict_raw(self, X: NDArray[Any]) -> NDArray[np.float64]:
         """The model's margin: the link applied to probabilities, or an exact margin graph."""
         if self._raw_fn is not None:
             return self._raw_fn(X)
