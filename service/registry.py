@@ -12,10 +12,12 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import structlog
@@ -30,6 +32,9 @@ from service.bundle import (
 from service.errors import BundleRejected, ClarionError, Conflict, NotFound
 from service.runtime import OnnxModel
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.trees import TreeSupport
 
 __all__ = ["LoadedModel", "ModelRegistry"]
 
@@ -103,8 +108,21 @@ def _attach_tree_support(loaded: LoadedModel) -> None:
     )
     if isinstance(result, TreeSupport):
         loaded.tree_support, loaded.tree_unavailable = result, None
+        _warm_tree_tables(loaded, result)
     else:
         loaded.tree_support, loaded.tree_unavailable = None, result.reason
+
+
+def _warm_tree_tables(loaded: LoadedModel, support: TreeSupport) -> None:
+    """Build the path tables for the bundle's background (and compile the kernels on the
+    process's first model) at load, so the first request is as fast as the rest; the
+    tables are cached under the same key the engine's game uses."""
+    start = time.perf_counter()
+    bundle = loaded.bundle
+    players = tuple(p.columns for p in bundle.card.players)
+    support.interventional(bundle.background[:1], bundle.background, players)
+    log.info("model.tree_tables_ready", model=bundle.card.name,
+             ms=round((time.perf_counter() - start) * 1000, 1))  # fmt: skip
 
 
 class ModelRegistry:
