@@ -34,6 +34,7 @@ __all__ = [
     "copy_coverage",
     "model_coverage",
     "reached_in",
+    "to_wire",
 ]
 
 _FIELDS = ("label", "raises", "lowers")
@@ -136,7 +137,11 @@ def model_coverage(
         rows = [decode_row(card, x) for x in model.bundle.background[:sample]]
         request = ExplainRequest(instances=rows, output="raw")
         reached = reached_in(engine.explain(name, request, record=False).explanations)
-    report = copy_coverage(card, locales, reached=reached)
+    return to_wire(copy_coverage(card, locales, reached=reached))
+
+
+def to_wire(report: CoverageReport) -> CopyCoverage:
+    """The report as the API returns it (``GET /v1/models/{name}/copy-coverage``)."""
     return CopyCoverage(
         model=report.model,
         version=report.version,

@@ -318,6 +318,11 @@ class ClarionClient:
             sha256=response.headers.get("x-clarion-content-sha256", ""),
         )
 
+    def copy_coverage(self, name: str) -> Json:
+        """``GET /v1/models/{name}/copy-coverage``: features without reviewed words, per
+        locale, judged by the service from the card."""
+        return self._json("GET", f"/v1/models/{name}/copy-coverage")
+
     def model_report(self, name: str) -> Json:
         """``GET /v1/models/{name}/report``: recorded decisions' quality and reason counts."""
         return self._json("GET", f"/v1/models/{name}/report")

@@ -1,43 +1,22 @@
-"""Copy coverage from the card as the API serves it, and the fallbacks users actually got."""
+"""The service's copy-coverage report laid out for the workspace, and the fallbacks users got."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.widgets.app_pages.fake_api import CASES, FakeApi, explain_one
-from widgets.coverage import copy_gaps, coverage_summary, observed_fallbacks, reached_in
+from widgets.coverage import coverage_tables, observed_fallbacks, reached_in
+
+LABELS = {"debt": "Debt", "employment": "Employment"}
 
 
-def _detail() -> dict[str, Any]:
-    return FakeApi().client().get_model("loan")
-
-
-def test_gaps_per_locale_leave_protected_features_out() -> None:
-    gaps = copy_gaps(_detail(), ["en", "de"])
-    found = {(g.locale, g.player): g.missing for g in gaps}
-    assert found == {
-        ("en", "employment"): ("raises", "lowers"),
-        ("de", "debt"): ("label", "raises", "lowers"),
-        ("de", "employment"): ("label", "raises", "lowers"),
-        ("de", "has_guarantor"): ("label", "raises", "lowers"),
-    }
-    assert all(g.reachable for g in gaps)
-
-
-def test_a_gap_matters_only_if_the_feature_reached_the_reasons() -> None:
-    gaps = copy_gaps(_detail(), ["de"], reached={"debt"})
-    assert {g.player: g.reachable for g in gaps} == {
-        "debt": True,
-        "employment": False,
-        "has_guarantor": False,
-    }
-    summary = coverage_summary(_detail(), ["en", "de"], gaps)
+def test_the_report_becomes_a_summary_and_gap_rows() -> None:
+    report = FakeApi().client().copy_coverage("loan")
+    summary, gaps = coverage_tables(report, LABELS, seen={"debt"})
     assert summary == [
         {
             "locale": "en",
             "players": 4,
-            "with reviewed copy": 4,
-            "gaps": 0,
+            "with reviewed copy": 3,
+            "gaps": 1,
             "gaps that matter": 0,
             "complete": True,
         },
@@ -50,31 +29,17 @@ def test_a_gap_matters_only_if_the_feature_reached_the_reasons() -> None:
             "complete": False,
         },
     ]
+    assert {(g["locale"], g["feature"]): (g["missing"], g["matters"]) for g in gaps} == {
+        ("en", "Employment"): ("raises, lowers", "no"),
+        ("de", "Debt"): ("label, raises, lowers", "yes"),
+        ("de", "Employment"): ("label, raises, lowers", "no"),
+        ("de", "has_guarantor"): ("label, raises, lowers", "no"),
+    }
 
 
-def test_shared_reason_codes_and_groups_count() -> None:
-    detail = {
-        "players": ["a", "colour"],
-        "features": [
-            {"name": "a", "label": "A", "code": "SHARED", "phrases": {}},
-            {"name": "red", "group": "colour", "phrases": {"raises": "r", "lowers": "l"}},
-            {"name": "blue", "group": "colour", "phrases": {}},
-        ],
-        "card": {
-            "groups": {"colour": "Colour"},
-            "reason_codes": {
-                "SHARED": {
-                    "phrases": {"raises": "up", "lowers": "down"},
-                    "translations": {"de": {"raises": "hoch"}},
-                }
-            },
-        },
-    }
-    gaps = {(g.locale, g.player): g.missing for g in copy_gaps(detail, ["en", "de"])}
-    assert gaps == {
-        ("de", "a"): ("label", "lowers"),
-        ("de", "colour"): ("label", "raises", "lowers"),
-    }
+def test_nothing_matters_when_nothing_was_seen() -> None:
+    summary, _ = coverage_tables(FakeApi().client().copy_coverage("loan"), {}, seen=set())
+    assert all(row["complete"] for row in summary)
 
 
 def test_what_users_were_shown() -> None:

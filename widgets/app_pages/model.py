@@ -103,28 +103,19 @@ with reasons:
             )
 
 with copy:
-    reached = coverage.reached_in(explanations)
-    gaps = coverage.copy_gaps(detail, LOCALES, reached=reached)
-    st.dataframe(pd.DataFrame(coverage.coverage_summary(detail, LOCALES, gaps)), hide_index=True)
+    labels = {f["name"]: f.get("label") or f["name"] for f in detail["features"]}
+    labels |= (detail.get("card") or {}).get("groups") or {}
+    summary, gaps = coverage.coverage_tables(
+        api.copy_coverage(name), labels, coverage.reached_in(explanations)
+    )
+    st.dataframe(pd.DataFrame(summary), hide_index=True)
     st.caption(
-        "A gap matters when the feature reached the reasons of a case in this sample. "
-        "Protected features are never shown, so they need no copy."
+        "The service's copy-coverage report. A gap matters when the feature reached the "
+        "reasons of a case in this sample. Protected features are never shown, so they "
+        "need no copy."
     )
     if gaps:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "locale": g.locale,
-                        "feature": g.label,
-                        "missing": ", ".join(g.missing),
-                        "matters": "yes" if g.reachable else "no",
-                    }
-                    for g in gaps
-                ]
-            ),
-            hide_index=True,
-        )
+        st.dataframe(pd.DataFrame(gaps), hide_index=True)
     seen = coverage.observed_fallbacks(explanations)
     st.write(
         f"In this sample ({locale}): {seen['reasons']} reasons shown, {seen['untranslated']} "

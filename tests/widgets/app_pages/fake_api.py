@@ -27,6 +27,8 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from service.audit.schemas import AnnotationRequest, ExportRequest, SampleRequest
+from service.card import ModelCard
+from service.coverage import copy_coverage, to_wire
 from service.schemas import ExplainRequest, PredictRequest
 from tests.widgets.app_pages.fake_model import (
     CASES,
@@ -80,6 +82,7 @@ class FakeApi:
             ("POST", re.compile(r"/v1/models/(?P<name>\w+)/predict"), self._predict),
             ("POST", re.compile(r"/v1/models/(?P<name>\w+)/explain"), self._explain),
             ("GET", re.compile(r"/v1/models/(?P<name>\w+)/report"), self._report),
+            ("GET", re.compile(r"/v1/models/(?P<name>\w+)/copy-coverage"), self._coverage),
             ("GET", re.compile(r"/v1/explanations"), self._list_records),
             ("GET", re.compile(r"/v1/explanations/(?P<id>\w+)"), self._record),
             ("POST", re.compile(r"/v1/explanations/(?P<id>\w+)/replay"), self._replay),
@@ -139,10 +142,9 @@ class FakeApi:
     def _models(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         return httpx.Response(200, json={"models": [self._summary()]})
 
-    def _model(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        if (missing := self._known(match)) is not None:
-            return missing
-        card = {
+    @staticmethod
+    def _card() -> Json:
+        return {
             "name": "loan",
             "version": "1.0",
             "task": "classification",
@@ -154,6 +156,18 @@ class FakeApi:
             "groups": {},
             "reason_codes": {},
         }
+
+    def _coverage(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        if (missing := self._known(match)) is not None:
+            return missing
+        card = ModelCard.model_validate(self._card())
+        report = to_wire(copy_coverage(card, ("en", "de")))
+        return httpx.Response(200, json=report.model_dump(mode="json"))
+
+    def _model(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        if (missing := self._known(match)) is not None:
+            return missing
+        card = self._card()
         detail = self._summary() | {
             "card": card,
             "features": FEATURES,
