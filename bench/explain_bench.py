@@ -38,13 +38,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from service.card import Feature, ModelCard
-from service.explainers._base import Explainer
-from service.explainers.kernel_shap import KernelShap
-from service.explainers.lime import Lime
-from service.explainers.permutation_shap import PermutationShap
-from service.game import Game
-from service.runtime import OnnxModel
+from service.explain.explainers._base import Explainer
+from service.explain.explainers.kernel_shap import KernelShap
+from service.explain.explainers.lime import Lime
+from service.explain.explainers.permutation_shap import PermutationShap
+from service.explain.game import Game
+from service.models.card import Feature, ModelCard
+from service.models.runtime import OnnxModel
 
 Array = NDArray[np.float64]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from widgets.launch import (
+from service.launch import (
     LaunchError,
     api_command,
     clean_environment,

@@ -38,11 +38,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from service.card import Feature, ModelCard
-from service.explainers.tree_shap import TreeShap
-from service.game import Game
-from service.runtime import OnnxModel
-from service.trees import (
+from service.explain.explainers.tree_shap import TreeShap
+from service.explain.game import Game
+from service.explain.trees import (
     TableCache,
     TreeSupport,
     build_tables,
@@ -50,6 +48,8 @@ from service.trees import (
     prepare_tree_support,
     shapley_values,
 )
+from service.models.card import Feature, ModelCard
+from service.models.runtime import OnnxModel
 
 Array = NDArray[np.float64]
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,7 +172,7 @@ def bench_xgboost(args: argparse.Namespace) -> None:
 
 
 def bench_german_credit(args: argparse.Namespace) -> None:
-    from service.bundle import BundleLimits, read_bundle_dir
+    from service.models.bundle import BundleLimits, read_bundle_dir
 
     path = ROOT / "models" / "german_credit"
     if not path.is_dir():
@@ -217,7 +217,7 @@ def bench_http(args: argparse.Namespace) -> None:
 
     import httpx
 
-    from widgets.launch import (
+    from service.launch import (
         LaunchError,
         api_command,
         clean_environment,

@@ -54,7 +54,7 @@ def serve(
     """Serve the HTTP API (OpenAPI docs at /docs) on the bundles in the models folder."""
     import uvicorn
 
-    from service.app import create_app
+    from service.api.app import create_app
 
     settings = _settings(models_dir=models_dir, host=host, port=port)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
@@ -77,7 +77,7 @@ def ui(
     ] = None,
 ) -> None:
     """Run the Streamlit workspace (preview, compare, model overview, review) against an API."""
-    from widgets.launch import run_ui
+    from service.launch import run_ui
 
     raise typer.Exit(run_ui(api_url, port=port, api_key=api_key, echo=typer.echo))
 
@@ -89,7 +89,7 @@ def up(
     ui_port: Annotated[int, typer.Option("--ui-port", help="Port of the workspace.")] = 8501,
 ) -> None:
     """Run the API and the workspace together on this machine; Ctrl-C stops both."""
-    from widgets.launch import run_up
+    from service.launch import run_up
 
     raise typer.Exit(run_up(port=port, ui_port=ui_port, models_dir=models_dir, echo=typer.echo))
 
@@ -136,10 +136,10 @@ def explain(
     from service.audit import AuditTrail
     from service.engine import Engine, Origin
     from service.errors import ClarionError
-    from service.instances import decode_row, read_csv_rows
     from service.logs import configure_logging
-    from service.registry import ModelRegistry
-    from service.schemas import ExplainRequest
+    from service.models.instances import decode_row, read_csv_rows
+    from service.models.registry import ModelRegistry
+    from service.wire.schemas import ExplainRequest
 
     if method not in METHODS:
         typer.echo(f"error: --method must be one of {METHODS}; got {method!r}", err=True)

@@ -16,16 +16,17 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
-from service.card import ModelCard
-from service.deadline import deadline
 from service.errors import InvalidInput
-from service.explainers import EXPLAINERS, Explainer, choose_method
-from service.explanation import Explanation, OutputSpace
-from service.game import Game
-from service.instances import canonical_rows, decode_row
-from service.narratives import narrate
-from service.registry import LoadedModel, ModelRegistry
-from service.schemas import (
+from service.explain.deadline import deadline
+from service.explain.explainers import EXPLAINERS, Explainer, choose_method
+from service.explain.explanation import Explanation, OutputSpace
+from service.explain.game import Game
+from service.models.card import ModelCard
+from service.models.instances import canonical_rows, decode_row
+from service.models.registry import LoadedModel, ModelRegistry
+from service.people.narratives import narrate
+from service.settings import Settings
+from service.wire.schemas import (
     Attribution,
     ExplainRequest,
     ExplainResponse,
@@ -35,7 +36,6 @@ from service.schemas import (
     PredictResponse,
     Provenance,
 )
-from service.settings import Settings
 
 __all__ = ["Engine", "Origin", "Recorder", "library_versions"]
 
@@ -261,7 +261,7 @@ class Engine:
         instances: list[InstanceExplanation],
     ) -> list[InstanceExplanation]:
         """What people read: reasons, narrative, confidence, screening, counterfactuals
-        (``service.narratives``), one instance at a time."""
+        (``service.people.narratives``), one instance at a time."""
         return [
             narrate(
                 model.bundle.card,

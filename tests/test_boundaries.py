@@ -27,20 +27,20 @@ def test_public_surface_is_pinned() -> None:
 
 
 def test_only_the_runtime_imports_onnxruntime() -> None:
-    assert _importers("onnxruntime", "service") == {"service/runtime.py"}
+    assert _importers("onnxruntime", "service") == {"service/models/runtime.py"}
     assert _importers("onnxruntime", "widgets") == set()
 
 
 def test_only_explainers_import_shap_and_lime() -> None:
     for lib in ("shap", "lime"):
         importers = _importers(lib, "service")
-        assert all(p.startswith("service/explainers/") for p in importers), importers
+        assert all(p.startswith("service/explain/explainers/") for p in importers), importers
         assert _importers(lib, "widgets") == set()
 
 
 def test_importing_the_service_pulls_in_nothing_heavy() -> None:
     code = (
-        "import sys, service, service.app, service.engine, service.cli\n"
+        "import sys, service, service.api.app, service.engine, service.cli\n"
         "service.create_app\n"
         "heavy = {'shap', 'lime', 'matplotlib', 'streamlit', 'onnxruntime', 'sklearn', 'numba'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
@@ -54,9 +54,9 @@ def test_importing_the_service_pulls_in_nothing_heavy() -> None:
 PUBLIC_PACKAGES = [
     "service",
     "service.audit",
-    "service.explainers",
-    "service.narratives",
-    "service.trees",
+    "service.explain.explainers",
+    "service.people.narratives",
+    "service.explain.trees",
     "widgets",
 ]
 

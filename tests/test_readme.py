@@ -31,7 +31,7 @@ def test_the_readme_german_credit_curl_answers_with_an_explanation(tmp_path: Pat
     """The README's first explain call, sent as curl sends it (form content type)."""
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from service.api.app import create_app
     from tests.support import make_settings
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -1,35 +1,11 @@
-"""Widgets: pure renderers of explanations for people, self-contained HTML for embedding.
+"""The Streamlit workspace: a client of the Clarion API like any product app.
 
-Renderers take an ``InstanceExplanation`` as the API returns it and return HTML; they
-never import shap, lime or onnxruntime and never touch the network.
+Pure modules (``client`` for the HTTP API, ``charts`` for Altair, ``agreement``,
+``comparison``, ``population``, ...) under thin file pages in ``app_pages/``. The
+workspace imports nothing of ``service``: it shows the end-user widget exactly as the
+API serves it, and learns methods, personas and locales from the API.
 """
 
 from __future__ import annotations
 
-from widgets.render import (
-    CONTENT_SECURITY_POLICY,
-    RENDERERS,
-    Variant,
-    render_bar_chart,
-    render_counterfactual_card,
-    render_notice,
-    render_page,
-    render_reason_list,
-)
-from widgets.theme import PALETTES, Theme, contrast_ratio, relative_luminance, stylesheet
-
-__all__ = [
-    "CONTENT_SECURITY_POLICY",
-    "PALETTES",
-    "RENDERERS",
-    "Theme",
-    "Variant",
-    "contrast_ratio",
-    "relative_luminance",
-    "render_bar_chart",
-    "render_counterfactual_card",
-    "render_notice",
-    "render_page",
-    "render_reason_list",
-    "stylesheet",
-]
+__all__: list[str] = []

@@ -20,7 +20,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from widgets.theme import PALETTES
+from widgets.palette import LIGHT
 
 __all__ = [
     "DIRECTION_SCALE",
@@ -40,11 +40,11 @@ LABEL_LIMIT = 420
 RAISES, LOWERS = "raises", "lowers"
 DIRECTION_SCALE = alt.Scale(
     domain=[RAISES, LOWERS],
-    range=[PALETTES["light"]["toward"], PALETTES["light"]["against"]],
+    range=[LIGHT["toward"], LIGHT["against"]],
 )
 # Okabe-Ito, for up to eight methods; shapes repeat the distinction.
 METHOD_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000"]
-_NEUTRAL = PALETTES["light"]["border"]
+_NEUTRAL = LIGHT["border"]
 # Below the plot, so that long feature labels leave the bars room in a narrow column.
 _LEGEND = alt.Legend(orient="bottom")
 
@@ -134,12 +134,12 @@ def render_waterfall(explanation: Mapping[str, Any], *, max_features: int = 10) 
     )
     marks = (
         alt.Chart(totals)
-        .mark_tick(thickness=3, color=PALETTES["light"]["fg"])
+        .mark_tick(thickness=3, color=LIGHT["fg"])
         .encode(y=y, x="end:Q", tooltip=["step", alt.Tooltip("end:Q", format=".4f")])
     )
     labels = (
         alt.Chart(frame)
-        .mark_text(align="left", dx=4, color=PALETTES["light"]["fg"])
+        .mark_text(align="left", dx=4, color=LIGHT["fg"])
         .encode(y=y, x="tip:Q", text="text:N")
     )
     first = pairs[0] if pairs else ("no feature", 0.0)
@@ -186,7 +186,7 @@ def render_sorted_bar(
     zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color=_NEUTRAL).encode(x="zero:Q")
     labels = (
         alt.Chart(frame)
-        .mark_text(dx=4, align="left", color=PALETTES["light"]["fg"])
+        .mark_text(dx=4, align="left", color=LIGHT["fg"])
         .encode(y=y, x=alt.value(0), text="text:N")
     )
     up = [p for p in pairs if p[1] > 0]
@@ -219,7 +219,7 @@ def render_global_importance(frame: pd.DataFrame, *, max_features: int = 15) -> 
     top = order[0] if order else "no feature"
     chart: alt.Chart = (
         alt.Chart(data)
-        .mark_bar(color=PALETTES["light"]["against"])
+        .mark_bar(color=LIGHT["against"])
         .encode(
             y=alt.Y("label:N", sort=order, axis=_label_axis()),
             x=alt.X("mean_abs:Q", title="Mean |contribution| over the sample"),
@@ -349,7 +349,7 @@ def render_reason_frequency(counts: Mapping[str, int], *, what: str = "cases") -
     top = f"{order[0]} is given most often ({counts[order[0]]})" if order else "no reasons"
     chart: alt.Chart = (
         alt.Chart(frame)
-        .mark_bar(color=PALETTES["light"]["against"])
+        .mark_bar(color=LIGHT["against"])
         .encode(
             y=alt.Y("code:N", sort=order, axis=_label_axis("Reason code")),
             x=alt.X("count:Q", title=f"{what.capitalize()} giving the reason"),

@@ -20,7 +20,7 @@ import yaml
 from numpy.typing import NDArray
 from pydantic import ValidationError
 
-from service.card import ConfidenceSpec, ModelCard
+from service.models.card import ConfidenceSpec, ModelCard
 
 from .common import (
     CARD_VERSION,
@@ -135,7 +135,7 @@ def _confidence_section(built: Built) -> str:
     return (
         "## Confidence buckets\n\n"
         "The card's `confidence` section was written by "
-        "`service.confidence.calibrate_buckets` from the "
+        "`service.people.confidence.calibrate_buckets` from the "
         f"{built.n_test} held-out rows above (labelled, never trained on), using ONNX "
         "Runtime's probabilities from `model.onnx`. Confidence is the predicted class's "
         "probability. The high threshold is the lowest one above which the held-out "

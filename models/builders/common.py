@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from service.card import ConfidenceSpec
-from service.confidence import calibrate_buckets
+from service.models.card import ConfidenceSpec
+from service.people.confidence import calibrate_buckets
 
 __all__ = [
     "CARD_VERSION",

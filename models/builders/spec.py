@@ -114,7 +114,7 @@ class LocalFeat:
     categories: Mapping[str, str] = field(default_factory=dict)
 
     def to_card(self, raises: str, lowers: str) -> dict[str, Any]:
-        """The card's ``translations.<locale>`` entry (service.card.LocalCopy's fields)."""
+        """The card's ``translations.<locale>`` entry (service.models.card.LocalCopy's fields)."""
         entry: dict[str, Any] = {"label": self.label, "description": self.description}
         if self.unit is not None:
             entry["unit"] = self.unit

@@ -3,25 +3,20 @@
 Modules, one noun each: ``tables`` (schema), ``migrations`` (Alembic), ``store``
 (database and records), ``documents`` (what a record holds; redaction), ``crypto``
 (sealing sensitive values), ``recorder`` (writing records), ``replay``, ``sampling``,
-``annotations``, ``retention`` (holds, purge), ``exports`` and ``casepacket``,
-``report``, ``keys`` (API keys and roles), ``trail`` (all of it, opened once).
+``annotations``, ``retention`` (holds, purge), ``exports``,
+``report``, ``trail`` (all of it, opened once).
 """
 
 from service.audit.crypto import Sealer
 from service.audit.filters import RecordFilter
-from service.audit.keys import ANONYMOUS, KeyRing, Principal, Role
 from service.audit.recorder import AuditRecorder
 from service.audit.store import AuditStore
 from service.audit.trail import AuditTrail
 
 __all__ = [
-    "ANONYMOUS",
     "AuditRecorder",
     "AuditStore",
     "AuditTrail",
-    "KeyRing",
-    "Principal",
     "RecordFilter",
-    "Role",
     "Sealer",
 ]

@@ -26,8 +26,8 @@ from numpy.typing import NDArray
 from service.audit._canonical import jsonable, sha256_hex, sha256_json
 from service.audit.crypto import Sealer, SealError
 from service.audit.tables import ExplanationRecord
-from service.card import ModelCard
-from service.instances import decode_row
+from service.models.card import ModelCard
+from service.models.instances import decode_row
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -25,13 +25,13 @@ from sqlalchemy import select
 
 from service.audit._canonical import canonical_json, sha256_hex
 from service.audit.annotations import annotations_of
-from service.audit.casepacket import render_case_packet
 from service.audit.crypto import Sealer
 from service.audit.schemas import AnnotationOut, ExportRequest
 from service.audit.store import AuditStore
 from service.audit.tables import Decision, ExplanationRecord, SampleItem
 from service.audit.views import record_detail
 from service.errors import InvalidInput, NotFound
+from service.html.casepacket import render_case_packet
 
 __all__ = ["ExportFile", "build_export", "case_packet"]
 

@@ -22,8 +22,8 @@ from service.audit.documents import build_document
 from service.audit.store import AuditStore
 from service.audit.tables import Decision, ExplanationRecord
 from service.engine import Origin
-from service.registry import LoadedModel
-from service.schemas import ExplainRequest, ExplainResponse
+from service.models.registry import LoadedModel
+from service.wire.schemas import ExplainRequest, ExplainResponse
 
 __all__ = ["AuditRecorder"]
 
@@ -39,7 +39,7 @@ def _rendered(request: ExplainRequest, response: ExplainResponse) -> dict[str, s
     """
     if getattr(request, "format", "json") != "html":
         return {}
-    from widgets import render_page
+    from service.html.widget import render_page
 
     page = render_page(response.explanations, variant=request.widget, theme=request.theme)
     return {"page": sha256_hex(page)}

@@ -25,8 +25,8 @@ from service.audit.schemas import Difference, ReplayResult
 from service.audit.store import AuditStore
 from service.engine import Engine
 from service.errors import Conflict, NotFound
-from service.instances import decode_row
-from service.schemas import ExplainRequest
+from service.models.instances import decode_row
+from service.wire.schemas import ExplainRequest
 
 __all__ = ["compare", "replay"]
 

@@ -1,6 +1,6 @@
 """The audit API's wire contract: records, replays, samples, annotations, holds, keys, reports.
 
-Like ``service.schemas``, field names are a promise: fields may be added, never renamed.
+Like ``service.wire.schemas``, field names are a promise: fields may be added, never renamed.
 """
 
 from __future__ import annotations

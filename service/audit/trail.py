@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import structlog
 
 from service.audit.crypto import Sealer
-from service.audit.keys import KeyRing
 from service.audit.recorder import AuditRecorder
 from service.audit.store import AuditStore
+from service.auth.keys import KeyRing
 from service.settings import Settings
 
 __all__ = ["AuditTrail"]

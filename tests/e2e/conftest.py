@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import pytest
 
-from widgets.launch import (
+from service.launch import (
     LaunchError,
     api_command,
     clean_environment,

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from widgets.launch import clean_environment, free_port, stop, wait_until_ready
+from service.launch import clean_environment, free_port, stop, wait_until_ready
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,9 @@ import httpx
 import numpy as np
 from sqlalchemy import create_engine
 
+from service.launch import free_port
 from service.settings import Settings
 from tests.support import _csv, _to_onnx, make_settings, write_bundle
-from widgets.launch import free_port
 
 __all__ = [
     "ENCRYPTION_KEY",
@@ -105,7 +105,7 @@ def hiring_bundle(root: Path, name: str = "tiny_hiring") -> Path:
 
 
 class ServerProcess:
-    """``uvicorn --factory service.app:create_app`` in a subprocess, on a loopback port."""
+    """``uvicorn --factory service.api.app:create_app`` in a subprocess, on a loopback port."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.port = free_port()
@@ -116,7 +116,7 @@ class ServerProcess:
 
     def start(self, timeout_s: float = 60.0) -> None:
         command = [
-            sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app",
+            sys.executable, "-m", "uvicorn", "--factory", "service.api.app:create_app",
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
         ]  # fmt: skip
         with self._log.open("ab") as log:

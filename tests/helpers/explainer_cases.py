@@ -1,9 +1,9 @@
 """Explainer test cases: tiny real ONNX models, their games, and an independent oracle.
 
 Each case trains a small scikit-learn model, converts it with skl2onnx (no ZipMap),
-serves it through ``service.runtime.OnnxModel`` with a synthetic card and builds the
+serves it through ``service.models.runtime.OnnxModel`` with a synthetic card and builds the
 ``Game`` an explainer plays. ``brute_force_shapley`` computes Shapley values over all
-coalitions with plain numpy loops, independently of ``service.game``.
+coalitions with plain numpy loops, independently of ``service.explain.game``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import numpy as np
 import onnx
 from numpy.typing import NDArray
 
-from service.card import Feature, ModelCard
-from service.game import Game
-from service.runtime import OnnxModel
+from service.explain.game import Game
+from service.models.card import Feature, ModelCard
+from service.models.runtime import OnnxModel
 
 Space = Literal["raw", "probability"]
 Array = NDArray[np.float64]

@@ -20,8 +20,8 @@ import onnxruntime as ort
 import pytest
 from numpy.typing import NDArray
 
-from service.card import Feature, ModelCard, load_card
-from service.registry import ModelRegistry
+from service.models.card import Feature, ModelCard, load_card
+from service.models.registry import ModelRegistry
 from tests.support import make_settings
 
 MODELS = pathlib.Path(__file__).resolve().parents[2] / "models"

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from service.coverage import copy_coverage, reached_in
 from service.engine import Engine
-from service.instances import decode_row
-from service.registry import ModelRegistry
-from service.schemas import ExplainRequest, ExplainResponse
+from service.models.instances import decode_row
+from service.models.registry import ModelRegistry
+from service.people.coverage import copy_coverage, reached_in
+from service.wire.schemas import ExplainRequest, ExplainResponse
 from tests.support import make_settings
 
 MODELS = Path(__file__).resolve().parents[2] / "models"

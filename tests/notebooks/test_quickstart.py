@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from widgets.launch import (
+from service.launch import (
     LaunchError,
     api_command,
     clean_environment,

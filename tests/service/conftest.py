@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from service.api.app import create_app
 from service.audit import AuditStore
 from tests.helpers.audit import audit_settings, hiring_bundle, postgres_schema
 from tests.support import credit_bundle, regression_bundle

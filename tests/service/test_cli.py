@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from service.app import create_app
+from service.api.app import create_app
 from service.cli import app
 from tests.support import make_settings
 

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from service.app import create_app
+from service.api.app import create_app
 from tests.support import make_settings
 
 CONTRACT = Path(__file__).with_name("openapi_contract.json")

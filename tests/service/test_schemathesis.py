@@ -17,7 +17,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
-from service.app import create_app
+from service.api.app import create_app
 from tests.support import make_settings
 
 MAX_EXAMPLES = 25

@@ -7,10 +7,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from service.html.theme import PALETTES, contrast_ratio
 from tests.widgets.app_pages.fake_api import CASES, explain_one
 from widgets import charts
 from widgets.population import long_frame
-from widgets.theme import PALETTES, contrast_ratio
 
 LONG_LABEL = "Checking account balance at this bank, in Deutsche Mark"
 

@@ -14,7 +14,13 @@ from service.audit.schemas import (
     ReplayResult,
     SampleOut,
 )
-from service.schemas import ExplainResponse, ModelDetail, ModelList, PredictResponse, SampleList
+from service.wire.schemas import (
+    ExplainResponse,
+    ModelDetail,
+    ModelList,
+    PredictResponse,
+    SampleList,
+)
 from tests.widgets.app_pages.fake_api import BASE_URL, CASES, FakeApi
 from widgets.client import ClarionClient, ClientError
 

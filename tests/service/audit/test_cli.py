@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from service.app import create_app
+from service.api.app import create_app
 from service.audit import AuditStore
 from service.audit.retention import list_holds
 from service.cli import app

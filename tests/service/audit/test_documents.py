@@ -8,7 +8,7 @@ import numpy as np
 
 from service.audit._canonical import canonical_json
 from service.audit.documents import build_document, decision_columns
-from service.card import ModelCard
+from service.models.card import ModelCard
 
 CARD = ModelCard.model_validate(
     {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from service.api.app import create_app
 from tests.helpers.audit import audit_settings
 
 MODELS = Path(__file__).resolve().parents[3] / "models"

@@ -27,9 +27,9 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from service.audit.schemas import AnnotationRequest, ExportRequest, SampleRequest
-from service.card import ModelCard
-from service.coverage import copy_coverage, to_wire
-from service.schemas import ExplainRequest, PredictRequest
+from service.models.card import ModelCard
+from service.people.coverage import copy_coverage, to_wire
+from service.wire.schemas import ExplainRequest, PredictRequest
 from tests.widgets.app_pages.fake_model import (
     CASES,
     FEATURES,

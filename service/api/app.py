@@ -1,0 +1,179 @@
+"""The FastAPI application factory.
+
+Run with ``uvicorn --factory service.api.app:create_app`` or ``clarion serve``.
+Nothing happens at import: ``create_app`` builds the app, and the lifespan
+loads the models and owns them until shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
+
+from service.api.middleware import (
+    BodyLimitMiddleware,
+    CurlFriendlyJsonMiddleware,
+    RateLimitMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
+from service.api.routes import (
+    coverage,
+    explanations,
+    health,
+    holds,
+    keys,
+    models,
+    predictions,
+    records,
+    reviews,
+)
+from service.api.routes.errors import document_middleware_errors
+from service.audit import AuditTrail
+from service.engine import Engine
+from service.errors import ClarionError
+from service.logs import configure_logging
+from service.models.registry import ModelRegistry
+from service.settings import Settings
+
+__all__ = ["create_app"]
+
+log = structlog.get_logger(__name__)
+
+DESCRIPTION = """
+Clarion loads ONNX models and explains their predictions with exact and sampled
+SHAP values and LIME, every explanation seeded and reproducible.
+
+Errors always have the shape `{"error": {"code", "message", "details", "request_id"}}`;
+`details` names each offending field and what is wrong with it.
+"""
+
+
+def _request_id(request: Request) -> str | None:
+    state: dict[str, Any] = request.scope.get("state", {})
+    return state.get("request_id")
+
+
+def _error(request: Request, status: int, body: dict[str, Any]) -> JSONResponse:
+    body["request_id"] = _request_id(request)
+    return JSONResponse({"error": body}, status_code=status)
+
+
+async def _clarion_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ClarionError)
+    if exc.status_code >= 500:
+        log.error("request.failed", code=exc.code, message=exc.message)
+    response = _error(request, exc.status_code, exc.to_dict())
+    response.headers.update(exc.headers)
+    return response
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        details.append({"field": ".".join(loc) or "body", "problem": err.get("msg", "invalid")})
+    first = details[0] if details else {"field": "body", "problem": "invalid"}
+    message = f"{first['field']}: {first['problem']}"
+    return _error(request, 422, {"code": "invalid_request", "message": message, "details": details})
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+        exc.status_code, "http_error"
+    )
+    return _error(
+        request, exc.status_code, {"code": code, "message": str(exc.detail), "details": []}
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("request.crashed", error=type(exc).__name__)
+    return _error(
+        request,
+        500,
+        {"code": "internal_error", "message": "an unexpected error occurred", "details": []},
+    )
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.operation_id or route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service. ``settings`` defaults to ``Settings()`` (``CLARION_*`` variables)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        audit = AuditTrail.open(settings)
+        registry = ModelRegistry(settings)
+        registry.load_all()
+        app.state.settings = settings
+        app.state.registry = registry
+        app.state.audit = audit
+        app.state.engine = Engine(registry, settings, recorder=audit.recorder)
+        audit.log_auth_mode()
+        log.info("service.started", models=len(registry), refused=len(registry.refused))
+        try:
+            yield
+        finally:
+            audit.close()
+            log.info("service.stopped")
+
+    app = FastAPI(
+        title="Clarion",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.add_exception_handler(ClarionError, _clarion_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    for router in (health.router, models.router, predictions.router, explanations.router):
+        app.include_router(router)
+    for router in (records.router, reviews.router, holds.router, keys.router):
+        app.include_router(router)
+    app.include_router(coverage.router)
+
+    def limit_for(scope: Scope) -> int:
+        is_upload = scope["path"].rstrip("/") == "/v1/models" and scope["method"] == "POST"
+        return 3 * settings.max_upload_bytes if is_upload else settings.max_body_bytes
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_middleware_errors(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+    # Added innermost first: the request id is bound before anything can refuse a request.
+    app.add_middleware(CurlFriendlyJsonMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    if settings.rate_limit_per_minute is not None:
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app

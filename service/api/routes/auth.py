@@ -1,0 +1,68 @@
+"""Authentication and roles, as typed dependencies applied per route.
+
+A key travels as ``Authorization: Bearer <key>``. No key (where keys are required),
+an unknown or a revoked key: 401. A key whose role may not call the route: 403.
+``admin`` may call everything. Health endpoints and the docs take no key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.api.routes.deps import AuditDep
+from service.auth import ANONYMOUS, Principal, Role
+from service.errors import Forbidden, Unauthorized
+
+__all__ = ["AdminCaller", "AnyCaller", "AppCaller", "ReviewerCaller", "require_role"]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from `POST /v1/keys` or `clarion keys create`.",
+)
+
+
+def authenticate(
+    request: Request,
+    audit: AuditDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller behind the request's key; anonymous (admin) only where auth is open."""
+    keys = audit.keys
+    if keys.mode == "disabled":
+        return ANONYMOUS
+    if credentials is None:
+        if "authorization" in request.headers:
+            raise Unauthorized("the Authorization header must read 'Bearer <key>'")
+        if keys.required():
+            raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
+        return ANONYMOUS
+    principal = keys.authenticate(credentials.credentials)
+    if principal is None:
+        raise Unauthorized("the API key is unknown or revoked")
+    return principal
+
+
+def require_role(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency admitting ``roles`` (and admin), answering 403 to the others."""
+    allowed = sorted({"admin", *roles})
+
+    def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(
+                f"this needs the {' or '.join(allowed)} role; key {principal.key_id} has the "
+                f"{principal.role} role",
+                details={"field": "authorization", "problem": "role not allowed"},
+            )
+        return principal
+
+    return dependency
+
+
+AppCaller = Annotated[Principal, Depends(require_role("app"))]
+ReviewerCaller = Annotated[Principal, Depends(require_role("reviewer"))]
+AdminCaller = Annotated[Principal, Depends(require_role())]
+AnyCaller = Annotated[Principal, Depends(require_role("app", "reviewer"))]

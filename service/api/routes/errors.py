@@ -1,0 +1,47 @@
+"""Documented error responses, shared by every router."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.wire.schemas import ErrorResponse
+
+__all__ = ["described", "document_middleware_errors", "errors"]
+
+_TEXT = {
+    401: "No API key, or an unknown or revoked one (send Authorization: Bearer <key>)",
+    403: "The API key's role may not do this",
+    404: "Unknown model",
+    409: "A model of that name is already served",
+    413: "Request body over the configured limit",
+    422: "Invalid request: the details name each field and problem",
+    429: "Rate limit exceeded (see Retry-After)",
+    503: "Temporarily unable to serve",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {c: {"model": ErrorResponse, "description": _TEXT[c]} for c in codes}
+
+
+def described(code: int, description: str) -> dict[int | str, dict[str, Any]]:
+    """One documented error with its own description ("Unknown record")."""
+    return {code: {"model": ErrorResponse, "description": description}}
+
+
+def document_middleware_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the answers that middleware gives before any route runs to every /v1 operation:
+    429 (rate limit) everywhere, 413 (body limit) where a body is sent."""
+    ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path, item in schema.get("paths", {}).items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            extra = [429] + ([413] if method in ("post", "put", "patch") else [])
+            for code in extra:
+                responses.setdefault(
+                    str(code),
+                    {"description": _TEXT[code], "content": {"application/json": {"schema": ref}}},
+                )
+    return schema

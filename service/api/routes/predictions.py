@@ -1,0 +1,23 @@
+"""Predictions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from service.api.routes.auth import require_role
+from service.api.routes.deps import EngineDep
+from service.api.routes.errors import errors
+from service.wire.schemas import PredictRequest, PredictResponse
+
+router = APIRouter(
+    prefix="/v1/models",
+    tags=["predictions"],
+    dependencies=[Depends(require_role("app"))],
+    responses=errors(401, 403),
+)
+
+
+@router.post("/{name}/predict", operation_id="predict", responses=errors(404, 413, 422))
+def predict(name: str, body: PredictRequest, engine: EngineDep) -> PredictResponse:
+    """Score instances: label and class probabilities, or a value for regressors."""
+    return engine.predict(name, body.instances)

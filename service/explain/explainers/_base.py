@@ -1,0 +1,156 @@
+"""The explainer contract, after scikit-learn's estimators.
+
+``__init__`` stores keyword parameters unchanged; ``fit(game)`` validates them
+against the class's constraint table and sets trailing-underscore attributes;
+``explain(X)`` checks that the explainer is fitted and never mutates it.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from numpy.typing import NDArray
+
+from service.errors import ClarionError, InvalidInput
+from service.explain.explanation import Explanation
+from service.explain.game import Game
+
+__all__ = ["Explainer", "Interval", "NotFitted", "Options"]
+
+
+class NotFitted(ClarionError):
+    code = "not_fitted"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An integer or real parameter bounded on both sides (inclusive)."""
+
+    kind: type[int] | type[float]
+    low: float
+    high: float
+
+    def accepts(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return False
+        if self.kind is int and not isinstance(value, int):
+            return False
+        if self.kind is float and not isinstance(value, int | float):
+            return False
+        return bool(self.low <= value <= self.high)
+
+    def describe(self) -> str:
+        if self.kind is int:  # whole numbers in full: "[0, 4294967295]", not "4.29497e+09"
+            return f"an int in [{int(self.low)}, {int(self.high)}]"
+        return f"a number in [{self.low:g}, {self.high:g}]"
+
+
+Options = Mapping[str, Any]
+
+
+class Explainer(ABC):
+    """Base class: parameters, validation and the fitted check."""
+
+    name: ClassVar[str]
+    parameter_constraints: ClassVar[Mapping[str, Interval]] = {
+        "seed": Interval(int, 0, 2**32 - 1),
+    }
+    deterministic: ClassVar[bool] = True
+
+    game_: Game
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.parameter_constraints}
+
+    @classmethod
+    def from_options(cls, options: Options) -> Self:
+        """Build from request options; unknown option names are a 422 naming the option."""
+        known = set(cls.parameter_constraints)
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise InvalidInput(
+                f"unknown option {unknown[0]!r} for method {cls.name!r}; "
+                f"known options: {sorted(known)}",
+                details=[{"field": f"options.{k}", "problem": "unknown option"} for k in unknown],
+            )
+        return cls(**options)
+
+    def validate_params(self) -> None:
+        for key, constraint in self.parameter_constraints.items():
+            value = getattr(self, key)
+            if not constraint.accepts(value):
+                raise InvalidInput(
+                    f"the {key!r} parameter of {type(self).__name__} must be "
+                    f"{constraint.describe()}; got {value!r}",
+                    details={"field": f"options.{key}", "problem": constraint.describe()},
+                )
+
+    def fit(self, game: Game) -> Self:
+        self.validate_params()
+        self.check_game(game)
+        self.game_ = game
+        return self
+
+    def check_game(self, game: Game) -> None:  # noqa: B027 - optional hook
+        """Refuse a game this method cannot play (too many players, say)."""
+
+    def model_rows(self, game: Game, n_samples: int) -> int:
+        """How many rows the model will score to explain ``n_samples`` rows: the cost
+        that the per-request explanation budget bounds. One pass over the background
+        per row unless a method says otherwise."""
+        return n_samples * game.n_background
+
+    def explain(self, X: NDArray[np.float64]) -> Explanation:
+        """Explain rows X (n_samples, n_columns).
+
+        Returns values (n_samples, n_players, n_outputs) with quality and provenance.
+        """
+        if not hasattr(self, "game_"):
+            raise NotFitted(f"{type(self).__name__} is not fitted; call fit(game) first")
+        start = time.perf_counter()
+        explanation = self._explain(np.asarray(X, dtype=np.float64))
+        meta = dict(explanation.meta)
+        meta.setdefault("parameters", self.get_params())
+        meta["duration_ms"] = round((time.perf_counter() - start) * 1000, 3)
+        quality = dict(explanation.quality)
+        quality.setdefault("additivity_residual", explanation.additivity_residual)
+        return Explanation(
+            values=explanation.values,
+            base_values=explanation.base_values,
+            outputs=explanation.outputs,
+            feature_names=explanation.feature_names,
+            output_names=explanation.output_names,
+            output_space=explanation.output_space,
+            method=explanation.method,
+            quality=quality,
+            meta=meta,
+        )
+
+    @abstractmethod
+    def _explain(self, X: NDArray[np.float64]) -> Explanation: ...
+
+    def _explanation(
+        self,
+        values: NDArray[np.float64],
+        base_values: NDArray[np.float64],
+        outputs: NDArray[np.float64],
+        quality: Mapping[str, NDArray[np.float64]] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> Explanation:
+        game = self.game_
+        return Explanation(
+            values=values,
+            base_values=base_values,
+            outputs=outputs,
+            feature_names=game.player_names,
+            output_names=game.output_names,
+            output_space=game.output_space,  # type: ignore[arg-type]
+            method=self.name,
+            quality=dict(quality or {}),
+            meta=dict(meta or {}),
+        )

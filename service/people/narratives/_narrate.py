@@ -1,0 +1,313 @@
+"""The narration step: reasons, confidence, review, counterfactuals and the notice for one
+explained instance. The engine calls ``narrate`` once per instance, after explaining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from service.models.card import ModelCard
+from service.models.instances import decode_row, decode_value
+from service.people.confidence import check_quality, rate, review_reasons
+from service.people.counterfactuals import Predict, Search, find_counterfactuals
+from service.people.narratives._compose import (
+    Bar,
+    Facts,
+    InputRow,
+    Persona,
+    compose,
+    describe_basis,
+)
+from service.people.narratives._text import render_text
+from service.people.narratives._words import (
+    feature_label,
+    format_number,
+    format_range,
+    format_value,
+    outcome_label,
+    player_label,
+    player_value,
+    reason_text,
+)
+from service.people.narratives.templates import text
+from service.people.reasons import (
+    PlayerInfo,
+    Reason,
+    ReasonSet,
+    outcome_sign,
+    phrase_class,
+    phrase_sign,
+    players_info,
+)
+from service.people.reasons import select_reasons as _select
+from service.wire.schemas import (
+    Counterfactual,
+    InstanceExplanation,
+    Prediction,
+    QualityGate,
+    Review,
+    Screening,
+)
+from service.wire.schemas import Reason as WireReason
+
+__all__ = ["Locale", "narrate"]
+
+Locale = Literal["en", "de"]
+
+
+def _lead_player(players: Sequence[PlayerInfo], reason: Reason) -> PlayerInfo:
+    return next(p for p in players if p.name == reason.features[0])
+
+
+def _code_label(card: ModelCard, players: Sequence[PlayerInfo], reason: Reason, loc: str) -> str:
+    shared = card.reason_codes.get(reason.code)
+    if shared is not None and len(reason.features) > 1:
+        local = shared.translations.get(loc) if loc != "en" else None
+        if local is not None and local.label:
+            return local.label
+        if shared.label:
+            return shared.label
+    return player_label(card, _lead_player(players, reason), loc).text
+
+
+def _wire_reasons(
+    card: ModelCard,
+    reasons: ReasonSet,
+    players: Sequence[PlayerInfo],
+    given: dict[str, Any],
+    loc: str,
+    with_values: bool,
+    reference: str,
+) -> list[WireReason]:
+    out = []
+    for r in reasons.reasons:
+        lead = _lead_player(players, r)
+        worded = reason_text(card, r, player_label(card, lead, loc), loc, reference)
+        sentence = worded.text
+        if with_values:
+            value = player_value(card, lead, given, loc)
+            sentence = text(loc, "reason.with_value", text=sentence, value=value)
+        flags = ["proxy"] if r.proxy_for else []
+        flags += ["untranslated"] if worded.untranslated else []
+        flags += ["generic_copy"] if worded.generic else []
+        out.append(
+            WireReason(
+                code=r.code,
+                text=sentence,
+                features=list(r.features),
+                contribution=r.contribution,
+                contributions=dict(r.contributions),
+                direction=r.direction,
+                flags=flags,
+                proxy_for=list(r.proxy_for),
+            )
+        )
+    return out
+
+
+def _prediction(card: ModelCard, p: NDArray[np.float64]) -> Prediction:
+    classes = card.classes or ()
+    return Prediction(
+        label=classes[int(np.argmax(p))],
+        probabilities={c: float(v) for c, v in zip(classes, p, strict=True)},
+    )
+
+
+def _counterfactuals(
+    card: ModelCard,
+    search: Search,
+    x: NDArray[np.float64],
+    current: str,
+    persona: Persona,
+    loc: str,
+) -> tuple[list[Counterfactual], str]:
+    before = decode_row(card, x)
+    out = []
+    for found in search.found:
+        after = decode_row(card, found.x)
+        changed = set(found.columns)
+        phrases = []
+        for info in players_info(card):
+            if not changed & set(info.columns):
+                continue
+            phrases.append(
+                text(
+                    loc,
+                    "cf.change",
+                    label=player_label(card, info, loc),
+                    new=player_value(card, info, after, loc),
+                    old=player_value(card, info, before, loc),
+                )
+            )
+        prediction = _prediction(card, found.probabilities)
+        outcome = outcome_label(card, prediction.label or "", loc)
+        if persona == "end_user":
+            sentence = text(loc, "cf.item", changes="; ".join(phrases), outcome=outcome)
+        else:
+            chance = (prediction.probabilities or {})[prediction.label or ""]
+            sentence = text(
+                loc,
+                "cf.analyst",
+                changes="; ".join(phrases),
+                outcome=outcome,
+                probability=format_number(round(chance, 3), loc),
+                cost=format_number(round(found.cost, 3), loc),
+            )
+        names = [card.features[c].name for c in sorted(changed)]
+        out.append(
+            Counterfactual(
+                changes={n: after[n] for n in names},
+                was={n: before[n] for n in names},
+                prediction=prediction,
+                cost=found.cost,
+                text=sentence,
+            )
+        )
+    if out:
+        return out, text(loc, "cf.note")
+    why = search.why_none or "none_found"
+    return out, text(loc, f"cf.none.{why}", outcome=outcome_label(card, current, loc))
+
+
+def _typical(card: ModelCard, info: PlayerInfo, background: NDArray[np.float64], loc: str) -> str:
+    columns = background[:, list(info.columns)]
+    if len(info.columns) > 1:
+        hot = int(np.argmax(np.nansum(columns, axis=0)))
+        return feature_label(card.features[info.columns[hot]], loc).text
+    f = card.features[info.columns[0]]
+    seen = columns[:, 0][~np.isnan(columns[:, 0])]
+    if seen.size == 0:
+        return "\u2013"
+    if f.type in ("categorical", "binary"):
+        values, counts = np.unique(seen, return_counts=True)
+        return format_value(f, decode_value(f, float(values[int(np.argmax(counts))])), loc)
+    low, high = np.quantile(seen, [0.1, 0.9])
+    if f.type == "integer":
+        low, high = np.round(low), np.round(high)
+    return format_range(f, float(low), float(high), loc)
+
+
+def narrate(
+    card: ModelCard,
+    explanation: InstanceExplanation,
+    x: NDArray[np.float64],
+    *,
+    background: NDArray[np.float64],
+    predict: Predict,
+    output_space: str,
+    persona: Persona = "end_user",
+    locale: Locale = "en",
+    counterfactuals: int = 0,
+) -> InstanceExplanation:
+    """Fill in reasons, narrative, confidence, screening, review, counterfactuals and notice.
+
+    x: (n_features,) the canonical row; background: (n_rows, n_features);
+    predict: canonical rows -> (n, n_classes) probabilities (ONNX Runtime in the service),
+    used to verify counterfactuals. ``explanation.attributions`` are in card player order.
+    """
+    players = players_info(card)
+    phi = np.array([a.attribution for a in explanation.attributions], dtype=np.float64)
+    label = explanation.prediction.label
+    toward = outcome_sign(card, explanation.target, label)
+    reason_set = _select(card, phi, toward=toward, phrase=phrase_sign(card, explanation.target))
+    given = decode_row(card, x)
+    health = card.domain == "health"
+    reasons = _wire_reasons(
+        card,
+        reason_set,
+        players,
+        given,
+        locale,
+        with_values=health or persona != "end_user",
+        reference=phrase_class(card, explanation.target),
+    )
+    probabilities = explanation.prediction.probabilities
+    confidence = rate(card, list(probabilities.values()) if probabilities else None)
+    gates = check_quality(
+        explanation.quality,
+        attributions=phi,
+        output_value=explanation.output_value,
+        base_value=explanation.base_value,
+    )
+    review = review_reasons(confidence, gates)
+    wire_cfs: list[Counterfactual] | None = None
+    note = None
+    if counterfactuals > 0:
+        search = find_counterfactuals(card, predict, background, x, k=counterfactuals)
+        wire_cfs, note = _counterfactuals(card, search, x, label or "", persona, locale)
+    sign = 1.0 if toward is None else toward
+    inputs = (
+        sorted(
+            (
+                InputRow(
+                    label=player_label(card, p, locale).text,
+                    value=player_value(card, p, given, locale),
+                    typical=_typical(card, p, background, locale),
+                    contribution=sign * float(v),
+                )
+                for p, v in zip(players, phi, strict=True)
+                if not p.protected
+            ),
+            key=lambda row: -abs(row.contribution),
+        )
+        if health
+        else []
+    )
+    bars = [
+        Bar(code=r.code, label=_code_label(card, players, r, locale), value=r.contribution)
+        for r in reason_set.ranked
+    ]
+    notice = compose(
+        Facts(
+            card=card,
+            persona=persona,
+            locale=locale,
+            prediction=explanation.prediction,
+            target=explanation.target,
+            space=output_space,
+            output_value=explanation.output_value,
+            base_value=explanation.base_value,
+            reasons=reasons,
+            reason_set=reason_set,
+            confidence=confidence,
+            gates=gates,
+            review=review,
+            counterfactuals=wire_cfs,
+            counterfactual_note=note,
+            inputs=inputs,
+            bars=bars,
+        )
+    )
+    return explanation.model_copy(
+        update={
+            "reasons": reasons,
+            "narrative": render_text(notice),
+            "confidence": confidence.bucket,
+            "confidence_basis": describe_basis(confidence, locale),
+            "screening": Screening(
+                suppressed=list(reason_set.screening.suppressed),
+                flagged=list(reason_set.screening.flagged),
+            ),
+            "review": Review(
+                required=bool(review),
+                why=list(review),
+                gates=[
+                    QualityGate(
+                        name=g.name,
+                        value=g.value,
+                        limit=g.limit,
+                        at_least=g.at_least,
+                        passed=g.passed,
+                    )
+                    for g in gates
+                ],
+            ),
+            "counterfactuals": wire_cfs or [],
+            "counterfactual_note": note,
+            "notice": notice,
+        }
+    )

@@ -1,0 +1,423 @@
+"""The v1 wire contract: request and response models shared by the API and the CLI.
+
+Field names here are a promise to product apps; extra fields may be added,
+existing ones never renamed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+__all__ = [
+    "Attribution",
+    "ChartBar",
+    "CopyCoverage",
+    "CopyGap",
+    "Counterfactual",
+    "ErrorBody",
+    "ErrorResponse",
+    "ExplainRequest",
+    "ExplainResponse",
+    "InstanceExplanation",
+    "LocaleCoverage",
+    "ModelDetail",
+    "ModelList",
+    "ModelRef",
+    "ModelSummary",
+    "Notice",
+    "NoticeChart",
+    "NoticeSection",
+    "NoticeTable",
+    "PredictRequest",
+    "PredictResponse",
+    "Prediction",
+    "Provenance",
+    "QualityGate",
+    "Reason",
+    "Review",
+    "SampleList",
+    "Screening",
+]
+
+# Validated by the core against the model's card, so errors name the feature;
+# the schema still tells clients what an instance looks like.
+Instance = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "object", "additionalProperties": True},
+                {"type": "array", "items": {}},
+            ],
+            "description": "An object keyed by feature name, or a list in card order.",
+        }
+    ),
+]
+
+_CREDIT_EXAMPLE: dict[str, Any] = {
+    "instances": [{"duration_months": 24, "credit_amount": 4500, "age": 35}],
+    "method": "auto",
+    "output": "probability",
+    "options": {"seed": 0},
+}
+# The same request asking for what people read: a German adverse-action notice with
+# counterfactuals, as a self-contained HTML page.
+_NOTICE_EXAMPLE: dict[str, Any] = {
+    **_CREDIT_EXAMPLE,
+    "persona": "end_user",
+    "locale": "de",
+    "counterfactuals": 2,
+    "format": "html",
+    "widget": "notice",
+    "theme": "auto",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PredictRequest(_Model):
+    instances: list[Instance] = Field(
+        min_length=1,
+        description="Rows to score: objects keyed by feature name, or lists in card order. "
+        "`null` is a missing value (only for nullable features).",
+    )
+
+
+class Prediction(BaseModel):
+    label: str | None = Field(default=None, description="Predicted class (classifiers).")
+    probabilities: dict[str, float] | None = Field(
+        default=None, description="Class probabilities in card class order (classifiers)."
+    )
+    value: float | None = Field(default=None, description="Predicted value (regressors).")
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+    sha256: str
+
+
+class PredictResponse(BaseModel):
+    model: ModelRef
+    predictions: list[Prediction]
+
+
+class ExplainRequest(_Model):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [_CREDIT_EXAMPLE, _NOTICE_EXAMPLE]}
+    )
+
+    instances: list[Instance] = Field(min_length=1, description="Rows to explain (as for predict).")
+    method: Literal[
+        "auto", "tree_shap", "exact_shap", "kernel_shap", "permutation_shap", "lime"
+    ] = Field(
+        default="auto",
+        description="`auto` picks tree_shap for tree ensembles, exact_shap up to 12 players, "
+        "else permutation_shap.",
+    )
+    output: Literal["raw", "probability"] | None = Field(
+        default=None,
+        description="Output space: `raw` (margin) or `probability`; default from the card.",
+    )
+    target: str | None = Field(
+        default=None,
+        description="Class to explain; default the positive class (binary) or the predicted class.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Method options, e.g. `seed`, `nsamples` (kernel_shap), `max_evals` "
+        "(permutation_shap), `num_samples` (lime).",
+    )
+    # What people read (service/narratives, widgets): same explanation, worded for a persona.
+    persona: Literal["end_user", "analyst", "audit"] = Field(
+        default="end_user",
+        description="Who reads the narrative: `end_user` (plain words, confidence as a bucket, "
+        "no model numbers), `analyst` (numbers, codes, flags, quality gates) or `audit` "
+        "(also screening, raw contributions per reason code, template record).",
+        examples=["end_user"],
+    )
+    locale: Literal["en", "de"] = Field(
+        default="en",
+        description="Language of reasons, narrative and widget; card copy that lacks the locale "
+        "falls back to English and its reasons are flagged `untranslated`.",
+        examples=["de"],
+    )
+    counterfactuals: int = Field(
+        default=0,
+        ge=0,
+        le=3,
+        description="How many counterfactuals (changes to actionable features, verified by the "
+        "model, that change the outcome) to look for; 0 for none.",
+        examples=[2],
+    )
+    format: Literal["json", "html"] = Field(
+        default="json",
+        description="`html`: the response is a self-contained HTML page (text/html) rendered "
+        "from the same explanation the JSON would carry.",
+        examples=["html"],
+    )
+    widget: Literal["notice", "reasons", "chart", "counterfactuals"] = Field(
+        default="notice",
+        description="With `format: html`: the full notice, the reason list, the sorted bar "
+        "chart or the counterfactual card.",
+    )
+    theme: Literal["auto", "light", "dark"] = Field(
+        default="auto",
+        description="With `format: html`: `auto` follows the reader's colour-scheme preference.",
+    )
+
+
+class Attribution(BaseModel):
+    feature: str = Field(description="Player name: a feature, or a group of one-hot columns.")
+    label: str
+    value: Any = Field(description="The instance's value, as given (a mapping for groups).")
+    attribution: float
+
+
+class Reason(BaseModel):
+    """One principal reason: a reason code and the features behind it."""
+
+    code: str = Field(description="Reason code from the card (several features may share one).")
+    text: str = Field(description="The reason in words, in the requested locale.")
+    features: list[str] = Field(description="Players behind the code, largest contribution first.")
+    contribution: float = Field(
+        description="Summed contribution toward the explained outcome, in the output space."
+    )
+    contributions: dict[str, float] = Field(
+        description="The raw attribution of each feature behind the code (toward `target`)."
+    )
+    direction: Literal["raises", "lowers"] = Field(
+        description="Whether the code pushed the card's reference score (the positive class's "
+        "probability, or the regression value) up or down."
+    )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="`proxy`: a feature behind the code is a proxy for a protected attribute "
+        "(shown, flagged for review); `untranslated`: English copy stood in for the locale; "
+        "`generic_copy`: the card has no reviewed phrase, so a generic sentence was used.",
+    )
+    proxy_for: list[str] = Field(default_factory=list)
+
+
+class Screening(BaseModel):
+    """What reason screening did: protected features kept out, proxies shown but flagged."""
+
+    suppressed: list[str] = Field(
+        default_factory=list,
+        description="Protected features that would have ranked among the reasons; kept out.",
+    )
+    flagged: list[str] = Field(
+        default_factory=list, description="Proxy features shown among the reasons."
+    )
+
+
+class Counterfactual(BaseModel):
+    """A change to actionable features, re-scored by the model, that changes the outcome."""
+
+    changes: dict[str, Any] = Field(description="Feature -> its new value, as a person gives it.")
+    was: dict[str, Any] = Field(default_factory=dict, description="Feature -> its current value.")
+    prediction: Prediction = Field(description="The model's prediction for the changed instance.")
+    cost: float = Field(
+        description="Sum over numeric changes of |change| / background IQR, plus 1 per "
+        "categorical or binary change."
+    )
+    text: str = Field(default="", description="The change in words, in the requested locale.")
+
+
+class QualityGate(BaseModel):
+    name: str
+    value: float
+    limit: float
+    at_least: bool = Field(description="True: value must be >= limit; false: <= limit.")
+    passed: bool
+
+
+class Review(BaseModel):
+    """Whether a person should review this decision before the reasons are shown as final."""
+
+    required: bool = False
+    why: list[str] = Field(
+        default_factory=list,
+        description="`low_confidence`, or a failed quality gate (`additivity_residual`, "
+        "`fidelity_r2`, `local_prediction_error`, `sampling_error`).",
+    )
+    gates: list[QualityGate] = Field(default_factory=list)
+
+
+class NoticeTable(BaseModel):
+    columns: list[str]
+    rows: list[list[str]]
+
+
+class NoticeSection(BaseModel):
+    """One block of a notice; ``kind`` names it (reasons, counterfactuals, confidence, ...)."""
+
+    kind: str
+    heading: str | None = None
+    paragraphs: list[str] = Field(default_factory=list)
+    items: list[str] = Field(default_factory=list)
+    table: NoticeTable | None = None
+
+
+class ChartBar(BaseModel):
+    code: str
+    label: str
+    value: float = Field(description="Contribution toward the outcome (negative: against it).")
+    text: str = Field(description="The bar's meaning in words (the sign is never colour alone).")
+    shown: str = Field(
+        default="", description="The value as printed for analysts, in the locale's format."
+    )
+
+
+class NoticeChart(BaseModel):
+    title: str
+    alt: str = Field(description="Text alternative stating the chart's takeaway.")
+    toward: str = Field(description="Axis caption for bars that pushed toward the outcome.")
+    against: str = Field(description="Axis caption for bars that pushed against it.")
+    bars: list[ChartBar]
+    show_values: bool = Field(description="Whether numbers are printed (never for end users).")
+    table_caption: str
+    columns: list[str]
+
+
+class Notice(BaseModel):
+    """Everything a person is shown, composed once: the narrative and the HTML both render it."""
+
+    template_version: str
+    locale: str
+    persona: Literal["end_user", "analyst", "audit"]
+    domain: str
+    title: str
+    lead: str
+    sections: list[NoticeSection] = Field(default_factory=list)
+    chart: NoticeChart | None = None
+
+
+class InstanceExplanation(BaseModel):
+    prediction: Prediction
+    target: str
+    output_value: float = Field(description="The model output for `target` in the output space.")
+    base_value: float = Field(description="Expected output over the background.")
+    attributions: list[Attribution]
+    quality: dict[str, float]
+    # What people are shown (service/people/narratives): filled in by the engine's narration step.
+    reasons: list[Reason] = Field(
+        default_factory=list,
+        description="Principal reasons toward the predicted outcome, grouped by reason code, "
+        "largest first, at most the card's `max_reasons`; protected features never appear.",
+    )
+    narrative: str = Field(
+        default="", description="The notice as plain text, for the requested persona and locale."
+    )
+    confidence: Literal["high", "moderate", "low", "not_rated"] = Field(
+        default="not_rated", description="Calibrated confidence bucket (`not_rated`: regressors)."
+    )
+    confidence_basis: str = Field(default="", description="How the bucket thresholds were set.")
+    screening: Screening = Field(default_factory=Screening)
+    review: Review = Field(default_factory=Review)
+    counterfactuals: list[Counterfactual] = Field(
+        default_factory=list,
+        description="Up to `counterfactuals` verified changes to actionable features that change "
+        "the outcome; empty when none is feasible (see `counterfactual_note`).",
+    )
+    counterfactual_note: str | None = Field(
+        default=None,
+        description="With counterfactuals: that they are not a guarantee; without: why none is "
+        "shown. Null when none were asked for.",
+    )
+    notice: Notice | None = Field(
+        default=None,
+        description="The composed notice (title, lead, sections, chart) that both the narrative "
+        "and the HTML widget render; carries the template version and locale.",
+    )
+
+
+class Provenance(BaseModel):
+    seed: int
+    parameters: dict[str, Any]
+    algorithm: str | None = None
+    background_sha256: str
+    background_rows: int
+    provider: str
+    versions: dict[str, str]
+
+
+class ExplainResponse(BaseModel):
+    id: str
+    model: ModelRef
+    method: str
+    output: Literal["raw", "probability"]
+    provenance: Provenance
+    explanations: list[InstanceExplanation]
+    timing: dict[str, float] = Field(default_factory=dict)
+
+
+class ModelSummary(BaseModel):
+    name: str
+    version: str
+    task: Literal["classification", "regression"]
+    domain: str
+    sha256: str
+    n_features: int
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+
+class ModelDetail(ModelSummary):
+    card: dict[str, Any]
+    features: list[dict[str, Any]]
+    players: list[str]
+    classes: list[str] | None
+    positive_class: str | None
+    explainers: dict[str, str] = Field(
+        description="Each method and whether it is `available` or why it is not."
+    )
+    providers: list[str] = Field(description="ONNX Runtime execution providers in use.")
+    background_sha256: str
+    background_rows: int
+
+
+class SampleList(BaseModel):
+    instances: list[dict[str, Any]]
+
+
+class CopyGap(BaseModel):
+    feature: str = Field(description="A feature, or a group of one-hot columns.")
+    missing: list[str] = Field(description="Of `label`, `raises`, `lowers`.")
+    reachable: bool = Field(description="Whether the feature can reach the top reasons.")
+
+
+class LocaleCoverage(BaseModel):
+    locale: str
+    players: int = Field(description="Unprotected features (and groups): those that can show.")
+    complete: bool = Field(
+        description="No feature that can reach the top reasons lacks reviewed copy."
+    )
+    gaps: list[CopyGap]
+
+
+class CopyCoverage(BaseModel):
+    """Which features lack reviewed words per locale, and whether that can show."""
+
+    model: str
+    version: str
+    basis: str = Field(description="How reachability was judged: card only, or a sample.")
+    complete: bool
+    locales: list[LocaleCoverage]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]] = Field(default_factory=list)
+    request_id: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

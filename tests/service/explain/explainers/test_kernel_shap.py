@@ -1,0 +1,147 @@
+"""KernelShap against mathematics: the brute-force oracle, additivity, dummies, seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from service.errors import InvalidInput
+from service.explain.explainers.exact_shap import ExactShap
+from service.explain.explainers.kernel_shap import KernelShap
+from service.explain.game import Game
+from tests.helpers.explainer_cases import Case, Space
+
+Oracle = Callable[[Case, Space], NDArray[np.float64]]
+
+# ONNX Runtime can round a one-row batch differently from a many-row batch (about 1e-7
+# on a float32 margin); shap evaluates f(x) on one row, the coalitions in large batches.
+ONE_ROW_ROUNDING = 1e-6
+
+
+def test_enumeration_equals_exact_on_an_exact_model(regression_case: Case, oracle: Oracle) -> None:
+    # 4 players: shap enumerates all 2**4 - 2 proper coalitions once nsamples >= 14
+    kernel = KernelShap(nsamples=64).fit(regression_case.game).explain(regression_case.X)
+    exact = ExactShap().fit(regression_case.game).explain(regression_case.X)
+    assert np.abs(kernel.values - exact.values).max() < 1e-9
+    assert np.abs(kernel.values - oracle(regression_case, "raw")).max() < 1e-9
+    assert kernel.meta["nsamples_used"] == [14, 14, 14]
+
+
+@pytest.mark.parametrize("name", ["binary_case", "multiclass_case", "wide_case"])
+def test_enumeration_plays_the_same_game_as_exact(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    case: Case = request.getfixturevalue(name)
+    kernel = KernelShap(nsamples=4096).fit(case.game).explain(case.X)
+    exact = ExactShap().fit(case.game).explain(case.X)
+    assert np.abs(kernel.values - exact.values).max() < ONE_ROW_ROUNDING
+    assert np.abs(kernel.base_values - exact.base_values).max() < 1e-12
+
+
+def test_group_players_match_the_oracle_over_groups(group_case: Case, oracle: Oracle) -> None:
+    explanation = KernelShap(nsamples=64).fit(group_case.game).explain(group_case.X)
+    assert explanation.values.shape == (3, 3, 2)
+    assert explanation.feature_names == ("age", "income", "colour")
+    assert np.abs(explanation.values - oracle(group_case, "raw")).max() < ONE_ROW_ROUNDING
+
+
+def test_converges_to_exact_values_as_nsamples_grows(wide_case: Case, oracle: Oracle) -> None:
+    truth = oracle(wide_case, "raw")  # 8 players: 254 proper coalitions
+    scale = np.abs(truth).max()
+
+    def error(nsamples: int) -> float:
+        errors = [
+            np.abs(
+                KernelShap(nsamples=nsamples, seed=s)
+                .fit(wide_case.game)
+                .explain(wide_case.X)
+                .values
+                - truth
+            ).max()
+            for s in range(3)
+        ]
+        return float(np.mean(errors))
+
+    small, large = error(16), error(250)
+    assert large < small
+    assert large < 0.02 * scale
+
+
+def test_additive_to_rounding(wide_case: Case, multiclass_case: Case) -> None:
+    # the last player takes f(x) - E f - sum(others); shap zeroes |phi| < 1e-10
+    for case in (wide_case, multiclass_case):
+        explanation = KernelShap(nsamples=64).fit(case.game).explain(case.X)
+        assert explanation.quality["additivity_residual"].max() < 1e-9
+
+
+def test_dummy_gets_about_zero(wide_case: Case) -> None:
+    explanation = KernelShap(nsamples=200).fit(wide_case.game).explain(wide_case.X)
+    values = explanation.values
+    assert np.abs(values[:, 7]).max() < 0.02 * np.abs(values).max()
+
+
+def test_symmetric_players_get_equal_values(binary_case: Case) -> None:
+    explanation = KernelShap(nsamples=64).fit(binary_case.game).explain(binary_case.X)
+    assert np.abs(explanation.values[:, 0] - explanation.values[:, 1]).max() < ONE_ROW_ROUNDING
+
+
+def test_same_seed_same_bytes_even_under_threads(wide_case: Case) -> None:
+    game, X = wide_case.game, wide_case.X
+
+    def run(seed: int) -> bytes:
+        return KernelShap(nsamples=48, seed=seed).fit(game).explain(X).values.tobytes()
+
+    serial = {seed: run(seed) for seed in (1, 2, 3)}
+    seeds = [1, 2, 3, 1, 3, 2, 1, 2, 3, 1]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(run, seeds))
+    assert all(out == serial[seed] for seed, out in zip(seeds, threaded, strict=True))
+    assert len(set(serial.values())) == 3  # a different seed draws different coalitions
+
+
+def test_leaves_numpys_global_generator_as_found(wide_case: Case) -> None:
+    def key() -> bytes:
+        state = np.random.get_state(legacy=False)  # noqa: NPY002 - checking shap's side effect
+        return bytes(state["state"]["key"].tobytes()) + str(state["state"]["pos"]).encode()
+
+    before = key()
+    KernelShap(nsamples=48, seed=9).fit(wide_case.game).explain(wide_case.X)
+    assert key() == before
+
+
+def test_meta_records_what_ran(wide_case: Case) -> None:
+    explanation = KernelShap(nsamples=48, seed=4).fit(wide_case.game).explain(wide_case.X)
+    assert explanation.meta["nsamples_used"] == [48, 48]
+    assert explanation.meta["seed"] == 4
+    assert explanation.meta["parameters"] == {"seed": 4, "nsamples": 48}
+
+
+def test_refuses_a_budget_too_small_for_the_players() -> None:
+    # below 2 * n_players shap's regression is often singular; 10 players need 20
+    game = Game(
+        predict=lambda Z: Z.sum(axis=1, keepdims=True),
+        background=np.zeros((2, 10)),
+        players=tuple((j,) for j in range(10)),
+        player_names=tuple(f"x{j}" for j in range(10)),
+        output_names=("value",),
+        output_space="raw",
+    )
+    with pytest.raises(InvalidInput, match="kernel_shap needs nsamples of at least 20"):
+        KernelShap(nsamples=19).fit(game)
+    KernelShap(nsamples=20).fit(game)
+
+
+def test_a_singular_regression_is_reported_not_warned(wide_case: Case) -> None:
+    # 16 coalitions for 8 players: shap's regression is often singular (and warns); the
+    # warning must not escape (pytest turns warnings into errors) and the rows are named
+    singular = []
+    for seed in range(4):
+        explanation = KernelShap(nsamples=16, seed=seed).fit(wide_case.game).explain(wide_case.X)
+        assert np.all(np.isfinite(explanation.values))
+        singular.extend(explanation.meta["singular_rows"])
+    assert singular
+    assert set(singular) <= {0, 1}
