@@ -134,16 +134,26 @@ def explain(
     from tqdm import tqdm
 
     from service.audit import AuditTrail
-    from service.engine import Engine, Origin
+    from service.engine import Engine
     from service.errors import ClarionError
+    from service.explain.explanation import OutputSpace
     from service.logs import configure_logging
-    from service.models.instances import decode_row, read_csv_rows
+    from service.models.instances import read_csv_rows
     from service.models.registry import ModelRegistry
-    from service.wire.schemas import ExplainRequest
+    from service.results import ExplainSpec, Origin
+    from service.wire import mapping
 
     if method not in METHODS:
         typer.echo(f"error: --method must be one of {METHODS}; got {method!r}", err=True)
         raise typer.Exit(2)
+    if output_space not in (None, "raw", "probability"):
+        typer.echo(
+            f"error: --output-space must be raw or probability; got {output_space!r}", err=True
+        )
+        raise typer.Exit(2)
+    space: OutputSpace | None = None
+    if output_space is not None:
+        space = "raw" if output_space == "raw" else "probability"
     settings = _settings(
         models_dir=models_dir, log_level="warning", max_instances=max(batch_size, 100)
     )
@@ -158,22 +168,15 @@ def explain(
         X = read_csv_rows(card, input.read_bytes(), max_rows=10_000_000, what="input")
         engine = Engine(registry, settings, recorder=trail.recorder)
         origin = Origin(caller=operator(), channel="cli")
-        rows = [decode_row(card, x) for x in X]
+        spec = ExplainSpec(method=method, output=space, options={"seed": seed})
         with (
             output.open("w", encoding="utf-8") as fh,
-            tqdm(total=len(rows), unit="row", desc=f"{model} {method}", file=sys.stderr) as bar,
+            tqdm(total=len(X), unit="row", desc=f"{model} {method}", file=sys.stderr) as bar,
         ):
-            for start in range(0, len(rows), batch_size):
-                batch = rows[start : start + batch_size]
-                request = ExplainRequest.model_validate(
-                    {
-                        "instances": batch,
-                        "method": method,
-                        "output": output_space,
-                        "options": {"seed": seed},
-                    }
-                )
-                response = engine.explain(model, request, origin=origin).model_dump(mode="json")
+            for start in range(0, len(X), batch_size):
+                batch = X[start : start + batch_size]
+                result = engine.explain_rows(model, batch, spec, origin=origin)
+                response = mapping.explain_response(result).model_dump(mode="json")
                 for offset, item in enumerate(response.pop("explanations")):
                     line = {**response, "row": start + offset, "explanations": [item]}
                     fh.write(json.dumps(line) + "\n")
@@ -184,7 +187,7 @@ def explain(
     finally:
         if trail is not None:
             trail.close()
-    typer.echo(f"wrote {len(rows)} explanations to {output}", err=True)
+    typer.echo(f"wrote {len(X)} explanations to {output}", err=True)
 
 
 def main() -> None:

@@ -1,6 +1,9 @@
-"""The protocol-agnostic core: predict and explain for the API, the CLI and batch jobs.
+"""The protocol-agnostic core: predict and explain on canonical rows, for the API, the CLI,
+replay, copy coverage and batch jobs.
 
-Routes parse and map; everything with numbers in it happens here.
+The engine takes canonical rows (``service.models.instances``) and returns typed domain
+results (``service.results``); the faces map those to the wire (``service.wire.mapping``).
+Everything with numbers in it happens here or below.
 """
 
 from __future__ import annotations
@@ -8,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from importlib import metadata
 from typing import Any, Protocol
 
@@ -23,21 +26,22 @@ from service.explain.explanation import Explanation, OutputSpace
 from service.explain.game import Game
 from service.models.card import ModelCard
 from service.models.instances import canonical_rows, decode_row
+from service.models.prediction import predictions
 from service.models.registry import LoadedModel, ModelRegistry
+from service.people.coverage import CoverageReport, copy_coverage, reached_in
 from service.people.narratives import narrate
-from service.settings import Settings
-from service.wire.schemas import (
-    Attribution,
-    ExplainRequest,
-    ExplainResponse,
-    InstanceExplanation,
+from service.results import (
+    ExplainedInstance,
+    ExplainResult,
+    ExplainSpec,
     ModelRef,
-    Prediction,
-    PredictResponse,
+    Origin,
+    PredictResult,
     Provenance,
 )
+from service.settings import Settings
 
-__all__ = ["Engine", "Origin", "Recorder", "library_versions"]
+__all__ = ["Engine", "Recorder", "library_versions"]
 
 log = structlog.get_logger(__name__)
 
@@ -57,40 +61,10 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def _predictions(card: ModelCard, y: NDArray[np.float64]) -> list[Prediction]:
-    """Probabilities (n, n_classes) or values (n, 1) -> wire predictions."""
-    if card.task == "regression":
-        return [Prediction(value=float(v)) for v in y[:, 0]]
-    classes = card.classes or ()
-    return [
-        Prediction(
-            label=classes[int(np.argmax(row))],
-            probabilities={c: float(p) for c, p in zip(classes, row, strict=True)},
-        )
-        for row in y
-    ]
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Who asked for an explanation and through which door, for its audit record."""
-
-    caller: str = "anonymous"
-    channel: str = "api"
-    request_id: str | None = None
-
-
 class Recorder(Protocol):
     """Writes the audit record of an explanation (``service.audit.AuditRecorder``)."""
 
-    def record(
-        self,
-        model: LoadedModel,
-        request: ExplainRequest,
-        X: NDArray[np.float64],
-        response: ExplainResponse,
-        origin: Origin,
-    ) -> None: ...
+    def record(self, result: ExplainResult, origin: Origin) -> None: ...
 
 
 class Engine:
@@ -108,6 +82,11 @@ class Engine:
         self.recorder = recorder
         self.versions = library_versions()
 
+    def rows(self, name: str, instances: Sequence[Any]) -> NDArray[np.float64]:
+        """Validate instances as people give them against the card: canonical rows
+        (n_samples, n_features); 422 naming the instance and feature on anything wrong."""
+        return self._rows(self.registry.get(name), instances)
+
     def _rows(self, model: LoadedModel, instances: Sequence[Any]) -> NDArray[np.float64]:
         if len(instances) > self.settings.max_instances:
             raise InvalidInput(
@@ -122,12 +101,12 @@ class Engine:
         card = model.bundle.card
         return ModelRef(name=card.name, version=card.version, sha256=model.bundle.model_sha256)
 
-    def predict(self, name: str, instances: Sequence[Any]) -> PredictResponse:
+    def predict(self, name: str, instances: Sequence[Any]) -> PredictResult:
         model = self.registry.get(name)
         X = self._rows(model, instances)
         y = model.runtime.run(X)
-        return PredictResponse(
-            model=self.model_ref(model), predictions=_predictions(model.bundle.card, y)
+        return PredictResult(
+            model=self.model_ref(model), predictions=predictions(model.bundle.card, y)
         )
 
     def game(self, model: LoadedModel, space: OutputSpace) -> Game:
@@ -191,34 +170,79 @@ class Engine:
                 details={"field": "options", "problem": "over the explanation budget"},
             )
 
+    def copy_coverage(
+        self, name: str, locales: Sequence[str], *, sample: int = 0
+    ) -> CoverageReport:
+        """Which features lack reviewed words per locale (``service.people.coverage``).
+
+        sample: explain this many background rows (raw output space, no audit record) and
+        count only the features seen among their reasons; 0 judges from the card alone.
+        """
+        model = self.registry.get(name)
+        reached = None
+        if sample > 0:
+            rows = model.bundle.background[:sample]
+            result = self._explain(model, rows, ExplainSpec(output="raw"), None, record=False)
+            reached = reached_in(result.instances)
+        return copy_coverage(model.bundle.card, locales, reached=reached)
+
     def explain(
         self,
         name: str,
-        request: ExplainRequest,
+        instances: Sequence[Any],
+        spec: ExplainSpec,
         *,
         origin: Origin | None = None,
         record: bool = True,
-    ) -> ExplainResponse:
-        """Predict and explain; ``record=False`` (replay) writes no audit record."""
-        start = time.perf_counter()
+    ) -> ExplainResult:
+        """Validate instances as people give them, then ``explain_rows``."""
         model = self.registry.get(name)
+        return self._explain(model, self._rows(model, instances), spec, origin, record)
+
+    def explain_rows(
+        self,
+        name: str,
+        X: NDArray[np.float64],
+        spec: ExplainSpec,
+        *,
+        origin: Origin | None = None,
+        record: bool = True,
+    ) -> ExplainResult:
+        """Predict and explain canonical rows X (n_samples, n_features), already valid for
+        the model's card (CLI files, replay, coverage samples, batch partitions).
+        ``record=False`` (replay, coverage) writes no audit record."""
+        return self._explain(self.registry.get(name), X, spec, origin, record)
+
+    def _explain(
+        self,
+        model: LoadedModel,
+        X: NDArray[np.float64],
+        spec: ExplainSpec,
+        origin: Origin | None,
+        record: bool,
+    ) -> ExplainResult:
+        start = time.perf_counter()
         card = model.bundle.card
-        X = self._rows(model, request.instances)
-        space = self._space(card, request.output)
-        method = choose_method(request.method, model, space)
-        options = {"seed": self.settings.default_seed, **request.options}
+        space = self._space(card, spec.output)
+        method = choose_method(spec.method, model, space)
+        options = {"seed": self.settings.default_seed, **spec.options}
         explainer = EXPLAINERS[method].from_options(options)
         game = self.game(model, space)
         self._check_budget(explainer, game, len(X))
         with deadline(self.settings.explain_timeout_s):
             probabilities = model.runtime.run(X)
-            targets = self._targets(card, request.target, probabilities)
+            targets = self._targets(card, spec.target, probabilities)
             explanation = explainer.fit(game).explain(X)
-        response = ExplainResponse(
+        result = ExplainResult(
             id=uuid.uuid4().hex,
             model=self.model_ref(model),
+            card=card,
             method=method,
             output=space,
+            spec=spec,
+            X=X,
+            explanation=explanation,
+            instances=self._instances(model, X, space, spec, probabilities, targets, explanation),
             provenance=Provenance(
                 seed=int(options["seed"]),
                 parameters=dict(explanation.meta.get("parameters", {})),
@@ -228,91 +252,76 @@ class Engine:
                 provider=model.runtime.providers_in_use[0],
                 versions=self.versions,
             ),
-            explanations=self._narrated(
-                model,
-                X,
-                space,
-                request,
-                self._instances(card, X, probabilities, targets, explanation),
-            ),
-            timing={
-                "explain_ms": float(explanation.meta.get("duration_ms", 0.0)),
-                "total_ms": round((time.perf_counter() - start) * 1000, 3),
-            },
+            timing={"explain_ms": float(explanation.meta.get("duration_ms", 0.0))},
         )
+        if spec.format == "html":
+            from service.html.widget import render_page
+
+            page = render_page(result.instances, variant=spec.widget, theme=spec.theme)
+            result = replace(result, page=page)
+        result.timing["total_ms"] = round((time.perf_counter() - start) * 1000, 3)
         if record and self.recorder is not None:
-            self.recorder.record(model, request, X, response, origin or Origin())
+            self.recorder.record(result, origin or Origin())
         log.info(
             "explanation.completed",
-            model=name,
+            model=card.name,
             method=method,
             output=space,
             rows=len(X),
-            ms=response.timing["total_ms"],
+            ms=result.timing["total_ms"],
         )
-        return response
+        return result
 
     @staticmethod
-    def _narrated(
+    def _instances(
         model: LoadedModel,
         X: NDArray[np.float64],
         space: OutputSpace,
-        request: ExplainRequest,
-        instances: list[InstanceExplanation],
-    ) -> list[InstanceExplanation]:
-        """What people read: reasons, narrative, confidence, screening, counterfactuals
-        (``service.people.narratives``), one instance at a time."""
-        return [
-            narrate(
-                model.bundle.card,
-                e,
-                X[i],
-                background=model.bundle.background,
-                predict=model.runtime.run,
-                output_space=space,
-                persona=request.persona,
-                locale=request.locale,
-                counterfactuals=request.counterfactuals,
-            )
-            for i, e in enumerate(instances)
-        ]
-
-    def _instances(
-        self,
-        card: ModelCard,
-        X: NDArray[np.float64],
+        spec: ExplainSpec,
         probabilities: NDArray[np.float64],
         targets: list[int],
         explanation: Explanation,
-    ) -> list[InstanceExplanation]:
-        players = card.players
-        predictions = _predictions(card, probabilities)
+    ) -> list[ExplainedInstance]:
+        """Each row toward its target, with what people are told (``service.people``):
+        reasons, narrative, confidence, screening, counterfactuals. Rows are decoded once."""
+        card = model.bundle.card
         out = []
-        for i, k in enumerate(targets):
+        for i, (k, prediction) in enumerate(
+            zip(targets, predictions(card, probabilities), strict=True)
+        ):
             given = decode_row(card, X[i])
-            attributions = [
-                Attribution(
-                    feature=p.name,
-                    label=p.label,
-                    value=(
-                        given[card.features[p.columns[0]].name]
-                        if len(p.columns) == 1
-                        else {
-                            card.features[c].name: given[card.features[c].name] for c in p.columns
-                        }
-                    ),
-                    attribution=float(explanation.values[i, j, k]),
-                )
-                for j, p in enumerate(players)
-            ]
+            phi = explanation.values[i, :, k]
+            quality = {name: float(q[i, k]) for name, q in explanation.quality.items()}
+            target = explanation.output_names[k]
+            output_value = float(explanation.outputs[i, k])
+            base_value = float(explanation.base_values[i, k])
+            told = narrate(
+                card,
+                X[i],
+                given,
+                phi,
+                prediction=prediction,
+                target=target,
+                output_value=output_value,
+                base_value=base_value,
+                quality=quality,
+                background=model.bundle.background,
+                predict=model.runtime.run,
+                output_space=space,
+                persona=spec.persona,
+                locale=spec.locale,
+                counterfactuals=spec.counterfactuals,
+            )
             out.append(
-                InstanceExplanation(
-                    prediction=predictions[i],
-                    target=explanation.output_names[k],
-                    output_value=float(explanation.outputs[i, k]),
-                    base_value=float(explanation.base_values[i, k]),
-                    attributions=attributions,
-                    quality={name: float(q[i, k]) for name, q in explanation.quality.items()},
+                ExplainedInstance(
+                    prediction=prediction,
+                    target=target,
+                    output_value=output_value,
+                    base_value=base_value,
+                    attributions=phi,
+                    quality=quality,
+                    given=given,
+                    told=told,
                 )
             )
         return out

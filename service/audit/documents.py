@@ -28,6 +28,8 @@ from service.audit.crypto import Sealer, SealError
 from service.audit.tables import ExplanationRecord
 from service.models.card import ModelCard
 from service.models.instances import decode_row
+from service.results import ExplainResult, ExplainSpec
+from service.wire import mapping
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -36,6 +38,9 @@ __all__ = [
     "build_document",
     "decision_columns",
     "input_matrix",
+    "recorded_spec",
+    "response_json",
+    "result_document",
     "reveal",
 ]
 
@@ -180,6 +185,35 @@ def decision_columns(
     }
 
 
+def response_json(result: ExplainResult) -> dict[str, Any]:
+    """The response of a result as a record stores it: the caller's JSON, canonicalised."""
+    return dict(jsonable(mapping.explain_response(result).model_dump(mode="json")))
+
+
+def recorded_spec(request: Mapping[str, Any]) -> ExplainSpec:
+    """What a record's stored request asked for (validated when it was recorded)."""
+    return ExplainSpec(**{k: v for k, v in request.items() if k != "instances"})
+
+
+def result_document(
+    *, header: Mapping[str, Any], result: ExplainResult, policy: Literal["encrypt", "omit"]
+) -> Built:
+    """The redacted document of an engine result: the response stored as the caller gets
+    it (``service.wire.mapping``), the rows' values as decoded once by the engine, and a
+    page rendered for ``format: html`` kept as the SHA-256 of its bytes."""
+    return build_document(
+        header=header,
+        card=result.card,
+        model_sha256=result.model.sha256,
+        request=mapping.request_fields(result.spec),
+        X=result.X,
+        values=[dict(e.given) for e in result.instances],
+        response=response_json(result),
+        policy=policy,
+        widgets={"page": sha256_hex(result.page)} if result.page is not None else None,
+    )
+
+
 def build_document(
     *,
     header: Mapping[str, Any],
@@ -190,12 +224,15 @@ def build_document(
     response: Mapping[str, Any],
     policy: Literal["encrypt", "omit"],
     widgets: Mapping[str, str] | None = None,
+    values: Sequence[Mapping[str, Any]] | None = None,
 ) -> Built:
     """The redacted document of one explanation; ``header`` has id, created_at, origin;
-    ``widgets``: SHA-256 of HTML rendered for the caller outside the response, by name."""
-    values = [decode_row(card, x) for x in X]
-    response_json = jsonable(response)
-    provenance = response_json.get("provenance") or {}
+    ``widgets``: SHA-256 of HTML rendered for the caller outside the response, by name;
+    ``values``: the rows as people give them (decoded from X when not given)."""
+    if values is None:
+        values = [decode_row(card, x) for x in X]
+    response = jsonable(response)
+    provenance = response.get("provenance") or {}
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         **jsonable(header),
@@ -218,11 +255,11 @@ def build_document(
             "values": jsonable(values),
             "sha256": sha256_json(values),
         },
-        "response": response_json,
-        "texts": _texts(response_json),
-        "widgets": {**_widgets(response_json), **(widgets or {})},
+        "response": response,
+        "texts": _texts(response),
+        "widgets": {**_widgets(response), **(widgets or {})},
     }
-    paths = _sensitive_paths(card, response_json, X.shape[0])
+    paths = _sensitive_paths(card, response, X.shape[0])
     secrets = [[list(p), copy.deepcopy(_get(document, p))] for p in paths]
     for p in paths:
         _set(document, p, None)
@@ -232,7 +269,7 @@ def build_document(
         "redacted": ["/".join(str(s) for s in p) for p in paths],
     }
     hidden = set(document["sensitive"]["features"])
-    instances: Sequence[Mapping[str, Any]] = response_json.get("explanations") or []
+    instances: Sequence[Mapping[str, Any]] = response.get("explanations") or []
     decisions = [
         decision_columns(
             card,

@@ -12,37 +12,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-import numpy as np
 import structlog
-from numpy.typing import NDArray
 
 from service.audit._canonical import sha256_hex, sha256_json
 from service.audit.crypto import Sealer
-from service.audit.documents import build_document
+from service.audit.documents import result_document
 from service.audit.store import AuditStore
 from service.audit.tables import Decision, ExplanationRecord
-from service.engine import Origin
-from service.models.registry import LoadedModel
-from service.wire.schemas import ExplainRequest, ExplainResponse
+from service.results import ExplainResult, Origin
 
 __all__ = ["AuditRecorder"]
 
 log = structlog.get_logger(__name__)
-
-
-def _rendered(request: ExplainRequest, response: ExplainResponse) -> dict[str, str]:
-    """SHA-256 of the HTML page the route will return for ``format: html``.
-
-    The page is a pure function of the response and the request's ``widget`` and
-    ``theme`` (``widgets.render_page``), so rendering it here gives the same bytes the
-    caller receives; the record keeps their hash.
-    """
-    if getattr(request, "format", "json") != "html":
-        return {}
-    from service.html.widget import render_page
-
-    page = render_page(response.explanations, variant=request.widget, theme=request.theme)
-    return {"page": sha256_hex(page)}
 
 
 class AuditRecorder:
@@ -65,43 +46,31 @@ class AuditRecorder:
                 "left out of audit records (such records cannot be replayed)",
             )
 
-    def record(
-        self,
-        model: LoadedModel,
-        request: ExplainRequest,
-        X: NDArray[np.float64],
-        response: ExplainResponse,
-        origin: Origin,
-    ) -> None:
+    def record(self, result: ExplainResult, origin: Origin) -> None:
         created_at = datetime.now(UTC)
-        built = build_document(
+        built = result_document(
             header={
-                "id": response.id,
+                "id": result.id,
                 "created_at": created_at.isoformat(),
                 "request_id": origin.request_id,
                 "caller": origin.caller,
                 "channel": origin.channel,
             },
-            card=model.bundle.card,
-            model_sha256=model.bundle.model_sha256,
-            request=request.model_dump(mode="json"),
-            X=X,
-            response=response.model_dump(mode="json"),
+            result=result,
             policy=self.policy,
-            widgets=_rendered(request, response),
         )
         document = built.document
         sealed = None
         if built.secrets and self.sealer is not None:
-            sealed = self.sealer.seal(built.secrets, record_id=response.id)
+            sealed = self.sealer.seal(built.secrets, record_id=result.id)
             document["sensitive"]["key_id"] = self.sealer.key_id
         document["sealed_sha256"] = sha256_hex(sealed) if sealed else None
         decisions = [
-            Decision(record_id=response.id, position=i, **columns)
+            Decision(record_id=result.id, position=i, **columns)
             for i, columns in enumerate(built.decisions)
         ]
         row = ExplanationRecord(
-            id=response.id,
+            id=result.id,
             created_at=created_at,
             request_id=origin.request_id,
             caller=origin.caller,
@@ -109,8 +78,8 @@ class AuditRecorder:
             model_name=document["model"]["name"],
             model_version=document["model"]["version"],
             model_sha256=document["model"]["sha256"],
-            method=response.method,
-            output_space=response.output,
+            method=result.method,
+            output_space=result.output,
             n_instances=len(decisions),
             quality_failed=any(d.quality_failed for d in decisions),
             proxy_flag=any(d.proxy_flag for d in decisions),
@@ -121,4 +90,4 @@ class AuditRecorder:
             sealed=sealed,
         )
         self.store.add_record(row, decisions)
-        log.info("audit.recorded", record=response.id, model=row.model_name, caller=row.caller)
+        log.info("audit.recorded", record=result.id, model=row.model_name, caller=row.caller)

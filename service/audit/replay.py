@@ -18,15 +18,12 @@ from typing import Any
 
 import structlog
 
-from service.audit._canonical import jsonable
 from service.audit.crypto import Sealer
-from service.audit.documents import input_matrix, reveal
+from service.audit.documents import input_matrix, recorded_spec, response_json, reveal
 from service.audit.schemas import Difference, ReplayResult
 from service.audit.store import AuditStore
 from service.engine import Engine
 from service.errors import Conflict, NotFound
-from service.models.instances import decode_row
-from service.wire.schemas import ExplainRequest
 
 __all__ = ["compare", "replay"]
 
@@ -146,13 +143,14 @@ def replay(
     provenance = recorded.get("provenance") or {}
     request = dict(document["request"])
     request.update(
-        instances=[decode_row(card, x) for x in input_matrix(document)],
         method=recorded["method"],
         output=recorded["output"],
         options={**(request.get("options") or {}), "seed": provenance.get("seed")},
     )
-    replayed = engine.explain(name, ExplainRequest.model_validate(request), record=False)
-    differences = compare(recorded, jsonable(replayed.model_dump(mode="json")))
+    replayed = engine.explain_rows(
+        name, input_matrix(document), recorded_spec(request), record=False
+    )
+    differences = compare(recorded, response_json(replayed))
     values_identical = not any(d.kind in ("value", "structure") for d in differences)
     log.info("audit.replayed", record=record_id, differences=len(differences))
     return ReplayResult(

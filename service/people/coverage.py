@@ -15,26 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from service.models.card import Feature, LocalCopy, ModelCard
-from service.models.instances import decode_row
 from service.people.reasons import players_info
-from service.wire.schemas import CopyCoverage, ExplainRequest, InstanceExplanation
-from service.wire.schemas import CopyGap as WireGap
-from service.wire.schemas import LocaleCoverage as WireLocale
-
-if TYPE_CHECKING:
-    from service.engine import Engine
 
 __all__ = [
     "CopyGap",
     "CoverageReport",
     "LocaleCoverage",
     "copy_coverage",
-    "model_coverage",
     "reached_in",
-    "to_wire",
 ]
 
 _FIELDS = ("label", "raises", "lowers")
@@ -117,46 +108,16 @@ def copy_coverage(
     return CoverageReport(card.name, card.version, basis, tuple(out))
 
 
-def reached_in(explanations: Iterable[InstanceExplanation]) -> set[str]:
+class _Reason(Protocol):
+    @property
+    def features(self) -> Sequence[str]: ...
+
+
+class _Reasoned(Protocol):
+    @property
+    def reasons(self) -> Sequence[_Reason]: ...
+
+
+def reached_in(explanations: Iterable[_Reasoned]) -> set[str]:
     """Players that appear behind any reason of these narrated explanations."""
     return {f for e in explanations for r in e.reasons for f in r.features}
-
-
-def model_coverage(
-    engine: Engine, name: str, locales: Sequence[str], *, sample: int = 0
-) -> CopyCoverage:
-    """The coverage report of a served model, as the API returns it.
-
-    sample: explain this many background rows (raw output space, no audit record) and
-    count only the features seen among their reasons; 0 judges from the card alone.
-    """
-    model = engine.registry.get(name)
-    card = model.bundle.card
-    reached = None
-    if sample > 0:
-        rows = [decode_row(card, x) for x in model.bundle.background[:sample]]
-        request = ExplainRequest(instances=rows, output="raw")
-        reached = reached_in(engine.explain(name, request, record=False).explanations)
-    return to_wire(copy_coverage(card, locales, reached=reached))
-
-
-def to_wire(report: CoverageReport) -> CopyCoverage:
-    """The report as the API returns it (``GET /v1/models/{name}/copy-coverage``)."""
-    return CopyCoverage(
-        model=report.model,
-        version=report.version,
-        basis=report.basis,
-        complete=report.complete,
-        locales=[
-            WireLocale(
-                locale=c.locale,
-                players=c.players,
-                complete=c.complete,
-                gaps=[
-                    WireGap(feature=g.feature, missing=list(g.missing), reachable=g.reachable)
-                    for g in c.gaps
-                ],
-            )
-            for c in report.locales
-        ],
-    )

@@ -14,6 +14,7 @@ from service.engine import Engine
 from service.models.instances import decode_row
 from service.models.registry import ModelRegistry
 from service.people.coverage import copy_coverage, reached_in
+from service.wire import mapping
 from service.wire.schemas import ExplainRequest, ExplainResponse
 from tests.support import make_settings
 
@@ -43,8 +44,9 @@ def _rows(engine: Engine, name: str, n: int) -> list[dict[str, Any]]:
 def _explain(engine: Engine, name: str, rows: list[dict[str, Any]], **body: Any) -> ExplainResponse:
     """Explained in raw (margin) space unless asked otherwise: exact tree SHAP for the two
     tree models, seconds faster than sampling probability-space values for 100 rows."""
-    body = {"output": "raw", **body}
-    return engine.explain(name, ExplainRequest(instances=rows, **body))
+    request = ExplainRequest(instances=rows, **{"output": "raw", **body})
+    result = engine.explain(name, request.instances, mapping.explain_spec(request))
+    return mapping.explain_response(result)
 
 
 @pytest.mark.parametrize("name", BUNDLES)

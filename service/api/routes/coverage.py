@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from service.api.routes.auth import AnyCaller
 from service.api.routes.deps import EngineDep
 from service.api.routes.errors import errors
-from service.people.coverage import model_coverage
 from service.people.narratives import LOCALES
+from service.wire import mapping
 from service.wire.schemas import CopyCoverage
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -37,4 +37,4 @@ def copy_coverage(
 ) -> CopyCoverage:
     """Per locale, the features without a reviewed label and phrases, and whether they can
     reach the top reasons (where they would fall back to English or a generic sentence)."""
-    return model_coverage(engine, name, LOCALES, sample=sample)
+    return mapping.copy_coverage(engine.copy_coverage(name, LOCALES, sample=sample))

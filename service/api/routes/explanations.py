@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse
 from service.api.routes.auth import AppCaller
 from service.api.routes.deps import EngineDep, RequestIdDep
 from service.api.routes.errors import errors
-from service.engine import Origin
-from service.html.widget import CONTENT_SECURITY_POLICY, render_page
+from service.html.widget import CONTENT_SECURITY_POLICY
+from service.results import Origin
+from service.wire import mapping
 from service.wire.schemas import ExplainRequest, ExplainResponse
 
 router = APIRouter(prefix="/v1/models", tags=["explanations"])
@@ -42,15 +43,14 @@ def explain(
     that lets it load nothing.
     """
     origin = Origin(caller=caller.key_id, channel="api", request_id=request_id)
-    response = engine.explain(name, body, origin=origin)
-    if body.format == "html":
-        page = render_page(response.explanations, variant=body.widget, theme=body.theme)
+    result = engine.explain(name, body.instances, mapping.explain_spec(body), origin=origin)
+    if result.page is not None:  # format: html, rendered once; the record keeps its hash
         return HTMLResponse(
-            page,
+            result.page,
             headers={
                 "Content-Security-Policy": CONTENT_SECURITY_POLICY,
                 "X-Content-Type-Options": "nosniff",
                 "Referrer-Policy": "no-referrer",
             },
         )
-    return response
+    return mapping.explain_response(result)

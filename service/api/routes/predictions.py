@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from service.api.routes.auth import require_role
 from service.api.routes.deps import EngineDep
 from service.api.routes.errors import errors
+from service.wire import mapping
 from service.wire.schemas import PredictRequest, PredictResponse
 
 router = APIRouter(
@@ -20,4 +21,4 @@ router = APIRouter(
 @router.post("/{name}/predict", operation_id="predict", responses=errors(404, 413, 422))
 def predict(name: str, body: PredictRequest, engine: EngineDep) -> PredictResponse:
     """Score instances: label and class probabilities, or a value for regressors."""
-    return engine.predict(name, body.instances)
+    return mapping.predict_response(engine.predict(name, body.instances))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from service.models.card import ModelCard
+from service.models.prediction import Prediction
 from service.people.confidence import DEFAULT_THRESHOLDS, Confidence, Gate
 from service.people.narratives._words import (
     format_number,
@@ -30,17 +31,9 @@ from service.people.narratives._words import (
     outcome_label,
 )
 from service.people.narratives.templates import TEMPLATE_VERSION, text
+from service.people.notice import ChartBar, Notice, NoticeChart, NoticeSection, NoticeTable
 from service.people.reasons import ReasonSet
-from service.wire.schemas import (
-    ChartBar,
-    Counterfactual,
-    Notice,
-    NoticeChart,
-    NoticeSection,
-    NoticeTable,
-    Prediction,
-    Reason,
-)
+from service.people.told import Counterfactual, ShownReason
 
 __all__ = ["Bar", "Facts", "InputRow", "Persona", "compose", "describe_basis", "domain_of"]
 
@@ -78,7 +71,7 @@ class Facts:
     space: str
     output_value: float
     base_value: float
-    reasons: Sequence[Reason]
+    reasons: Sequence[ShownReason]
     reason_set: ReasonSet
     confidence: Confidence
     gates: Sequence[Gate]

@@ -1,5 +1,6 @@
 """The narration step: reasons, confidence, review, counterfactuals and the notice for one
-explained instance. The engine calls ``narrate`` once per instance, after explaining.
+explained instance. The engine calls ``narrate`` once per instance, after explaining, with
+the instance's attributions as numbers and its values decoded once.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from numpy.typing import NDArray
 
 from service.models.card import ModelCard
 from service.models.instances import decode_row, decode_value
+from service.models.prediction import Prediction, prediction_of
 from service.people.confidence import check_quality, rate, review_reasons
 from service.people.counterfactuals import Predict, Search, find_counterfactuals
 from service.people.narratives._compose import (
@@ -44,15 +46,14 @@ from service.people.reasons import (
     players_info,
 )
 from service.people.reasons import select_reasons as _select
-from service.wire.schemas import (
+from service.people.told import (
     Counterfactual,
-    InstanceExplanation,
-    Prediction,
     QualityGate,
     Review,
     Screening,
+    ShownReason,
+    Told,
 )
-from service.wire.schemas import Reason as WireReason
 
 __all__ = ["Locale", "narrate"]
 
@@ -82,7 +83,7 @@ def _wire_reasons(
     loc: str,
     with_values: bool,
     reference: str,
-) -> list[WireReason]:
+) -> list[ShownReason]:
     out = []
     for r in reasons.reasons:
         lead = _lead_player(players, r)
@@ -95,7 +96,7 @@ def _wire_reasons(
         flags += ["untranslated"] if worded.untranslated else []
         flags += ["generic_copy"] if worded.generic else []
         out.append(
-            WireReason(
+            ShownReason(
                 code=r.code,
                 text=sentence,
                 features=list(r.features),
@@ -109,23 +110,14 @@ def _wire_reasons(
     return out
 
 
-def _prediction(card: ModelCard, p: NDArray[np.float64]) -> Prediction:
-    classes = card.classes or ()
-    return Prediction(
-        label=classes[int(np.argmax(p))],
-        probabilities={c: float(v) for c, v in zip(classes, p, strict=True)},
-    )
-
-
 def _counterfactuals(
     card: ModelCard,
     search: Search,
-    x: NDArray[np.float64],
+    before: dict[str, Any],
     current: str,
     persona: Persona,
     loc: str,
 ) -> tuple[list[Counterfactual], str]:
-    before = decode_row(card, x)
     out = []
     for found in search.found:
         after = decode_row(card, found.x)
@@ -143,7 +135,7 @@ def _counterfactuals(
                     old=player_value(card, info, before, loc),
                 )
             )
-        prediction = _prediction(card, found.probabilities)
+        prediction = prediction_of(card, found.probabilities)
         outcome = outcome_label(card, prediction.label or "", loc)
         if persona == "end_user":
             sentence = text(loc, "cf.item", changes="; ".join(phrases), outcome=outcome)
@@ -193,28 +185,33 @@ def _typical(card: ModelCard, info: PlayerInfo, background: NDArray[np.float64],
 
 def narrate(
     card: ModelCard,
-    explanation: InstanceExplanation,
     x: NDArray[np.float64],
+    given: dict[str, Any],
+    phi: NDArray[np.float64],
     *,
+    prediction: Prediction,
+    target: str,
+    output_value: float,
+    base_value: float,
+    quality: dict[str, float],
     background: NDArray[np.float64],
     predict: Predict,
     output_space: str,
     persona: Persona = "end_user",
     locale: Locale = "en",
     counterfactuals: int = 0,
-) -> InstanceExplanation:
-    """Fill in reasons, narrative, confidence, screening, review, counterfactuals and notice.
+) -> Told:
+    """Reasons, narrative, confidence, screening, review, counterfactuals and notice.
 
-    x: (n_features,) the canonical row; background: (n_rows, n_features);
-    predict: canonical rows -> (n, n_classes) probabilities (ONNX Runtime in the service),
-    used to verify counterfactuals. ``explanation.attributions`` are in card player order.
+    x: (n_features,) the canonical row, and ``given`` its values as a person gives them;
+    phi: (n_players,) attributions toward ``target`` in card player order;
+    background: (n_rows, n_features); predict: canonical rows -> (n, n_classes)
+    probabilities (ONNX Runtime in the service), used to verify counterfactuals.
     """
     players = players_info(card)
-    phi = np.array([a.attribution for a in explanation.attributions], dtype=np.float64)
-    label = explanation.prediction.label
-    toward = outcome_sign(card, explanation.target, label)
-    reason_set = _select(card, phi, toward=toward, phrase=phrase_sign(card, explanation.target))
-    given = decode_row(card, x)
+    label = prediction.label
+    toward = outcome_sign(card, target, label)
+    reason_set = _select(card, phi, toward=toward, phrase=phrase_sign(card, target))
     health = card.domain == "health"
     reasons = _wire_reasons(
         card,
@@ -223,22 +220,19 @@ def narrate(
         given,
         locale,
         with_values=health or persona != "end_user",
-        reference=phrase_class(card, explanation.target),
+        reference=phrase_class(card, target),
     )
-    probabilities = explanation.prediction.probabilities
+    probabilities = prediction.probabilities
     confidence = rate(card, list(probabilities.values()) if probabilities else None)
     gates = check_quality(
-        explanation.quality,
-        attributions=phi,
-        output_value=explanation.output_value,
-        base_value=explanation.base_value,
+        quality, attributions=phi, output_value=output_value, base_value=base_value
     )
     review = review_reasons(confidence, gates)
-    wire_cfs: list[Counterfactual] | None = None
+    found: list[Counterfactual] | None = None
     note = None
     if counterfactuals > 0:
         search = find_counterfactuals(card, predict, background, x, k=counterfactuals)
-        wire_cfs, note = _counterfactuals(card, search, x, label or "", persona, locale)
+        found, note = _counterfactuals(card, search, given, label or "", persona, locale)
     sign = 1.0 if toward is None else toward
     inputs = (
         sorted(
@@ -266,48 +260,42 @@ def narrate(
             card=card,
             persona=persona,
             locale=locale,
-            prediction=explanation.prediction,
-            target=explanation.target,
+            prediction=prediction,
+            target=target,
             space=output_space,
-            output_value=explanation.output_value,
-            base_value=explanation.base_value,
+            output_value=output_value,
+            base_value=base_value,
             reasons=reasons,
             reason_set=reason_set,
             confidence=confidence,
             gates=gates,
             review=review,
-            counterfactuals=wire_cfs,
+            counterfactuals=found,
             counterfactual_note=note,
             inputs=inputs,
             bars=bars,
         )
     )
-    return explanation.model_copy(
-        update={
-            "reasons": reasons,
-            "narrative": render_text(notice),
-            "confidence": confidence.bucket,
-            "confidence_basis": describe_basis(confidence, locale),
-            "screening": Screening(
-                suppressed=list(reason_set.screening.suppressed),
-                flagged=list(reason_set.screening.flagged),
+    return Told(
+        reasons=tuple(reasons),
+        narrative=render_text(notice),
+        confidence=confidence.bucket,
+        confidence_basis=describe_basis(confidence, locale),
+        screening=Screening(
+            suppressed=tuple(reason_set.screening.suppressed),
+            flagged=tuple(reason_set.screening.flagged),
+        ),
+        review=Review(
+            required=bool(review),
+            why=tuple(review),
+            gates=tuple(
+                QualityGate(
+                    name=g.name, value=g.value, limit=g.limit, at_least=g.at_least, passed=g.passed
+                )
+                for g in gates
             ),
-            "review": Review(
-                required=bool(review),
-                why=list(review),
-                gates=[
-                    QualityGate(
-                        name=g.name,
-                        value=g.value,
-                        limit=g.limit,
-                        at_least=g.at_least,
-                        passed=g.passed,
-                    )
-                    for g in gates
-                ],
-            ),
-            "counterfactuals": wire_cfs or [],
-            "counterfactual_note": note,
-            "notice": notice,
-        }
+        ),
+        counterfactuals=tuple(found or ()),
+        counterfactual_note=note,
+        notice=notice,
     )

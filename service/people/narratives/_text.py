@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.wire.schemas import Notice, NoticeSection
+from service.people.notice import Notice, NoticeSection
 
 __all__ = ["render_text"]
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from tests.service.people.narratives.cases import CASES, narrated
-
 from service.models.card import ModelCard
 from service.people.coverage import copy_coverage, reached_in
+from tests.service.people.narratives.cases import CASES, narrated
 
 CARD = ModelCard.model_validate(
     {

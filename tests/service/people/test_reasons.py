@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from service.html import render_page
 from service.models.card import ModelCard
+from service.models.instances import decode_row
+from service.models.prediction import Prediction
 from service.people.narratives import narrate
 from service.people.reasons import (
     outcome_sign,
@@ -20,7 +22,7 @@ from service.people.reasons import (
     players_info,
     select_reasons,
 )
-from service.wire.schemas import Attribution, InstanceExplanation, Prediction
+from service.results import ExplainedInstance
 
 
 def _card(features: list[dict[str, Any]], **extra: Any) -> ModelCard:
@@ -195,18 +197,36 @@ def cards_and_rows(draw: st.DrawFn) -> tuple[ModelCard, np.ndarray, str, str]:
     return card, np.asarray(weights), predicted, target
 
 
-def _explanation(card: ModelCard, phi: np.ndarray, predicted: str, target: str) -> Any:
+def _explained(card: ModelCard, phi: np.ndarray, predicted: str, target: str, persona: Any) -> Any:
+    """The instance through the engine's narration step, as the engine builds it."""
     p_yes = 0.9 if predicted == "yes" else 0.1
-    return InstanceExplanation(
-        prediction=Prediction(label=predicted, probabilities={"no": 1 - p_yes, "yes": p_yes}),
+    prediction = Prediction(label=predicted, probabilities={"no": 1 - p_yes, "yes": p_yes})
+    output = p_yes if target == "yes" else 1 - p_yes
+    x = np.zeros(len(card.features))
+    told = narrate(
+        card,
+        x,
+        decode_row(card, x),
+        np.asarray(phi, dtype=np.float64),
+        prediction=prediction,
         target=target,
-        output_value=p_yes if target == "yes" else 1 - p_yes,
+        output_value=output,
         base_value=0.5,
-        attributions=[
-            Attribution(feature=p.name, label=p.label, value=0, attribution=float(a))
-            for p, a in zip(card.players, phi, strict=True)
-        ],
         quality={},
+        background=np.zeros((2, len(card.features))),
+        predict=lambda X: np.tile([0.5, 0.5], (len(X), 1)),
+        output_space="probability",
+        persona=persona,
+    )
+    return ExplainedInstance(
+        prediction=prediction,
+        target=target,
+        output_value=output,
+        base_value=0.5,
+        attributions=np.asarray(phi, dtype=np.float64),
+        quality={},
+        given=decode_row(card, x),
+        told=told,
     )
 
 
@@ -225,24 +245,15 @@ def test_no_generated_card_ever_shows_a_protected_feature_as_a_reason(
     assert set(result.screening.suppressed) <= protected
 
     # And through the whole narration: no reason, text, chart bar or HTML names one.
-    x = np.zeros(len(card.features))
     tokens = [f"Qz{i}" for i, f in enumerate(card.features) if _in_protected_group(card, f.name)]
     for persona in ("end_user", "analyst", "audit"):
-        e = narrate(
-            card,
-            _explanation(card, phi, predicted, target),
-            x,
-            background=np.zeros((2, len(card.features))),
-            predict=lambda X: np.tile([0.5, 0.5], (len(X), 1)),
-            output_space="probability",
-            persona=persona,
-        )
+        e = _explained(card, phi, predicted, target, persona)
         assert not {f for r in e.reasons for f in r.features} & protected
         assert e.notice is not None
         chart = [b.label for b in e.notice.chart.bars] if e.notice.chart else []
         shown = " ".join([*(r.text for r in e.reasons), *chart])
         if persona == "end_user":
-            shown += e.narrative + render_page([e])
+            shown += e.told.narrative + render_page([e])
         for token in tokens:  # at most nine features: "Qz1" is never part of another token
             assert token not in shown, (token, shown)
 

@@ -28,7 +28,8 @@ from pydantic import BaseModel, ValidationError
 
 from service.audit.schemas import AnnotationRequest, ExportRequest, SampleRequest
 from service.models.card import ModelCard
-from service.people.coverage import copy_coverage, to_wire
+from service.people.coverage import copy_coverage
+from service.wire import mapping
 from service.wire.schemas import ExplainRequest, PredictRequest
 from tests.widgets.app_pages.fake_model import (
     CASES,
@@ -161,7 +162,7 @@ class FakeApi:
         if (missing := self._known(match)) is not None:
             return missing
         card = ModelCard.model_validate(self._card())
-        report = to_wire(copy_coverage(card, ("en", "de")))
+        report = mapping.copy_coverage(copy_coverage(card, ("en", "de")))
         return httpx.Response(200, json=report.model_dump(mode="json"))
 
     def _model(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:

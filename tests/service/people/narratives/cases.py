@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from service.models.card import ModelCard
 from service.models.instances import decode_row
+from service.models.prediction import prediction_of
 from service.people.narratives import Locale, Persona, narrate
-from service.wire.schemas import Attribution, InstanceExplanation, Prediction
+from service.results import ExplainedInstance
+from service.wire import mapping
+from service.wire.schemas import InstanceExplanation
 
 __all__ = ["CASES", "Case", "narrated"]
 
@@ -590,51 +592,60 @@ CASES: dict[str, Case] = {
 }
 
 
-def explanation(case: Case) -> InstanceExplanation:
-    """The un-narrated explanation, as the engine hands it to ``narrate``."""
+def explained(
+    case: Case, persona: Persona = "end_user", locale: Locale = "en", counterfactuals: int = 3
+) -> ExplainedInstance:
+    """The case narrated as the engine does it: numbers in, what a person is told out."""
     card = case.card
     y = case.predict(case.x[None, :])[0]
     given = decode_row(card, case.x)
+    prediction = prediction_of(card, y)
     if card.task == "regression":
-        prediction = Prediction(value=float(y[0]))
         target, output = "value", float(y[0])
     else:
         classes = card.classes or ()
-        probabilities = {c: float(p) for c, p in zip(classes, y, strict=True)}
-        prediction = Prediction(label=classes[int(np.argmax(y))], probabilities=probabilities)
         if case.target is not None:
             target = case.target
         elif len(classes) == 2 and card.positive_class:
             target = card.positive_class
         else:
             target = prediction.label or classes[0]
-        output = probabilities[target]
-    attributions = []
-    for p, a in zip(card.players, case.attributions, strict=True):
-        names = [card.features[c].name for c in p.columns]
-        value: Any = given[names[0]] if len(names) == 1 else {n: given[n] for n in names}
-        attributions.append(Attribution(feature=p.name, label=p.label, value=value, attribution=a))
-    return InstanceExplanation(
+        output = (prediction.probabilities or {})[target]
+    phi = np.array(case.attributions, dtype=np.float64)
+    base = output - float(sum(case.attributions))
+    told = narrate(
+        card,
+        case.x,
+        given,
+        phi,
         prediction=prediction,
         target=target,
         output_value=output,
-        base_value=output - float(sum(case.attributions)),
-        attributions=attributions,
-        quality=case.quality,
+        base_value=base,
+        quality=dict(case.quality),
+        background=case.background,
+        predict=case.predict,
+        output_space="probability" if card.task == "classification" else "raw",
+        persona=persona,
+        locale=locale,
+        counterfactuals=counterfactuals,
+    )
+    return ExplainedInstance(
+        prediction=prediction,
+        target=target,
+        output_value=output,
+        base_value=base,
+        attributions=phi,
+        quality=dict(case.quality),
+        given=given,
+        told=told,
     )
 
 
 def narrated(
     case: Case, persona: Persona = "end_user", locale: Locale = "en", counterfactuals: int = 3
 ) -> InstanceExplanation:
-    return narrate(
-        case.card,
-        explanation(case),
-        case.x,
-        background=case.background,
-        predict=case.predict,
-        output_space="probability" if case.card.task == "classification" else "raw",
-        persona=persona,
-        locale=locale,
-        counterfactuals=counterfactuals,
+    """The case as the API returns it (``service.wire.mapping``)."""
+    return mapping.instance_explanation(
+        case.card, explained(case, persona, locale, counterfactuals)
     )

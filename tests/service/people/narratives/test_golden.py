@@ -7,10 +7,10 @@ any word shows up here as a diff a reviewer can read.
 from __future__ import annotations
 
 import pytest
-from tests.service.people.narratives.cases import CASES, narrated
 
 from service.people.narratives import LOCALES, PERSONAS
 from tests.golden.check import assert_golden
+from tests.service.people.narratives.cases import CASES, narrated
 
 
 @pytest.mark.parametrize("locale", LOCALES)

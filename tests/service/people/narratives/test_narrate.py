@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.service.people.narratives.cases import CASES, narrated
 
 from service.people.narratives import TEMPLATE_VERSION, render_text
+from tests.service.people.narratives.cases import CASES, explained, narrated
 
 
 def test_reasons_texts_are_the_notices_reason_items() -> None:
@@ -13,7 +13,9 @@ def test_reasons_texts_are_the_notices_reason_items() -> None:
     assert e.notice is not None
     (section,) = [s for s in e.notice.sections if s.kind == "reasons"]
     assert section.items == [r.text for r in e.reasons]
-    assert e.narrative == render_text(e.notice)
+    told = explained(CASES["credit"]).told
+    assert told.notice is not None
+    assert e.narrative == render_text(told.notice)
     assert e.notice.template_version == TEMPLATE_VERSION
     assert e.notice.locale == "en"
 
