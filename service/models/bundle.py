@@ -10,7 +10,7 @@ prediction) happen when the registry builds the session.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,18 +45,17 @@ class Bundle:
     card_text: bytes
     background_csv: bytes
     background: NDArray[np.float64]  # (n_background, n_features)
+    # Hashed once, when the bundle is built: every explanation and record names them.
+    model_sha256: str = field(init=False)
+    background_sha256: str = field(init=False)
+    card_sha256: str = field(init=False)
 
-    @property
-    def model_sha256(self) -> str:
-        return hashlib.sha256(self.model_bytes).hexdigest()
-
-    @property
-    def background_sha256(self) -> str:
-        return hashlib.sha256(self.background_csv).hexdigest()
-
-    @property
-    def card_sha256(self) -> str:
-        return hashlib.sha256(self.card_text).hexdigest()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model_sha256", hashlib.sha256(self.model_bytes).hexdigest())
+        object.__setattr__(
+            self, "background_sha256", hashlib.sha256(self.background_csv).hexdigest()
+        )
+        object.__setattr__(self, "card_sha256", hashlib.sha256(self.card_text).hexdigest())
 
 
 def _all_graphs(graph: onnx.GraphProto) -> list[onnx.GraphProto]:
