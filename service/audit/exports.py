@@ -9,6 +9,10 @@ and, per file, the SHA-256 of its bytes.
 - ``jsonl``: one record (with its annotations) per line, then a manifest line whose
   ``records_sha256`` is the hash of all the lines before it;
 - ``csv``: one row per decision; its SHA-256 travels in a response header.
+
+A text cell that a spreadsheet would run as a formula (it starts with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return; a card's version and class labels are
+anyone's text) gets a leading ``'``; numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,10 +28,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from service.audit._canonical import canonical_json, sha256_hex
+from service.audit._canonical import canonical_json, sha256_hex, sha256_json
 from service.audit.annotations import annotations_of
 from service.audit.crypto import Sealer
-from service.audit.schemas import AnnotationOut, ExportRequest
+from service.audit.schemas import AnnotationOut, ExportRequest, RecordDetail
 from service.audit.store import AuditStore
 from service.audit.tables import Decision, ExplanationRecord, SampleItem
 from service.audit.views import record_detail
@@ -40,6 +45,21 @@ _LISTING = [
     "caller", "outcome", "score", "confidence", "quality_failed", "proxy_flag",
     "current_verdicts", "signed_off", "record_sha256",
 ]  # fmt: skip
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _cell(value: object) -> object:
+    """``value`` safe to open in a spreadsheet: text that could be a formula is quoted."""
+    if (
+        isinstance(value, str)
+        and value.startswith(_FORMULA_START)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value
 
 
 @dataclass(frozen=True)
@@ -110,14 +130,13 @@ def _listing(
         current = [a for a in notes[x.id] if a.kind == "verdict" and a.current]
         for d in decisions[x.id]:
             mine = [a for a in current if a.position in (None, d.position)]
-            writer.writerow(
-                [
-                    x.id, d.position, x.created_at.isoformat(), x.model_name, x.model_version,
-                    x.model_sha256, x.method, x.caller, d.outcome, d.score, d.confidence,
-                    d.quality_failed, d.proxy_flag, ";".join(a.verdict or "" for a in mine),
-                    any(a.signed_off_by for a in mine), x.record_sha256,
-                ]
-            )  # fmt: skip
+            row = [
+                x.id, d.position, x.created_at.isoformat(), x.model_name, x.model_version,
+                x.model_sha256, x.method, x.caller, d.outcome, d.score, d.confidence,
+                d.quality_failed, d.proxy_flag, ";".join(a.verdict or "" for a in mine),
+                any(a.signed_off_by for a in mine), x.record_sha256,
+            ]  # fmt: skip
+            writer.writerow([_cell(v) for v in row])
     return buf.getvalue().encode("utf-8")
 
 
@@ -154,10 +173,7 @@ def build_export(store: AuditStore, sealer: Sealer | None, request: ExportReques
         return ExportFile(f"clarion-listing-{stamp}.csv", "text/csv", listing)
     files = {"records.jsonl": jsonl, "listing.csv": listing}
     for d in details:
-        html = render_case_packet(
-            d.model_dump(mode="json"), notes[d.id], record_sha256=d.record_sha256, status=d.sealed
-        )
-        files[f"cases/{d.id}.html"] = html.encode("utf-8")
+        files[f"cases/{d.id}.html"] = _packet(d, notes[d.id]).encode("utf-8")
     manifest["files"] = {name: sha256_hex(data) for name, data in files.items()}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -171,13 +187,21 @@ def _pretty(manifest: dict[str, Any]) -> bytes:
     return json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
 
 
+def _packet(detail: RecordDetail, notes: list[AnnotationOut]) -> str:
+    """The case packet, stamped with the SHA-256 of what it shows: the record document and
+    its annotations, as canonical JSON."""
+    document = detail.model_dump(mode="json")
+    shown = {"document": document, "annotations": [a.model_dump(mode="json") for a in notes]}
+    return render_case_packet(
+        document,
+        notes,
+        record_sha256=detail.record_sha256,
+        packet_sha256=sha256_json(shown),
+        status=detail.sealed,
+    )
+
+
 def case_packet(store: AuditStore, sealer: Sealer | None, record_id: str) -> str:
     """The HTML case packet of one record."""
     detail = record_detail(store.get_record(record_id), sealer)
-    notes = annotations_of(store, [record_id])[record_id]
-    return render_case_packet(
-        detail.model_dump(mode="json"),
-        notes,
-        record_sha256=detail.record_sha256,
-        status=detail.sealed,
-    )
+    return _packet(detail, annotations_of(store, [record_id])[record_id])

@@ -1,7 +1,10 @@
 """HTML the service serves: the end-user widget page and the reviewer's case packet.
 
 Self-contained documents (inline CSS, no script, no external reference) that work under
-``CONTENT_SECURITY_POLICY``; the workspace shows these bytes as the API serves them."""
+``CONTENT_SECURITY_POLICY``; the workspace shows these bytes as the API serves them.
+Copy and layout live in Jinja2 templates (``templates/``, shipped as package data); the
+renderers read their inputs by attribute only (``_types``), so wire models and the
+engine's dataclasses render alike."""
 
 from __future__ import annotations
 

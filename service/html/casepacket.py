@@ -2,63 +2,44 @@
 
 Self-contained (inline CSS, no scripts, fonts or links to fetch), printable, and
 stamped: it shows the record's hash and the SHA-256 of the data it displays (the
-record document and its annotations, as canonical JSON), so a packet can be checked
-against the store years later. Signs are written in words, never shown by colour alone.
+record document and its annotations, as canonical JSON, computed by the audit trail
+that owns them), so a packet can be checked against the store years later. Signs are
+written in words, never shown by colour alone. Copy and layout are in
+``templates/casepacket.html.j2`` and ``templates/casepacket.css``; this module only
+picks out the values the template shows.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from html import escape
+from dataclasses import dataclass
 from typing import Any
 
-from service.audit._canonical import sha256_json
-from service.audit.schemas import AnnotationOut
+from service.html._templates import render
+from service.html._types import Annotation
 
-__all__ = ["packet_sha256", "render_case_packet"]
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#1a1a1a;margin:2rem;
-max-width:62rem;line-height:1.45}
-h1{font-size:1.5rem}h2{font-size:1.2rem;border-bottom:1px solid #bbb;padding-bottom:.2rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem;width:100%}
-th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.bar{display:inline-block;height:.7rem;background:#4b4b8f}.bar.neg{background:#a0522d}
-code{font-size:.85rem;word-break:break-all}.stamp{border:2px solid #333;padding:.5rem 1rem}
-.muted{color:#555}
-"""
+__all__ = ["render_case_packet"]
 
 
-def packet_sha256(document: Mapping[str, Any], annotations: Sequence[AnnotationOut]) -> str:
-    """SHA-256 of what a packet shows: the document and annotations as canonical JSON."""
-    return sha256_json(
-        {"document": document, "annotations": [a.model_dump(mode="json") for a in annotations]}
-    )
+@dataclass(frozen=True)
+class _Attribution:
+    label: str
+    value: Any
+    phi: float  # toward the explained output
+    width: int  # the bar, in percent of the largest magnitude
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return '<span class="muted">—</span>'
-    if isinstance(value, float):
-        return escape(f"{value:.6g}")
-    if isinstance(value, dict | list):
-        return f"<code>{escape(json.dumps(value, sort_keys=True))}</code>"
-    return escape(str(value))
+@dataclass(frozen=True)
+class _Decision:
+    """One explained instance of the record, as its part of the packet shows it."""
 
-
-def _table(caption: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f'<th scope="col">{escape(h)}</th>' for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><caption>{escape(caption)}</caption><tr>{head}</tr>{body}</table>"
-
-
-def _pairs(caption: str, pairs: Sequence[tuple[str, Any]]) -> str:
-    rows = "".join(
-        f'<tr><th scope="row">{escape(k)}</th><td>{_cell(v)}</td></tr>' for k, v in pairs
-    )
-    return f"<table><caption>{escape(caption)}</caption>{rows}</table>"
+    instance: Mapping[str, Any]
+    prediction: Mapping[str, Any]
+    outcome: Any
+    given: Mapping[str, Any] | None  # the input as given (sealed values are None)
+    shown: list[str]
+    attributions: list[_Attribution]
+    quality: Mapping[str, Any]
 
 
 def _shown_text(instance: Mapping[str, Any]) -> list[str]:
@@ -78,159 +59,57 @@ def _shown_text(instance: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _instance(i: int, instance: Mapping[str, Any], values: Mapping[str, Any] | None) -> str:
+def _decision(instance: Mapping[str, Any], given: Mapping[str, Any] | None) -> _Decision:
     prediction = instance.get("prediction") or {}
-    outcome = prediction.get("label") or prediction.get("value")
-    parts = [f"<h2>Decision {i + 1}: {_cell(outcome)}</h2>"]
-    parts.append(
-        _pairs(
-            "Outcome",
-            [
-                ("Predicted", outcome),
-                ("Probabilities", prediction.get("probabilities")),
-                ("Explained output", instance.get("target")),
-                ("Output value", instance.get("output_value")),
-                ("Base value", instance.get("base_value")),
-                ("Confidence", instance.get("confidence")),
-                ("Review", instance.get("review")),
-                ("Screening", instance.get("screening")),
-            ],
-        )
-    )
-    if values is not None:
-        rows = [
-            [escape(k), _cell(v) if v is not None else "sealed or missing"]
-            for k, v in values.items()
-        ]
-        parts.append(_table("Input as given", ["Feature", "Value"], rows))
-    shown = _shown_text(instance)
-    if shown:
-        parts.append("<h3>Reasons as shown</h3><ul>")
-        parts += [f"<li>{escape(t)}</li>" for t in shown]
-        parts.append("</ul>")
     attributions = instance.get("attributions") or []
     scale = max((abs(a.get("attribution") or 0.0) for a in attributions), default=0.0) or 1.0
-    rows = []
+    bars = []
     for a in attributions:
         phi = float(a.get("attribution") or 0.0)
-        width = round(100 * abs(phi) / scale)
-        sign = "raises" if phi > 0 else "lowers" if phi < 0 else "no effect"
-        bar = f'<span class="bar{" neg" if phi < 0 else ""}" style="width:{width}%"></span>'
-        rows.append(
-            [
-                escape(str(a.get("label") or a.get("feature"))),
-                _cell(a.get("value")),
-                f'<span class="num">{phi:+.6g}</span>',
-                escape(sign),
-                bar,
-            ]
-        )
-    parts.append(
-        _table(
-            "Attributions (toward the explained output)",
-            ["Feature", "Value", "Attribution", "Direction", "Size"],
-            rows,
-        )
+        label = str(a.get("label") or a.get("feature"))
+        bars.append(_Attribution(label, a.get("value"), phi, round(100 * abs(phi) / scale)))
+    return _Decision(
+        instance=instance,
+        prediction=prediction,
+        outcome=prediction.get("label") or prediction.get("value"),
+        given=given,
+        shown=_shown_text(instance),
+        attributions=bars,
+        quality=instance.get("quality") or {},
     )
-    quality = instance.get("quality") or {}
-    parts.append(
-        _table("Quality", ["Metric", "Value"], [[escape(k), _cell(v)] for k, v in quality.items()])
-    )
-    return "".join(parts)
 
 
 def render_case_packet(
     document: Mapping[str, Any],
-    annotations: Sequence[AnnotationOut],
+    annotations: Sequence[Annotation],
     *,
     record_sha256: str,
+    packet_sha256: str,
     status: str,
 ) -> str:
-    """One record as self-contained HTML."""
+    """One record as self-contained HTML.
+
+    ``document``: the record as JSON (``RecordDetail``); ``packet_sha256``: the SHA-256
+    of what the packet shows, which the caller computes from the same document and
+    annotations.
+    """
     response = document.get("response") or {}
-    provenance = response.get("provenance") or {}
-    model = document.get("model") or {}
-    values = (document.get("input") or {}).get("values") or []
-    body = [
-        f"<h1>Case packet: explanation record <code>{escape(str(document.get('id')))}</code></h1>"
+    given = document.get("input") or {}
+    values = given.get("values") or []
+    decisions = [
+        _decision(instance, values[i] if i < len(values) else None)
+        for i, instance in enumerate(response.get("explanations") or [])
     ]
-    body.append(
-        _pairs(
-            "Record",
-            [
-                ("Created (UTC)", document.get("created_at")),
-                ("Model", f"{model.get('name')} {model.get('version')}"),
-                ("Model SHA-256", model.get("sha256")),
-                ("Caller (API key id)", document.get("caller")),
-                ("Channel", document.get("channel")),
-                ("Request id", document.get("request_id")),
-                ("Sensitive values", status),
-            ],
-        )
-    )
-    for i, instance in enumerate(response.get("explanations") or []):
-        body.append(_instance(i, instance, values[i] if i < len(values) else None))
-    body.append("<h2>Provenance</h2>")
-    body.append(
-        _pairs(
-            "How the explanation was computed",
-            [
-                ("Method", response.get("method")),
-                ("Output space", response.get("output")),
-                ("Seed", provenance.get("seed")),
-                ("Algorithm", provenance.get("algorithm")),
-                ("Parameters", provenance.get("parameters")),
-                ("Background SHA-256", provenance.get("background_sha256")),
-                ("Background rows", provenance.get("background_rows")),
-                ("Execution provider", provenance.get("provider")),
-                ("Library versions", provenance.get("versions")),
-                ("Runtime", document.get("runtime")),
-                ("Wording (template, locale)", document.get("texts")),
-                ("Widget SHA-256", document.get("widgets")),
-                ("Input SHA-256", (document.get("input") or {}).get("sha256")),
-            ],
-        )
-    )
-    rows = [
-        [
-            _cell(a.created_at.isoformat()),
-            escape(a.reviewer),
-            escape(a.kind),
-            _cell(a.verdict),
-            escape(a.note),
-            _cell(a.supersedes),
-            _cell(a.signed_off_by),
-            "current" if a.current else f"superseded by {escape(a.superseded_by or '')}",
-        ]
-        for a in annotations
-    ]
-    body.append("<h2>Annotations</h2>")
-    body.append(
-        _table(
-            "Reviewer verdicts and sign-offs (append-only)",
-            [
-                "Time (UTC)",
-                "Reviewer",
-                "Kind",
-                "Verdict",
-                "Note",
-                "Supersedes",
-                "Signed off",
-                "Status",
-            ],
-            rows,
-        )
-        if rows
-        else "<p>No annotations.</p>"
-    )
-    body.append(
-        '<div class="stamp"><p><strong>Record SHA-256</strong> '
-        f"<code>{escape(record_sha256)}</code></p><p><strong>Packet content SHA-256</strong> "
-        f"<code>{packet_sha256(document, annotations)}</code> (canonical JSON of the record "
-        "document and its annotations shown here)</p></div>"
-    )
-    title = escape(f"Case packet {document.get('id')}")
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{title}</title><style>{_CSS}</style></head><body>{''.join(body)}</body></html>"
+    return render(
+        "casepacket.html.j2",
+        document=document,
+        response=response,
+        provenance=response.get("provenance") or {},
+        model=document.get("model") or {},
+        given=given,
+        decisions=decisions,
+        annotations=annotations,
+        record_sha256=record_sha256,
+        packet_sha256=packet_sha256,
+        status=status,
     )
