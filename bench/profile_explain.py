@@ -104,8 +104,10 @@ def main() -> None:
                 spying.wait(timeout=60)
             stop(server, grace=30.0)
         latencies.sort()
-        print(f"{args.requests} requests of {args.instances} instance(s): client p50 "
-              f"{latencies[len(latencies) // 2]:.2f} ms (under py-spy, slower than without)")
+        print(
+            f"{args.requests} requests of {args.instances} instance(s): client p50 "
+            f"{latencies[len(latencies) // 2]:.2f} ms (under py-spy, slower than without)"
+        )
         stages: collections.Counter[str] = collections.Counter()
         own: collections.Counter[str] = collections.Counter()
         total = 0

@@ -99,19 +99,25 @@ def build_xgboost(seed: int) -> tuple[Any, Any, ModelCard, Array]:
 def game_for(model: OnnxModel, card: ModelCard, background: Array, support: TreeSupport) -> Game:
     players = card.players
     return Game(
-        predict=model.function("raw"),
+        predict=support.predict_raw,
         background=background,
         players=tuple(p.columns for p in players),
         player_names=tuple(p.name for p in players),
         output_names=card.output_names,
         output_space="raw",
-        structure=support,
+        trees=support,
     )
 
 
 def fresh(support: TreeSupport) -> TreeSupport:
     """The same parsed trees with an empty table cache (a cold first request)."""
-    return TreeSupport(support.ensemble, support.head, support.check, TableCache(support.ensemble))
+    return TreeSupport(
+        support.ensemble,
+        support.head,
+        support.check,
+        support.predict_raw,
+        TableCache(support.ensemble),
+    )
 
 
 def bench_xgboost(args: argparse.Namespace) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from service import vocabulary
 from service.audit.cli import audit_app, keys_app, operator
 
 __all__ = ["app", "main"]
@@ -28,7 +29,6 @@ app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 
-METHODS = ["auto", "tree_shap", "exact_shap", "kernel_shap", "permutation_shap", "lime"]
 ModelsDir = Annotated[
     Path | None,
     typer.Option(
@@ -40,9 +40,14 @@ ModelsDir = Annotated[
 
 
 def _settings(**overrides: Any) -> Any:
-    from service.settings import Settings
+    """Settings from the environment and the options; a bad one is one line and exit 2."""
+    from service.settings import SettingsError, load_settings
 
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        typer.echo(f"error: invalid setting: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -55,9 +60,25 @@ def serve(
     import uvicorn
 
     from service.api.app import create_app
+    from service.audit import AuditTrail
+    from service.errors import ClarionError
+    from service.logs import configure_logging
 
     settings = _settings(models_dir=models_dir, host=host, port=port)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    configure_logging(settings.log_level, json=settings.log_json)
+    try:  # a store that cannot be opened is one line here, not a failed start-up's traceback
+        AuditTrail.open(settings).close()
+    except ClarionError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        log_config=None,  # uvicorn's records go through service.logs: one line, no traceback
+        proxy_headers=False,  # X-Forwarded-For is trusted only from CLARION_TRUSTED_PROXIES
+    )
 
 
 @app.command()
@@ -118,11 +139,16 @@ def explain(
     input: Annotated[
         Path,
         typer.Option(
-            "--input", help="CSV with a header of feature names.", exists=True, dir_okay=False
+            "--input",
+            help="CSV or Parquet with a header of feature names.",
+            exists=True,
+            dir_okay=False,
         ),
     ],
     output: Annotated[Path, typer.Option("--output", help="JSON Lines file to write.")],
-    method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "auto",
+    method: Annotated[
+        str, typer.Option(help=f"One of {', '.join(vocabulary.method_choices())}.")
+    ] = vocabulary.AUTO,
     output_space: Annotated[
         str | None, typer.Option("--output-space", help="raw or probability [default: card].")
     ] = None,
@@ -130,7 +156,8 @@ def explain(
     batch_size: Annotated[int, typer.Option(help="Rows per explanation call.", min=1)] = 20,
     models_dir: ModelsDir = None,
 ) -> None:
-    """Explain every row of a CSV offline; one JSON line per row, with a progress bar."""
+    """Explain every row of a CSV or Parquet file offline, in this process; one JSON line
+    per row, with a progress bar (``clarion batch`` runs big files on Dask)."""
     from tqdm import tqdm
 
     from service.audit import AuditTrail
@@ -138,13 +165,13 @@ def explain(
     from service.errors import ClarionError
     from service.explain.explanation import OutputSpace
     from service.logs import configure_logging
-    from service.models.instances import read_csv_rows
     from service.models.registry import ModelRegistry
     from service.results import ExplainSpec, Origin
     from service.wire import mapping
 
-    if method not in METHODS:
-        typer.echo(f"error: --method must be one of {METHODS}; got {method!r}", err=True)
+    if method not in vocabulary.method_choices():
+        choices = list(vocabulary.method_choices())
+        typer.echo(f"error: --method must be one of {choices}; got {method!r}", err=True)
         raise typer.Exit(2)
     if output_space not in (None, "raw", "probability"):
         typer.echo(
@@ -165,7 +192,7 @@ def explain(
         registry.load_one(model)
         loaded = registry.get(model)
         card = loaded.bundle.card
-        X = read_csv_rows(card, input.read_bytes(), max_rows=10_000_000, what="input")
+        X = _input_rows(card, input.read_bytes())
         engine = Engine(registry, settings, recorder=trail.recorder)
         origin = Origin(caller=operator(), channel="cli")
         spec = ExplainSpec(method=method, output=space, options={"seed": seed})
@@ -188,6 +215,140 @@ def explain(
         if trail is not None:
             trail.close()
     typer.echo(f"wrote {len(X)} explanations to {output}", err=True)
+
+
+def _input_rows(card: Any, data: bytes) -> Any:
+    """Canonical rows of a CSV or a Parquet file (told apart by content); the first bad
+    value stops ``explain``, named with its row and feature."""
+    from service.models.instances import canonical_rows, read_csv_rows
+
+    if data[:4] != b"PAR1":
+        return read_csv_rows(card, data, max_rows=10_000_000, what="input")
+    from service.jobs.inputs import read_input
+
+    table = read_input(card, data, max_rows=10_000_000).table
+    columns = [table.column(n).to_pylist() for n in card.feature_names]
+    return canonical_rows(card, [list(row) for row in zip(*columns, strict=True)])
+
+
+_RESULT_SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl"}
+
+
+@app.command()
+def batch(
+    model: Annotated[str, typer.Option("--model", help="Model name, as served.")],
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="CSV or Parquet with a header of feature names (and optionally 'reference').",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", help="Result file: .parquet, .csv or .jsonl.")
+    ],
+    method: Annotated[
+        str, typer.Option(help=f"One of {', '.join(vocabulary.method_choices())}.")
+    ] = vocabulary.AUTO,
+    output_space: Annotated[
+        str | None, typer.Option("--output-space", help="raw or probability [default: card].")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Class to explain [default: as explain].")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for sampling methods.")] = 0,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler, tcp://host:8786 [default: env CLARION_DASK_SCHEDULER, else a "
+            "local cluster].",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, help="Worker processes of the local cluster [default: cores]."
+        ),
+    ] = None,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Explain every row of a file as a batch job on Dask, with a progress bar; the same
+    job as ``POST /v1/jobs`` (one audit record, every row replayable)."""
+    from service.audit import AuditTrail
+    from service.engine import Engine
+    from service.errors import ClarionError
+    from service.jobs import JobManager, JobSpec
+    from service.logs import configure_logging
+    from service.models.registry import ModelRegistry
+    from service.results import Origin
+
+    fmt = _RESULT_SUFFIXES.get(output.suffix.lower())
+    if fmt is None:
+        typer.echo(f"error: --output must end in {', '.join(_RESULT_SUFFIXES)}", err=True)
+        raise typer.Exit(2)
+    if output_space not in (None, "raw", "probability"):
+        typer.echo(
+            f"error: --output-space must be raw or probability; got {output_space!r}", err=True
+        )
+        raise typer.Exit(2)
+    settings = _settings(
+        models_dir=models_dir, log_level="warning", dask_scheduler=scheduler, dask_workers=workers
+    )
+    configure_logging("warning")
+    registry = ModelRegistry(settings)
+    trail = manager = None
+    try:
+        trail = AuditTrail.open(settings)
+        registry.load_one(model)
+        manager = JobManager(Engine(registry, settings), trail.store, settings)
+        spec = JobSpec(
+            model=model,
+            method=method,
+            output=output_space,  # type: ignore[arg-type]  # checked above
+            target=target,
+            options={"seed": seed},
+        )
+        record = manager.submit(spec, input.read_bytes(), Origin(caller=operator(), channel="cli"))
+        record = _follow(manager, record.id, f"{model} {record.method}")
+        if record.status != "succeeded":
+            typer.echo(f"error: job {record.id} {record.status}: {record.error}", err=True)
+            raise typer.Exit(1)
+        with output.open("wb") as fh:
+            for chunk in manager.result(record.id, fmt):  # type: ignore[arg-type]
+                fh.write(chunk)
+    except ClarionError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        if manager is not None:
+            manager.close()
+        if trail is not None:
+            trail.close()
+    failed = f" ({record.rows_failed} with an error)" if record.rows_failed else ""
+    typer.echo(
+        f"job {record.id}: wrote {record.n_rows} rows{failed} to {output}; result sha256 "
+        f"{record.result_sha256}",
+        err=True,
+    )
+
+
+def _follow(manager: Any, job_id: str, label: str) -> Any:
+    """A progress bar over the job until it ends; its final record."""
+    import time
+
+    from tqdm import tqdm
+
+    record = manager.jobs.get(job_id)
+    with tqdm(total=record.n_rows, unit="row", desc=label, file=sys.stderr) as bar:
+        while record.status not in ("succeeded", "failed", "cancelled"):
+            time.sleep(0.5)
+            record = manager.jobs.get(job_id)
+            bar.update(record.rows_done - bar.n)
+        bar.update(record.rows_done - bar.n)
+    return record
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from service.explain.deadline import deadline
 from service.explain.explainers import EXPLAINERS, Explainer, choose_method
 from service.explain.explanation import Explanation, OutputSpace
 from service.explain.game import Game
+from service.explain.trees.support import TreeSupport
 from service.models.card import ModelCard
 from service.models.instances import canonical_rows, decode_row
 from service.models.prediction import predictions
@@ -32,6 +33,7 @@ from service.people.coverage import CoverageReport, copy_coverage, reached_in
 from service.people.narratives import narrate
 from service.results import (
     ExplainedInstance,
+    ExplainedRows,
     ExplainResult,
     ExplainSpec,
     ModelRef,
@@ -113,14 +115,14 @@ class Engine:
         card = model.bundle.card
         players = card.players
         return Game(
-            predict=model.runtime.function(space),
+            predict=model.function(space),
             background=model.bundle.background,
             players=tuple(p.columns for p in players),
             player_names=tuple(p.name for p in players),
             output_names=card.output_names,
             output_space=space,
             chunk_rows=self.settings.predict_chunk_rows,
-            structure=model.tree_support,
+            trees=model.trees if isinstance(model.trees, TreeSupport) else None,
             column_types=tuple(f.type for f in card.features),
             input_dtype=model.runtime.input_dtype,
         )
@@ -213,6 +215,42 @@ class Engine:
         ``record=False`` (replay, coverage) writes no audit record."""
         return self._explain(self.registry.get(name), X, spec, origin, record)
 
+    def explain_numbers(
+        self, model: LoadedModel, X: NDArray[np.float64], spec: ExplainSpec
+    ) -> ExplainedRows:
+        """The numbers of ``explain_rows`` for canonical rows X (n_samples, n_features),
+        without what people are told and without a record: batch jobs, whose workers hold
+        the model themselves. The same steps as ``_explain``, so each row's numbers are
+        the ones an explain request of the same rows returns."""
+        card = model.bundle.card
+        space = self._space(card, spec.output)
+        method = choose_method(spec.method, model.capabilities(space))
+        options = {"seed": self.settings.default_seed, **spec.options}
+        explainer = EXPLAINERS[method].from_options(options)
+        game = self.game(model, space)
+        self._check_budget(explainer, game, len(X))
+        with deadline(self.settings.explain_timeout_s):
+            probabilities = model.runtime.run(X)
+            targets = self._targets(card, spec.target, probabilities)
+            explanation = explainer.fit(game).explain(X)
+        return ExplainedRows(
+            model=self.model_ref(model),
+            method=method,
+            output=space,
+            probabilities=probabilities,
+            targets=targets,
+            explanation=explanation,
+            provenance=Provenance(
+                seed=int(options["seed"]),
+                parameters=dict(explanation.meta.get("parameters", {})),
+                algorithm=explanation.meta.get("algorithm"),
+                background_sha256=model.bundle.background_sha256,
+                background_rows=int(model.bundle.background.shape[0]),
+                provider=model.runtime.providers_in_use[0],
+                versions=self.versions,
+            ),
+        )
+
     def _explain(
         self,
         model: LoadedModel,
@@ -224,7 +262,7 @@ class Engine:
         start = time.perf_counter()
         card = model.bundle.card
         space = self._space(card, spec.output)
-        method = choose_method(spec.method, model, space)
+        method = choose_method(spec.method, model.capabilities(space))
         options = {"seed": self.settings.default_seed, **spec.options}
         explainer = EXPLAINERS[method].from_options(options)
         game = self.game(model, space)

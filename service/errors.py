@@ -1,18 +1,33 @@
-"""The one error voice of Clarion.
+"""The one error voice of Clarion: every error class the service raises, in one tree.
 
 Every failure the core can explain to a caller is a ``ClarionError`` carrying an
 HTTP status and a stable machine-readable ``code``; one handler renders them as
-``{"error": {"code", "message", "details", "request_id"}}``.
+``{"error": {"code", "message", "details", "request_id"}}``, and the middleware that
+refuses a request before any route runs renders the same classes with ``to_dict``.
 
-    ClarionError (500, internal_error)
-    ├── InvalidInput (422, invalid_input)          an instance or option is wrong
-    ├── Unauthorized (401, unauthorized)           no API key, or an unknown or revoked one
-    ├── Forbidden (403, forbidden)                 the key's role may not do this
-    ├── NotFound (404, not_found)                  unknown model or record
-    ├── BundleRejected (422, bundle_rejected)      a model bundle failed validation
-    ├── Conflict (409, conflict)                   a name that is already served
-    ├── PayloadTooLarge (413, payload_too_large)   a body over the configured limit
-    └── Unavailable (503, unavailable)             a dependency (store, model) cannot serve now
+    ClarionError (500, internal_error)               an unexpected failure
+    ├── NotFitted (500, not_fitted)                  a programming error: explain() before fit()
+    ├── HttpError (400, http_error)                  HTTP itself refused the request
+    │   └── MethodNotAllowed (405, method_not_allowed)  no such method on this path
+    ├── InvalidInput (422, invalid_input)            an instance or option is wrong
+    │   └── InvalidRequest (422, invalid_request)    the body does not match the wire schema
+    ├── Unauthorized (401, unauthorized)             no API key, or an unknown or revoked one
+    ├── Forbidden (403, forbidden)                   the key's role may not do this
+    ├── NotFound (404, not_found)                    unknown model, record or route
+    ├── Conflict (409, conflict)                     a name that is already served
+    ├── PayloadTooLarge (413, payload_too_large)     a body over the configured limit
+    ├── BundleRejected (422, bundle_rejected)        a model bundle failed validation
+    ├── UnsupportedModel (422, unsupported_model)    an exact reader cannot serve this graph
+    ├── RateLimited (429, rate_limited)              over the per-key request rate (Retry-After)
+    └── Unavailable (503, unavailable)               a dependency (store, model) cannot serve now
+        ├── ExplanationTimeout (503, explanation_timeout)  over CLARION_EXPLAIN_TIMEOUT_S
+        └── SealError (503, unavailable)             a sealed audit value cannot be opened
+
+``UnsupportedModel`` stays inside the model loader: tree analysis raises it, and the
+loader keeps its reason as the answer to "why is tree_shap unavailable for this model".
+Outside the tree, on purpose: the command line's own exceptions (a child process that
+did not come up, settings it cannot use), which end as one line and an exit code, never
+as an HTTP answer, and private control-flow exceptions caught where they are raised.
 """
 
 from __future__ import annotations
@@ -24,12 +39,20 @@ __all__ = [
     "BundleRejected",
     "ClarionError",
     "Conflict",
+    "ExplanationTimeout",
     "Forbidden",
+    "HttpError",
     "InvalidInput",
+    "InvalidRequest",
+    "MethodNotAllowed",
+    "NotFitted",
     "NotFound",
     "PayloadTooLarge",
+    "RateLimited",
+    "SealError",
     "Unauthorized",
     "Unavailable",
+    "UnsupportedModel",
 ]
 
 
@@ -38,7 +61,6 @@ class ClarionError(Exception):
 
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
-    headers: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -55,8 +77,31 @@ class ClarionError(Exception):
         else:
             self.details = [dict(d) for d in details]
 
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """HTTP headers the answer carries besides the body."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class NotFitted(ClarionError):
+    """An explainer asked to explain before ``fit``: a bug in the caller, hence 500."""
+
+    code = "not_fitted"
+
+
+class HttpError(ClarionError):
+    """A request refused by HTTP handling itself (a body that cannot be parsed, say)."""
+
+    status_code = 400
+    code = "http_error"
+
+
+class MethodNotAllowed(HttpError):
+    status_code = 405
+    code = "method_not_allowed"
 
 
 class InvalidInput(ClarionError):
@@ -64,10 +109,19 @@ class InvalidInput(ClarionError):
     code = "invalid_input"
 
 
+class InvalidRequest(InvalidInput):
+    """The request body is not what the wire schema describes (types, names, JSON)."""
+
+    code = "invalid_request"
+
+
 class Unauthorized(ClarionError):
     status_code = 401
     code = "unauthorized"
-    headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(ClarionError):
@@ -80,11 +134,6 @@ class NotFound(ClarionError):
     code = "not_found"
 
 
-class BundleRejected(ClarionError):
-    status_code = 422
-    code = "bundle_rejected"
-
-
 class Conflict(ClarionError):
     status_code = 409
     code = "conflict"
@@ -95,6 +144,53 @@ class PayloadTooLarge(ClarionError):
     code = "payload_too_large"
 
 
+class BundleRejected(ClarionError):
+    status_code = 422
+    code = "bundle_rejected"
+
+
+class UnsupportedModel(ClarionError):
+    """A graph an exact reader (tree_shap's) cannot serve; ``reason`` says why, for people."""
+
+    status_code = 422
+    code = "unsupported_model"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RateLimited(ClarionError):
+    """Over the request rate; ``retry_after`` seconds until a request is admitted again."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int,
+        details: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class Unavailable(ClarionError):
     status_code = 503
     code = "unavailable"
+
+
+class ExplanationTimeout(Unavailable):
+    """The explanation ran past the per-request time limit."""
+
+    code = "explanation_timeout"
+
+
+class SealError(Unavailable):
+    """A sealed value cannot be opened: no key, another key, or a damaged blob."""

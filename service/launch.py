@@ -89,6 +89,7 @@ def api_command(*, host: str, port: int) -> list[str]:
     """The service, as ``uvicorn --factory`` runs it."""
     return [
         sys.executable, "-m", "uvicorn", "--factory", "service.api.app:create_app",
+        "--no-proxy-headers",  # X-Forwarded-For is trusted only from CLARION_TRUSTED_PROXIES
         "--host", host, "--port", str(port), "--log-level", "warning",
     ]  # fmt: skip
 

@@ -26,6 +26,7 @@ __all__ = [
     "ExplainResult",
     "ExplainSpec",
     "ExplainedInstance",
+    "ExplainedRows",
     "ModelRef",
     "Origin",
     "PredictResult",
@@ -151,3 +152,21 @@ class ExplainResult:
     provenance: Provenance
     timing: dict[str, float]
     page: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ExplainedRows:
+    """The numbers of an explanation without what people are told (batch jobs).
+
+    probabilities: (n_samples, n_model_outputs) the model's output (probabilities, or a
+    regressor's value); ``targets`` the output index each row is explained toward;
+    ``explanation`` the batch's arrays. Row for row the same numbers as ``ExplainResult``.
+    """
+
+    model: ModelRef
+    method: str
+    output: OutputSpace
+    probabilities: NDArray[np.float64]
+    targets: Sequence[int]
+    explanation: Explanation
+    provenance: Provenance

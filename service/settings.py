@@ -9,12 +9,12 @@ import base64
 import binascii
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "SettingsError", "load_settings"]
 
 _KNOWN_PROVIDERS = {"CPUExecutionProvider", "CUDAExecutionProvider"}
 
@@ -28,6 +28,11 @@ def _default_models_dir() -> Path:
 def _default_database_url() -> str:
     """A SQLite file under ``./data`` (the folder is made when the store opens)."""
     return f"sqlite:///{(Path.cwd() / 'data' / 'clarion.db').as_posix()}"
+
+
+def _default_jobs_dir() -> str:
+    """``./data/jobs``, beside the default audit database."""
+    return (Path.cwd() / "data" / "jobs").as_posix()
 
 
 class Settings(BaseSettings):
@@ -57,8 +62,18 @@ class Settings(BaseSettings):
     """Budget per explain request: model rows scored (rows x samples x background rows)."""
     explain_timeout_s: float | None = Field(default=30.0, gt=0)
     """Wall-time limit of one explanation; past it the request gets a 503 (None: no limit)."""
-    rate_limit_per_minute: int | None = Field(default=600, ge=1)
-    """Requests per minute to /v1 per API key (or per client address without one), per replica."""
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    """Requests per minute to /v1 per API key (the authenticated caller); off unless set,
+    since the gateway in front of a product backend usually limits its callers."""
+    anonymous_rate_limit_per_minute: int | None = Field(default=600, ge=1)
+    """Requests per minute to /v1 without an API key, per client address."""
+    auth_failures_per_minute: int = Field(default=10, ge=1)
+    """Failed authentications per client address per minute; past it, 429 (no guessing)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` is believed."""
+    redis_url: SecretStr | None = None
+    """``redis://`` or ``rediss://``: rate-limit counts shared by every worker and replica
+    (needs the ``redis`` extra); without it they live in each process's memory."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API; empty means CORS stays off."""
 
@@ -77,6 +92,33 @@ class Settings(BaseSettings):
     """``encrypt`` sensitive values (needs the key; without it they are omitted, with a
     warning at start-up) or ``omit`` them from audit records (such records cannot be replayed)."""
 
+    dask_scheduler: str | None = None
+    """Batch jobs run on this Dask scheduler (``tcp://host:8786``); unset, the service
+    starts a local cluster of processes on first use."""
+    dask_workers: int | None = Field(default=None, ge=1, le=256)
+    """Worker processes of the local cluster (one thread each) [default: one per core]."""
+    jobs_dir: str = Field(default_factory=_default_jobs_dir)
+    """Where jobs keep their input and result files: a folder or an fsspec URL
+    (``s3://bucket/clarion-jobs``) that the workers can write too."""
+    jobs_input_root: Path | None = None
+    """``input_uri`` of a job may name a file under this folder (unset: local paths are
+    refused); URLs with a scheme (``s3://``) are read through fsspec."""
+    max_job_rows: int = Field(default=1_000_000, ge=1)
+    max_job_upload_bytes: int = Field(default=256 * 1_048_576, ge=1_024)
+    job_partition_rows: int = Field(default=2_000, ge=1)
+    """Rows per partition: the unit a worker explains, retries and a restart resumes."""
+    job_retries: int = Field(default=3, ge=0, le=100)
+    """How often a partition is retried after its worker died."""
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _check_scheduler(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("tcp://", "tls://", "ucx://")):
+            raise ValueError(
+                f"dask_scheduler must be an address such as tcp://host:8786; got {value!r}"
+            )
+        return value
+
     @field_validator("providers")
     @classmethod
     def _check_providers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -86,6 +128,27 @@ class Settings(BaseSettings):
                 f"providers must be a non-empty list of {sorted(_KNOWN_PROVIDERS)}; "
                 f"got {list(value)}"
             )
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"trusted_proxies must be IP addresses or networks (CIDR); got {proxy!r}"
+                ) from exc
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("redis://", "rediss://", "redis+unix://")
+        ):
+            raise ValueError("redis_url must start with redis://, rediss:// or redis+unix://")
         return value
 
     @field_validator("database_url")
@@ -128,3 +191,26 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used, said in one line that names each (for the command line)."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings`` from ``CLARION_*`` variables and ``overrides`` (``None`` ones are left out).
+
+    ``SettingsError`` names every bad setting and its variable, never the value given
+    (it may be a secret).
+    """
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(p) for p in error["loc"]) or "settings"
+            field = name.split(".")[0]
+            where = f" (CLARION_{field.upper()})" if field in Settings.model_fields else ""
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name}{where}: {message}")
+        raise SettingsError("; ".join(problems)) from exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -155,4 +156,8 @@ def make_settings(
     if database_url is None:
         folder = Path(tempfile.mkdtemp(prefix="clarion-audit-"))
         database_url = f"sqlite:///{(folder / 'audit.db').as_posix()}"
+    # Job files too stay out of the repository's data/ (the folder is made on first use).
+    overrides.setdefault(
+        "jobs_dir", (Path(tempfile.gettempdir()) / f"clarion-jobs-{uuid.uuid4().hex}").as_posix()
+    )
     return Settings(models_dir=models_dir, database_url=database_url, **overrides)

@@ -42,7 +42,8 @@ def test_importing_the_service_pulls_in_nothing_heavy() -> None:
     code = (
         "import sys, service, service.api.app, service.engine, service.cli\n"
         "service.create_app\n"
-        "heavy = {'shap', 'lime', 'matplotlib', 'streamlit', 'onnxruntime', 'sklearn', 'numba'}\n"
+        "heavy = {'shap', 'lime', 'matplotlib', 'streamlit', 'onnxruntime', 'sklearn', 'numba',\n"
+        "         'dask', 'distributed', 'pyarrow'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run(
@@ -57,6 +58,7 @@ PUBLIC_PACKAGES = [
     "service.explain.explainers",
     "service.people.narratives",
     "service.explain.trees",
+    "service.jobs",
     "widgets",
 ]
 

@@ -19,7 +19,7 @@ import streamlit as st  # noqa: E402
 
 from widgets import session  # noqa: E402
 
-st.set_page_config(page_title="Clarion workspace", page_icon=":material/lightbulb:", layout="wide")
+st.set_page_config(page_title="Clarion workspace", page_icon=str(session.PAGE_ICON), layout="wide")
 
 PAGES = {
     "Product and design": [

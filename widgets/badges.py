@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Badge", "State", "quality_badges", "quality_rows"]
+__all__ = ["Badge", "State", "gate_badges", "quality_badges", "quality_rows"]
 
 State = Literal["ok", "warn", "info"]
 _GATE_NAMES = {
@@ -38,8 +38,28 @@ def _number(value: float) -> str:
     return f"{value:.2g}" if abs(value) < 1e-3 and value != 0 else f"{value:.3g}"
 
 
-def quality_badges(explanation: Mapping[str, Any]) -> list[Badge]:
-    """Badges for confidence, human review, each quality gate, screening and copy."""
+def gate_badges(explanation: Mapping[str, Any]) -> list[Badge]:
+    """One badge per quality gate (additivity residual, sampling error, ...): figure, limit."""
+    badges: list[Badge] = []
+    for gate in (explanation.get("review") or {}).get("gates", []):
+        name = _GATE_NAMES.get(gate["name"], gate["name"].replace("_", " "))
+        sign = "≥" if gate.get("at_least") else "≤"
+        verdict = "passed" if gate["passed"] else "failed"
+        badges.append(
+            Badge(
+                f"{name} {_number(gate['value'])} {sign} {_number(gate['limit'])}: {verdict}",
+                "ok" if gate["passed"] else "warn",
+            )
+        )
+    return badges
+
+
+def quality_badges(explanation: Mapping[str, Any], *, gates: bool = True) -> list[Badge]:
+    """Badges for confidence, human review, each quality gate, screening and copy.
+
+    ``gates=False`` leaves the gates' figures out (``gate_badges`` has them), for a
+    reader who needs the verdict, not the statistics.
+    """
     badges: list[Badge] = []
     confidence = explanation.get("confidence", "not_rated")
     badges.append(
@@ -55,16 +75,8 @@ def quality_badges(explanation: Mapping[str, Any]) -> list[Badge]:
         badges.append(Badge(f"Human review required: {why}", "warn"))
     else:
         badges.append(Badge("No human review needed", "ok"))
-    for gate in review.get("gates", []):
-        name = _GATE_NAMES.get(gate["name"], gate["name"].replace("_", " "))
-        sign = "≥" if gate.get("at_least") else "≤"
-        verdict = "passed" if gate["passed"] else "failed"
-        badges.append(
-            Badge(
-                f"{name} {_number(gate['value'])} {sign} {_number(gate['limit'])}: {verdict}",
-                "ok" if gate["passed"] else "warn",
-            )
-        )
+    if gates:
+        badges += gate_badges(explanation)
     screening = explanation.get("screening") or {}
     if screening.get("suppressed"):
         badges.append(

@@ -3,7 +3,8 @@
 ``form_fields`` reads the features of a model (``GET /v1/models/{name}``) and says
 which input each needs: a number within the card's range (integers step by one), a
 choice among the card's categories, or a 0/1 flag. ``case_labels`` names sample cases
-by their predicted outcome so that a designer can pick, say, a declined one. Pure.
+by their predicted outcome so that a designer can pick, say, a declined one;
+``default_model`` says which model the pages open on. Pure.
 """
 
 from __future__ import annotations
@@ -13,16 +14,25 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "DEMO_MODEL",
     "FormField",
     "adverse_classes",
     "case_labels",
     "coerce",
+    "default_model",
     "form_fields",
     "is_adverse",
     "outcome_text",
 ]
 
 Kind = Literal["number", "integer", "choice", "flag"]
+# The credit demo shows the most (reasons, notices, what could change): open on it.
+DEMO_MODEL = "german_credit"
+
+
+def default_model(names: Sequence[str]) -> int:
+    """Where a model list starts: the credit demo when it is served, else the first model."""
+    return names.index(DEMO_MODEL) if DEMO_MODEL in names else 0
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ number, and the legend says "raises"/"lowers" in words. Axis labels get a raised
 
 from __future__ import annotations
 
+import json
+import textwrap
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import altair as alt
 import pandas as pd
@@ -47,6 +49,11 @@ METHOD_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E0
 _NEUTRAL = LIGHT["border"]
 # Below the plot, so that long feature labels leave the bars room in a narrow column.
 _LEGEND = alt.Legend(orient="bottom")
+# Where a bar's value is written: past its end, on the side the bar points to.
+_VALUE_ENDS: tuple[tuple[str, int, Literal["left", "right"]], ...] = (
+    (RAISES, 4, "left"),
+    (LOWERS, -4, "right"),
+)
 
 
 def _fmt(value: float) -> str:
@@ -113,10 +120,10 @@ def render_waterfall(explanation: Mapping[str, Any], *, max_features: int = 10) 
         }
     )
     frame = pd.DataFrame(rows)
-    frame["order"] = range(len(frame))
     frame["delta"] = frame["end"] - frame["start"]
     frame["tip"] = frame[["start", "end"]].max(axis=1)
-    y = alt.Y("step:N", sort=alt.SortField("order"), axis=_label_axis())
+    # An explicit list: Vega-Lite drops a sort by field on a layered chart's shared domain.
+    y = alt.Y("step:N", sort=list(dict.fromkeys(frame["step"])), axis=_label_axis())
     steps = frame[frame["kind"] != "total"]
     totals = frame[frame["kind"] == "total"]
     bars = (
@@ -157,7 +164,11 @@ def render_waterfall(explanation: Mapping[str, Any], *, max_features: int = 10) 
 def render_sorted_bar(
     explanation: Mapping[str, Any], *, max_features: int | None = None
 ) -> alt.LayerChart:
-    """Every attribution as a horizontal bar, sorted by size, either side of a zero rule."""
+    """Every attribution as a horizontal bar, sorted by size, either side of a zero rule.
+
+    Each bar's signed value is written at its end: right of a bar that raises the
+    output, left of one that lowers it.
+    """
     target = str(explanation["target"])
     pairs = _attributions(explanation)[:max_features]
     frame = pd.DataFrame(
@@ -166,11 +177,17 @@ def render_sorted_bar(
             "attribution": [p[1] for p in pairs],
             "direction": [_direction(p[1]) for p in pairs],
             "text": [_fmt(p[1]) for p in pairs],
-            "order": range(len(pairs)),
         }
     )
-    y = alt.Y("feature:N", sort=alt.SortField("order"), axis=_label_axis())
-    x = alt.X("attribution:Q", title=f"Contribution to the output for {target!r}")
+    # An explicit list in every layer: Vega-Lite drops a sort by field on the shared
+    # domain of a layered chart and falls back to alphabetical order.
+    y = alt.Y("feature:N", sort=list(dict.fromkeys(frame["feature"])), axis=_label_axis())
+    # Pixels of room past the longest bars for the values written at their ends.
+    x = alt.X(
+        "attribution:Q",
+        title=f"Contribution to the output for {target!r}",
+        scale=alt.Scale(padding=56),
+    )
     bars = (
         alt.Chart(frame)
         .mark_bar()
@@ -184,11 +201,12 @@ def render_sorted_bar(
         )
     )
     zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color=_NEUTRAL).encode(x="zero:Q")
-    labels = (
-        alt.Chart(frame)
-        .mark_text(dx=4, align="left", color=LIGHT["fg"])
-        .encode(y=y, x=alt.value(0), text="text:N")
-    )
+    ends = [
+        alt.Chart(frame[frame["direction"] == direction])
+        .mark_text(dx=dx, align=align, color=LIGHT["fg"])
+        .encode(y=y, x=x, text="text:N")
+        for direction, dx, align in _VALUE_ENDS
+    ]
     up = [p for p in pairs if p[1] > 0]
     down = [p for p in pairs if p[1] < 0]
     parts = [f"Bar chart of {len(pairs)} feature contributions toward {target!r}, largest first"]
@@ -196,7 +214,7 @@ def render_sorted_bar(
         parts.append(f"{up[0][0]} raised it most ({_fmt(up[0][1])})")
     if down:
         parts.append(f"{down[0][0]} lowered it most ({_fmt(down[0][1])})")
-    return alt.LayerChart(layer=[bars, zero, labels]).properties(
+    return alt.LayerChart(layer=[bars, zero, *ends]).properties(
         title="Contributions, sorted by size", description="; ".join(parts) + "."
     )
 
@@ -268,8 +286,25 @@ def render_beeswarm(frame: pd.DataFrame, *, max_features: int = 15) -> alt.Chart
     return chart
 
 
-def render_dependence(frame: pd.DataFrame, feature: str) -> alt.LayerChart:
-    """The feature's value against its contribution, one dot per case."""
+def _wrap_expr(values: Sequence[str], width: int) -> str:
+    """A Vega ``labelExpr`` that writes each long label on several lines of ``width``."""
+    lines = {v: textwrap.wrap(v, width) or [v] for v in values}
+    wrapped = {v: ls for v, ls in lines.items() if len(ls) > 1}
+    if not wrapped:
+        return "datum.label"
+    table = ", ".join(f"{json.dumps(v)}: {json.dumps(ls)}" for v, ls in wrapped.items())
+    return f"{{{table}}}[datum.value] || datum.label"
+
+
+def render_dependence(frame: pd.DataFrame, feature: str, *, height: int = 320) -> alt.LayerChart:
+    """The feature's value against its contribution, one dot per case.
+
+    A categorical feature gets one column per category, in the card's order, with
+    horizontal labels wrapped onto lines and a little sideways jitter. ``height`` is the
+    plot's own: the chart fits its width only, and axes and titles add to the height.
+    (Fitted to a fixed height, as Streamlit fits charts by default, rotated long labels
+    and a long axis title once squeezed the plot to a flat line and pushed out the title.)
+    """
     data = frame[frame["feature"] == feature].assign(
         direction=lambda f: [_direction(v) for v in f["attribution"]]
     )
@@ -277,25 +312,33 @@ def render_dependence(frame: pd.DataFrame, feature: str) -> alt.LayerChart:
         raise ValueError(f"no rows for feature {feature!r}")
     label = str(data["label"].iloc[0])
     numeric = bool(data["numeric"].notna().all())
-    x = (
-        alt.X("numeric:Q", title=label, scale=alt.Scale(zero=False))
-        if numeric
-        else alt.X("value:N", title=label, axis=_label_axis())
-    )
-    dots = (
-        alt.Chart(data)
-        .mark_point(filled=True, size=50)
-        .encode(
-            x=x,
-            y=alt.Y("attribution:Q", title=f"Contribution of {label}"),
-            color=alt.Color("direction:N", scale=DIRECTION_SCALE, title="Effect"),
-            shape=alt.Shape("direction:N", title="Effect"),
-            tooltip=["case", "value", alt.Tooltip("attribution:Q", format="+.4f")],
+    dots = alt.Chart(data).mark_point(filled=True, size=50)
+    if numeric:
+        dots = dots.encode(x=alt.X("numeric:Q", title=label, scale=alt.Scale(zero=False)))
+    else:
+        order = list(data.sort_values(["position", "value"])["value"].drop_duplicates())
+        axis = alt.Axis(
+            title=label,
+            labelAngle=0,
+            labelLimit=LABEL_LIMIT,
+            labelExpr=_wrap_expr(order, 18),
+            labelOverlap=False,
         )
+        dots = dots.encode(
+            x=alt.X("value:N", sort=order, axis=axis),
+            xOffset=alt.XOffset("jitter:Q", scale=alt.Scale(domain=[-1.6, 1.6])),
+        )
+    dots = dots.encode(
+        y=alt.Y("attribution:Q", title="Contribution"),
+        color=alt.Color("direction:N", scale=DIRECTION_SCALE, title="Effect"),
+        shape=alt.Shape("direction:N", title="Effect"),
+        tooltip=["case", "value", alt.Tooltip("attribution:Q", format="+.4f")],
     )
     zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color=_NEUTRAL).encode(y="zero:Q")
     kind = "numeric" if numeric else "categorical"
     return alt.LayerChart(layer=[dots, zero]).properties(
+        height=height,
+        autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
         title=f"Dependence: {label}",
         description=f"Scatter plot of the {kind} feature {label} against its contribution over "
         f"{len(data)} cases; dots above the zero line raised the output, below lowered it.",

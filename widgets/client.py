@@ -1,7 +1,9 @@
 """A typed client for Clarion's HTTP API: what the workspace (and any product app) calls.
 
 One method per endpoint, returning the decoded JSON (plain dicts and lists, exactly
-as the API sent them) or, for files, an ``Export``. Every non-2xx answer raises
+as the API sent them) or, for files, an ``Export``. The names a request may use
+(methods, personas, locales, widget variants, themes, verdicts, risk flags) are the
+service's: ``vocabulary()`` reads them, and nothing here repeats them. Every non-2xx answer raises
 ``ClientError`` carrying the API's own message, code and details; a service that
 cannot be reached raises ``ClientError`` too (status 0, code ``unreachable``).
 
@@ -15,39 +17,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, cast
 
 import httpx
 
 __all__ = [
-    "METHODS",
-    "VERDICTS",
     "ClarionClient",
     "ClientError",
     "Export",
     "Json",
+    "Vocabulary",
 ]
 
 Json = dict[str, Any]
-METHODS: tuple[str, ...] = (
-    "auto",
-    "tree_shap",
-    "exact_shap",
-    "kernel_shap",
-    "permutation_shap",
-    "lime",
-)
-VERDICTS: tuple[str, ...] = (
-    "ok",
-    "inaccurate",
-    "proxy",
-    "not_actionable",
-    "unclear_wording",
-    "unstable",
-)
-Persona = Literal["end_user", "analyst", "audit"]
-Widget = Literal["notice", "reasons", "chart", "counterfactuals"]
-Theme = Literal["auto", "light", "dark"]
+
+
+class Vocabulary(TypedDict):
+    """``GET /v1/vocabulary``: the names a request may use, as the service lists them."""
+
+    methods: list[str]
+    deterministic_methods: list[str]
+    output_spaces: list[str]
+    personas: list[str]
+    locales: list[str]
+    locale_names: dict[str, str]
+    widgets: list[str]
+    themes: list[str]
+    verdicts: list[str]
+    risk_flags: list[str]
 
 
 class ClientError(Exception):
@@ -145,6 +142,11 @@ class ClarionClient:
         models: list[Json] = self._json("GET", "/v1/models")["models"]
         return models
 
+    def vocabulary(self) -> Vocabulary:
+        """``GET /v1/vocabulary``: the methods (``auto`` first), deterministic methods, output
+        spaces, personas, locales (and their names), widgets, themes, verdicts, risk flags."""
+        return cast(Vocabulary, self._json("GET", "/v1/vocabulary"))
+
     def get_model(self, name: str) -> Json:
         """``GET /v1/models/{name}``: card, features, classes, explainers, providers."""
         return self._json("GET", f"/v1/models/{name}")
@@ -172,7 +174,7 @@ class ClarionClient:
         *,
         method: str = "auto",
         output: str | None = None,
-        persona: Persona = "end_user",
+        persona: str = "end_user",
         locale: str = "en",
         counterfactuals: int = 0,
         options: Mapping[str, Any] | None = None,
@@ -190,11 +192,11 @@ class ClarionClient:
         *,
         method: str = "auto",
         output: str | None = None,
-        persona: Persona = "end_user",
+        persona: str = "end_user",
         locale: str = "en",
         counterfactuals: int = 0,
-        widget: Widget = "notice",
-        theme: Theme = "auto",
+        widget: str = "notice",
+        theme: str = "auto",
         options: Mapping[str, Any] | None = None,
     ) -> str:
         """The same call with ``format: html``: the widget page exactly as product apps get it."""

@@ -1,7 +1,8 @@
 """One case explained by several methods and seeds, and how far the explanations agree.
 
 ``run_comparison`` asks the API for each method (sampling methods once per seed,
-exact ones once) and keeps every answer, including refusals in the API's words;
+the API's deterministic methods once) and keeps every answer, including refusals in
+the API's words;
 ``agreement_rows``, ``stability_rows`` and ``quality_rows`` turn the runs into the
 tables the compare page shows. No Streamlit here.
 """
@@ -16,7 +17,6 @@ from widgets.agreement import agree, attribution_map, seed_stability
 from widgets.client import ClarionClient, ClientError
 
 __all__ = [
-    "DETERMINISTIC",
     "Run",
     "agreement_rows",
     "parse_seeds",
@@ -25,9 +25,6 @@ __all__ = [
     "run_comparison",
     "stability_rows",
 ]
-
-# Methods whose answer does not depend on the seed: one run is enough.
-DETERMINISTIC = frozenset({"tree_shap", "exact_shap"})
 
 
 @dataclass(frozen=True)
@@ -76,10 +73,15 @@ def run_comparison(
     *,
     output: str | None = None,
 ) -> list[Run]:
-    """Explain ``instance`` with every method (and seed); refusals become runs with an error."""
+    """Explain ``instance`` with every method (and seed); refusals become runs with an error.
+
+    A method whose values do not depend on the seed (the vocabulary's
+    ``deterministic_methods``) runs once, without a seed.
+    """
+    deterministic = set(client.vocabulary()["deterministic_methods"])
     runs = []
     for method in methods:
-        for seed in [None] if method in DETERMINISTIC else seeds:
+        for seed in [None] if method in deterministic else seeds:
             try:
                 response = client.explain(
                     model,
@@ -106,13 +108,12 @@ def run_comparison(
 
 
 def pick_reference(runs: Sequence[Run]) -> Run | None:
-    """The exact run if there is one (tree_shap, then exact_shap), else the first that worked."""
+    """The first run of a deterministic method that worked (run once, so without a seed;
+    methods in the order given, the API's order on the compare page), else the first run
+    that worked."""
     good = [r for r in runs if r.ok]
-    for method in ("tree_shap", "exact_shap"):
-        for run in good:
-            if run.method == method:
-                return run
-    return good[0] if good else None
+    exact = [r for r in good if r.seed is None]
+    return next(iter(exact or good), None)
 
 
 def _r(value: float | None) -> float | None:

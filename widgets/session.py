@@ -21,6 +21,7 @@ import os
 import sys
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
@@ -31,6 +32,7 @@ from widgets.client import ClarionClient, ClientError
 __all__ = [
     "CLIENT_KEY",
     "DEFAULT_API_URL",
+    "PAGE_ICON",
     "api_settings",
     "client",
     "fetch",
@@ -41,6 +43,9 @@ __all__ = [
 T = TypeVar("T")
 CLIENT_KEY = "clarion.client"
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+# A file shipped with the package: a Material icon as favicon is fetched from Google's
+# font host, which fails offline and tells a third party who opens the workspace.
+PAGE_ICON = Path(__file__).with_name("clarion.png")
 _MEMO_KEY = "clarion.memo"
 _MEMO_SIZE = 64
 _BADGE_COLOURS = {"ok": "blue", "warn": "orange", "info": "gray"}

@@ -23,25 +23,35 @@ from starlette.types import Scope
 from service.api.middleware import (
     BodyLimitMiddleware,
     CurlFriendlyJsonMiddleware,
-    RateLimitMiddleware,
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
+from service.api.ratelimit import RateLimiter
 from service.api.routes import (
     coverage,
     explanations,
     health,
     holds,
+    jobs,
     keys,
     models,
     predictions,
     records,
     reviews,
+    vocabulary,
 )
 from service.api.routes.errors import document_middleware_errors
 from service.audit import AuditTrail
 from service.engine import Engine
-from service.errors import ClarionError
+from service.errors import (
+    ClarionError,
+    HttpError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+)
+from service.jobs import JobManager
 from service.logs import configure_logging
 from service.models.registry import ModelRegistry
 from service.settings import Settings
@@ -85,27 +95,37 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         details.append({"field": ".".join(loc) or "body", "problem": err.get("msg", "invalid")})
     first = details[0] if details else {"field": "body", "problem": "invalid"}
-    message = f"{first['field']}: {first['problem']}"
-    return _error(request, 422, {"code": "invalid_request", "message": message, "details": details})
+    error = InvalidRequest(f"{first['field']}: {first['problem']}", details=details)
+    return _error(request, error.status_code, error.to_dict())
+
+
+# Starlette's own refusals, in the one error voice; any other status keeps its number and
+# reads as an HttpError.
+_HTTP_ERRORS: dict[int, type[ClarionError]] = {
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+}
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
-        exc.status_code, "http_error"
-    )
-    return _error(
-        request, exc.status_code, {"code": code, "message": str(exc.detail), "details": []}
-    )
+    error = _HTTP_ERRORS.get(exc.status_code, HttpError)(str(exc.detail))
+    return _error(request, exc.status_code, error.to_dict())
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("request.crashed", error=type(exc).__name__)
-    return _error(
-        request,
-        500,
-        {"code": "internal_error", "message": "an unexpected error occurred", "details": []},
+    # Starlette calls this outside RequestIdMiddleware, where the id is no longer bound.
+    # The exception is logged as its type and place (service.logs), never with locals.
+    log.error(
+        "request.crashed",
+        request_id=_request_id(request),
+        method=request.method,
+        path=request.url.path,
+        exc_info=exc,
     )
+    error = ClarionError("an unexpected error occurred")
+    return _error(request, error.status_code, error.to_dict())
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -119,18 +139,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limiter = RateLimiter.from_settings(settings)
         audit = AuditTrail.open(settings)
         registry = ModelRegistry(settings)
         registry.load_all()
         app.state.settings = settings
         app.state.registry = registry
         app.state.audit = audit
+        app.state.limiter = limiter
         app.state.engine = Engine(registry, settings, recorder=audit.recorder)
+        # Batch jobs: the Dask cluster starts on first use; unfinished jobs resume now.
+        app.state.jobs = JobManager(app.state.engine, audit.store, settings)
+        app.state.jobs.resume_in_background()
         audit.log_auth_mode()
         log.info("service.started", models=len(registry), refused=len(registry.refused))
         try:
             yield
         finally:
+            app.state.jobs.close()
+            limiter.close()
             audit.close()
             log.info("service.stopped")
 
@@ -150,8 +177,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (records.router, reviews.router, holds.router, keys.router):
         app.include_router(router)
     app.include_router(coverage.router)
+    app.include_router(jobs.router)
+    app.include_router(vocabulary.router)
 
     def limit_for(scope: Scope) -> int:
+        if scope["path"].rstrip("/") == "/v1/jobs" and scope["method"] == "POST":
+            return settings.max_job_upload_bytes + 1_048_576  # the file and its envelope
         is_upload = scope["path"].rstrip("/") == "/v1/models" and scope["method"] == "POST"
         return 3 * settings.max_upload_bytes if is_upload else settings.max_body_bytes
 
@@ -165,8 +196,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: the request id is bound before anything can refuse a request.
     app.add_middleware(CurlFriendlyJsonMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
-    if settings.rate_limit_per_minute is not None:
-        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

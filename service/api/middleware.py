@@ -1,14 +1,13 @@
-"""ASGI middleware: request ids, body-size and rate limits, security headers.
+"""ASGI middleware: request ids, body-size limits, security headers.
 
 Each runs before any route reads a byte, so a refused request costs almost nothing.
+A refusal speaks the one error voice: the body and headers come from the error class
+(``service.errors``), exactly as the app's handler would render it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import time
 import uuid
 from collections.abc import Callable
 
@@ -16,29 +15,35 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import ClarionError, PayloadTooLarge
+
 __all__ = [
     "BodyLimitMiddleware",
     "CurlFriendlyJsonMiddleware",
-    "RateLimitMiddleware",
     "RequestIdMiddleware",
     "SecurityHeadersMiddleware",
     "error_body",
+    "send_error",
 ]
 
 REQUEST_ID_HEADER = b"x-request-id"
 
 
-def error_body(code: str, message: str, request_id: str | None, **extra: object) -> bytes:
-    return json.dumps(
-        {
-            "error": {
-                "code": code,
-                "message": message,
-                "details": [extra] if extra else [],
-                "request_id": request_id,
-            }
-        }
-    ).encode()
+def error_body(error: ClarionError, request_id: str | None) -> bytes:
+    """``{"error": {"code", "message", "details", "request_id"}}`` as JSON bytes."""
+    return json.dumps({"error": {**error.to_dict(), "request_id": request_id}}).encode()
+
+
+async def send_error(send: Send, error: ClarionError, request_id: str | None) -> None:
+    """Answer with ``error``: its status, its headers and its body."""
+    body = error_body(error, request_id)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class RequestIdMiddleware:
@@ -117,24 +122,11 @@ class BodyLimitMiddleware:
 
     @staticmethod
     async def _refuse(send: Send, limit: int, request_id: str | None) -> None:
-        body = error_body(
-            "payload_too_large",
+        error = PayloadTooLarge(
             f"the request body is over the limit of {limit} bytes",
-            request_id,
-            field="body",
-            problem=f"larger than {limit} bytes",
+            details={"field": "body", "problem": f"larger than {limit} bytes"},
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, error, request_id)
 
 
 STRICT_CSP = (
@@ -178,67 +170,6 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-class RateLimitMiddleware:
-    """A token bucket per API key (or per client address without one) on /v1 routes.
-
-    ``per_minute`` requests may arrive at once and refill evenly over a minute;
-    beyond that the answer is 429 with ``Retry-After``. The buckets live in this
-    process, so with several replicas the limit applies per replica.
-    """
-
-    _MAX_BUCKETS = 10_000
-
-    def __init__(self, app: ASGIApp, per_minute: int) -> None:
-        self.app = app
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def _key(self, scope: Scope) -> str:
-        auth = dict(scope["headers"]).get(b"authorization")
-        if auth:
-            return "key:" + hashlib.sha256(auth).hexdigest()[:32]
-        client = scope.get("client") or ("unknown", 0)
-        return f"addr:{client[0]}"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
-            await self.app(scope, receive, send)
-            return
-        key = self._key(scope)
-        now = time.monotonic()
-        tokens, last = self._buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            wait = max(1, math.ceil((1.0 - tokens) / self.rate))
-            body = error_body(
-                "rate_limited",
-                f"too many requests: the limit is {int(self.capacity)} per minute "
-                "(CLARION_RATE_LIMIT_PER_MINUTE)",
-                scope.get("state", {}).get("request_id"),
-                field="authorization",
-                problem="rate limit exceeded",
-            )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 429,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", str(wait).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
-        if len(self._buckets) >= self._MAX_BUCKETS and key not in self._buckets:
-            self._buckets.clear()  # bounded memory; a reset only ever errs towards admitting
-        self._buckets[key] = (tokens - 1.0, now)
-        await self.app(scope, receive, send)
 
 
 class CurlFriendlyJsonMiddleware:

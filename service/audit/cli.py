@@ -1,13 +1,16 @@
 """``clarion audit ...`` and ``clarion keys ...``: the operator's side of the audit trail.
 
 They open the same store as the service (``CLARION_DATABASE_URL``), so they work
-against a running deployment's database.
+against a running deployment's database. A store that cannot be opened (a bad URL,
+a missing folder, no store at all for ``verify``) is one line and exit code 2; an
+error while working is one line and exit code 1.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -38,14 +41,37 @@ def operator() -> str:
     return f"cli:{user}"[:64]
 
 
+class _CannotOpen(Exception):
+    """The store (or the settings that name it) cannot be used: exit code 2."""
+
+
+def _settings(database_url: str | None) -> Any:
+    from service.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(database_url=database_url)
+    except SettingsError as exc:
+        raise _CannotOpen(f"invalid setting: {exc}") from exc
+
+
 def _trail(database_url: str | None) -> Any:
     from service.audit import AuditTrail
+    from service.errors import ClarionError
     from service.logs import configure_logging
-    from service.settings import Settings
 
     configure_logging("info")
-    settings = Settings(database_url=database_url) if database_url else Settings()
-    return AuditTrail.open(settings)
+    settings = _settings(database_url)
+    try:
+        return AuditTrail.open(settings)
+    except ClarionError as exc:
+        raise _CannotOpen(exc.message) from exc
+
+
+def _bundle_names(models_dir: Path) -> set[str]:
+    """Model names a service on ``models_dir`` would serve (its bundles' folders)."""
+    if not models_dir.is_dir():
+        return set()
+    return {p.name for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
 
 
 def _run(action: Any) -> None:
@@ -53,6 +79,9 @@ def _run(action: Any) -> None:
 
     try:
         action()
+    except _CannotOpen as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     except ClarionError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
@@ -83,15 +112,23 @@ def purge(
     def action() -> None:
         trail = _trail(database_url)
         try:
+            from service.jobs.files import JobFiles
+
+            files = JobFiles(_settings(database_url).jobs_dir)
             result = run_purge(
-                trail.store, older_than=older_than, actor=operator(), dry_run=dry_run
+                trail.store,
+                older_than=older_than,
+                actor=operator(),
+                dry_run=dry_run,
+                remove_job_files=files.remove,
             )
         finally:
             trail.close()
         verb = "would remove" if dry_run else "removed"
         typer.echo(
-            f"{verb} {len(result.removed)} record(s) created before {result.cutoff.isoformat()}; "
-            f"kept {len(result.held)} under legal hold"
+            f"{verb} {len(result.removed)} record(s) and {len(result.jobs_removed)} job(s) "
+            f"created before {result.cutoff.isoformat()}; kept "
+            f"{len(result.held) + len(result.jobs_held)} under legal hold"
         )
 
     _run(action)
@@ -104,10 +141,14 @@ def hold(
     model: Annotated[str | None, typer.Option("--model", help="Every record of a model.")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Place a legal hold on one record or on a whole model (the API: POST .../hold)."""
+    """Place a legal hold on one record or on a whole model (the API: POST .../hold).
+
+    A model must have records or a bundle in the models folder (CLARION_MODELS_DIR).
+    """
     from service.audit.retention import place_hold
 
     def action() -> None:
+        served = _bundle_names(_settings(database_url).models_dir)
         trail = _trail(database_url)
         try:
             placed = place_hold(
@@ -116,6 +157,7 @@ def hold(
                 model_name=model,
                 reason=reason,
                 created_by=operator(),
+                served=served,
             )
         finally:
             trail.close()
@@ -145,14 +187,25 @@ def release(
 
 @audit_app.command("verify")
 def verify(database_url: DatabaseUrl = None) -> None:
-    """Check the store: database integrity, record hashes, decisions, annotations."""
+    """Check the store: database integrity, record hashes, decisions, annotations.
+
+    The store is opened read-only and must exist: a mistyped URL is an error (exit 2).
+    """
+    from service.audit.store import AuditStore
+    from service.errors import ClarionError
+    from service.logs import configure_logging
 
     def action() -> None:
-        trail = _trail(database_url)
+        configure_logging("info")
+        settings = _settings(database_url)
         try:
-            problems, count = trail.store.verify(), trail.store.count()
+            store = AuditStore.open(settings.database_url, read_only=True)
+        except ClarionError as exc:
+            raise _CannotOpen(exc.message) from exc
+        try:
+            problems, count = store.verify(), store.count()
         finally:
-            trail.close()
+            store.close()
         for problem in problems:
             typer.echo(problem, err=True)
         if problems:

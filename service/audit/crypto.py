@@ -19,15 +19,11 @@ from typing import Any
 from pydantic import SecretStr
 
 from service.audit._canonical import canonical_json
-from service.errors import Unavailable
+from service.errors import SealError
 
 __all__ = ["SealError", "Sealer", "new_key", "sealed_key_id"]
 
 _VERSION = "v1"
-
-
-class SealError(Unavailable):
-    """A sealed value cannot be opened: no key, another key, or a damaged blob."""
 
 
 def new_key() -> str:

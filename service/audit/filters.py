@@ -3,6 +3,11 @@
 ``RecordFilter`` turns into SQL ``WHERE`` clauses over ``explanation_records`` (and,
 for outcomes, an ``EXISTS`` over ``decisions``); ``Cursor`` is the keyset position of
 browse's pagination (newest first: ``created_at`` then ``id``, both descending).
+
+Times are compared in UTC. ``UtcDatetime`` is how the API takes them: an ISO 8601
+date-time or a date (midnight); one without a UTC offset is read as UTC; one that
+cannot be expressed in UTC (``9999-12-31T23:59:59-12:00``) is a validation error
+naming the field. ``RecordFilter`` normalises the same way for every other caller.
 """
 
 from __future__ import annotations
@@ -11,19 +16,44 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
 
+from pydantic import AfterValidator
 from sqlalchemy import ColumnElement, and_, exists, or_
 
 from service.audit.tables import Decision, ExplanationRecord
 from service.errors import InvalidInput
 
-__all__ = ["Cursor", "RecordFilter"]
+__all__ = ["TIME_BOUND", "Cursor", "RecordFilter", "UtcDatetime", "as_utc"]
+
+TIME_BOUND = (
+    "ISO 8601 date-time or date (a date means its midnight), inclusive; "
+    "without a UTC offset it is read as UTC."
+)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC, a naive one taken as UTC; ``OverflowError`` if UTC cannot hold it."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return as_utc(value)
+    except OverflowError as exc:
+        raise ValueError("is out of range once converted to UTC") from exc
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+"""A datetime read as UTC (see the module docstring); for request fields and query parameters."""
 
 
 @dataclass(frozen=True)
 class RecordFilter:
-    """Every field is optional; ``None`` means "any". Times are inclusive bounds."""
+    """Every field is optional; ``None`` means "any". Times are inclusive bounds, in UTC."""
 
     model: str | None = None
     version: str | None = None
@@ -34,6 +64,20 @@ class RecordFilter:
     quality_failed: bool | None = None
     proxy_flag: bool | None = None
     caller: str | None = None
+
+    def __post_init__(self) -> None:
+        # SQLite cannot compare a naive bound with stored aware times: normalise here too.
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                object.__setattr__(self, name, as_utc(value))
+            except OverflowError as exc:
+                raise InvalidInput(
+                    f"{name} is out of range once converted to UTC",
+                    details={"field": name, "problem": "out of range in UTC"},
+                ) from exc
 
     def record_clauses(self) -> list[ColumnElement[bool]]:
         """Clauses on ``explanation_records`` (outcome: any of the record's decisions)."""

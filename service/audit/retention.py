@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -23,6 +24,7 @@ from service.audit.tables import (
     Annotation,
     Decision,
     ExplanationRecord,
+    JobRecord,
     LegalHold,
     Purge,
     SampleItem,
@@ -35,6 +37,7 @@ log = structlog.get_logger(__name__)
 
 _AGE = re.compile(r"^\s*(\d{1,5})\s*([dwmy])\s*$")
 _CHUNK = 500
+_ENDED = ("succeeded", "failed", "cancelled")  # a running job is never purged
 
 
 def cutoff_for(older_than: str, now: datetime) -> datetime:
@@ -67,8 +70,13 @@ def place_hold(
     created_by: str,
     record_id: str | None = None,
     model_name: str | None = None,
+    served: Collection[str] = (),
 ) -> LegalHold:
-    """Hold one record or every record of a model until released."""
+    """Hold one record or every record of a model until released.
+
+    A model must be one of ``served`` or have records: a hold on a misspelt name would
+    protect nothing while looking as if it did, so it is ``NotFound``.
+    """
     if (record_id is None) == (model_name is None):
         raise InvalidInput("a hold names either one record or one model")
     with store.writing() as session:
@@ -77,6 +85,18 @@ def place_hold(
                 f"no explanation record {record_id!r}",
                 details={"field": "id", "problem": "unknown record"},
             )
+        if model_name is not None and model_name not in served:
+            recorded = session.scalar(
+                select(ExplanationRecord.id)
+                .where(ExplanationRecord.model_name == model_name)
+                .limit(1)
+            )
+            if recorded is None:
+                raise NotFound(
+                    f"no model {model_name!r}: none is served under that name and no "
+                    "record names it",
+                    details={"field": "name", "problem": "unknown model"},
+                )
         hold = LegalHold(
             id=uuid.uuid4().hex,
             created_at=datetime.now(UTC),
@@ -118,10 +138,24 @@ class PurgeResult:
     removed: list[str]
     held: list[str]
     dry_run: bool
+    jobs_removed: list[str] = field(default_factory=list)
+    jobs_held: list[str] = field(default_factory=list)
 
 
-def purge(store: AuditStore, *, older_than: str, actor: str, dry_run: bool = False) -> PurgeResult:
-    """Remove records created before the cutoff that no active hold covers."""
+def purge(
+    store: AuditStore,
+    *,
+    older_than: str,
+    actor: str,
+    dry_run: bool = False,
+    remove_job_files: Callable[[str], None] | None = None,
+) -> PurgeResult:
+    """Remove records created before the cutoff that no active hold covers.
+
+    Batch jobs that have ended go by the same rule (a hold on their model keeps them);
+    ``remove_job_files(job_id)`` then removes each removed job's input and result files,
+    which live exactly as long as the job's record.
+    """
     now = datetime.now(UTC)
     cutoff = cutoff_for(older_than, now)
     r = ExplanationRecord
@@ -133,7 +167,17 @@ def purge(store: AuditStore, *, older_than: str, actor: str, dry_run: bool = Fal
         old = list(session.execute(select(r.id, r.model_name).where(r.created_at < cutoff)))
         held = sorted(i for i, m in old if i in held_records or m in held_models)
         removed = sorted(i for i, m in old if i not in held_records and m not in held_models)
+        j = JobRecord
+        old_jobs = list(
+            session.execute(
+                select(j.id, j.model_name).where(j.created_at < cutoff, j.status.in_(_ENDED))
+            )
+        )
+        jobs_held = sorted(i for i, m in old_jobs if m in held_models)
+        jobs_removed = sorted(i for i, m in old_jobs if m not in held_models)
         if not dry_run:
+            for start in range(0, len(jobs_removed), _CHUNK):
+                session.execute(delete(j).where(j.id.in_(jobs_removed[start : start + _CHUNK])))
             for start in range(0, len(removed), _CHUNK):
                 chunk = removed[start : start + _CHUNK]
                 session.execute(delete(SampleItem).where(SampleItem.record_id.in_(chunk)))
@@ -153,16 +197,21 @@ def purge(store: AuditStore, *, older_than: str, actor: str, dry_run: bool = Fal
                     created_at=now,
                     actor=actor,
                     cutoff=cutoff,
-                    removed_count=len(removed),
-                    held_count=len(held),
-                    removed=removed,
+                    removed_count=len(removed) + len(jobs_removed),
+                    held_count=len(held) + len(jobs_held),
+                    removed=removed + [f"job:{i}" for i in jobs_removed],
                 )
             )
+    if not dry_run and remove_job_files is not None:
+        for job_id in jobs_removed:
+            remove_job_files(job_id)
     log.info(
         "audit.purged" if not dry_run else "audit.purge_dry_run",
         cutoff=cutoff.isoformat(),
         removed=len(removed),
         held=len(held),
         ids=removed,
+        jobs_removed=jobs_removed,
+        jobs_held=len(jobs_held),
     )
-    return PurgeResult(cutoff, removed, held, dry_run)
+    return PurgeResult(cutoff, removed, held, dry_run, jobs_removed, jobs_held)

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.audit.filters import RecordFilter
+from service.audit.filters import TIME_BOUND, RecordFilter, UtcDatetime
+from service.vocabulary import VERDICTS, RiskFlag, Verdict
 
 __all__ = [
     "VERDICTS",
@@ -42,10 +43,6 @@ __all__ = [
     "SignOffRequest",
 ]
 
-Verdict = Literal["ok", "inaccurate", "proxy", "not_actionable", "unclear_wording", "unstable"]
-VERDICTS: tuple[str, ...] = Verdict.__args__  # type: ignore[attr-defined]
-RiskFlag = Literal["low_confidence", "near_threshold", "quality_failed", "proxy_flag"]
-
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -56,8 +53,8 @@ class Filters(_In):
 
     model: str | None = None
     version: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UtcDatetime | None = Field(default=None, description=TIME_BOUND)
+    until: UtcDatetime | None = Field(default=None, description=TIME_BOUND)
     outcome: str | None = Field(default=None, description="Predicted label, e.g. `declined`.")
     method: str | None = None
     quality_failed: bool | None = Field(default=None, description="A quality gate failed.")

@@ -9,11 +9,18 @@ SQLite (the default, one file) runs in WAL mode with ``synchronous=FULL`` (a com
 survives a crash or power loss), foreign keys on, and write transactions opened with
 ``BEGIN IMMEDIATE`` so concurrent writers queue on the busy timeout instead of
 failing when a read lock cannot be upgraded. PostgreSQL needs nothing special.
+
+A SQLite file's folder must exist (``make_folder``: it is made, as for the default
+``./data/clarion.db``): a mistyped path is an error, not a new empty store
+somewhere. ``open(url, read_only=True)`` (``clarion audit verify``) opens an existing store without
+writing a byte; a missing one is ``Unavailable``. ``check_writable`` is the
+readiness probe: a no-op write, rolled back, with a short lock timeout.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, create_engine, event, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -59,20 +66,79 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine for ``url``; for a SQLite file, its folder is made if missing."""
+def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute("PRAGMA query_only=ON")
+
+
+def _postgres_read_only(dbapi_connection: Any, _record: Any) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    dbapi_connection.commit()
+
+
+def _sqlite_file(url: str, parsed: URL, *, read_only: bool, make_folder: bool) -> Path | None:
+    """The database file of a SQLite URL (None for memory and ``file:`` URIs), checked."""
+    database = parsed.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database)
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise Unavailable(f"no audit store at {_safe(url)}: {folder} is a file, not a folder")
+    if read_only:
+        if not path.is_file():
+            raise Unavailable(f"no audit store at {_safe(url)}: {path} does not exist")
+        return path
+    if not folder.exists():
+        if not make_folder:
+            raise Unavailable(
+                f"the audit store at {_safe(url)} cannot be made: the folder {folder} "
+                "does not exist"
+            )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Unavailable(
+                f"the audit store at {_safe(url)} cannot be made: {exc.strerror} ({folder})"
+            ) from exc
+    return path
+
+
+def create_db_engine(url: str, *, read_only: bool = False, make_folder: bool = False) -> Engine:
+    """An engine for ``url`` (see the module docstring for folders and ``read_only``).
+
+    Statement parameters are never rendered into errors: they can hold record values.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        path = _sqlite_file(url, parsed, read_only=read_only, make_folder=make_folder)
+        if read_only and path is not None:
+            uri = path.resolve().as_uri() + "?mode=ro"
+            engine = create_engine(
+                "sqlite://",
+                creator=lambda: sqlite3.connect(
+                    uri, uri=True, timeout=_SQLITE_BUSY_S, check_same_thread=False
+                ),
+                json_serializer=_dumps,
+                hide_parameters=True,
+            )
+            event.listen(engine, "connect", _sqlite_read_only)
+            event.listen(engine, "begin", _sqlite_begin)
+            return engine
         engine = create_engine(
-            parsed, connect_args={"timeout": _SQLITE_BUSY_S}, json_serializer=_dumps
+            parsed,
+            connect_args={"timeout": _SQLITE_BUSY_S},
+            json_serializer=_dumps,
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(parsed, pool_pre_ping=True, json_serializer=_dumps)
+    engine = create_engine(parsed, pool_pre_ping=True, json_serializer=_dumps, hide_parameters=True)
+    if read_only:
+        event.listen(engine, "connect", _postgres_read_only)
+    return engine
 
 
 @dataclass(frozen=True)
@@ -92,16 +158,42 @@ class AuditStore:
         self._writer = engine.execution_options(**{_WRITE: True})
 
     @classmethod
-    def open(cls, url: str) -> AuditStore:
-        """Connect and migrate to the newest schema; ``Unavailable`` if the database is not."""
-        engine = create_db_engine(url)
+    def open(cls, url: str, *, read_only: bool = False, make_folder: bool = False) -> AuditStore:
+        """Connect and migrate to the newest schema; ``Unavailable`` if the database is not.
+
+        ``read_only``: an existing store at the newest schema, opened without migrating
+        or writing; ``Unavailable`` if there is none. ``make_folder``: make a SQLite
+        file's missing folder.
+        """
+        engine = create_db_engine(url, read_only=read_only, make_folder=make_folder)
         try:
-            migrations.upgrade(engine)
+            if read_only:
+                cls._check_schema(engine, url)
+            else:
+                migrations.upgrade(engine)
         except SQLAlchemyError as exc:
             engine.dispose()
-            raise Unavailable(f"the audit store at {_safe(url)} cannot be opened: {exc}") from exc
+            problem = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise Unavailable(
+                f"the audit store at {_safe(url)} cannot be opened: {problem}"
+            ) from exc
+        except ClarionError:
+            engine.dispose()
+            raise
         log.info("audit.opened", database=_safe(url), dialect=engine.dialect.name)
         return cls(engine)
+
+    @staticmethod
+    def _check_schema(engine: Engine, url: str) -> None:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                raise Unavailable(f"no audit store at {_safe(url)}: it has no Clarion tables")
+            revision = connection.scalar(text("SELECT version_num FROM alembic_version"))
+        if revision != migrations.HEAD:
+            raise Unavailable(
+                f"the audit store at {_safe(url)} has schema {revision}; this version reads "
+                f"{migrations.HEAD} (start the service once to migrate it)"
+            )
 
     @property
     def dialect(self) -> str:
@@ -109,6 +201,38 @@ class AuditStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def check_writable(self, timeout_s: float = 1.0) -> str | None:
+        """None when a write would go through now, else what stops it (for readiness).
+
+        A no-op update of the migration marker, rolled back, waiting at most
+        ``timeout_s`` for a lock: it fails on a read-only or missing database, a lost
+        connection, revoked rights or a writer that holds the lock.
+        """
+        try:
+            with self.engine.connect() as connection:
+                if self.dialect == "sqlite":
+                    raw = connection.connection.driver_connection
+                    assert raw is not None
+                    raw.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+                    try:
+                        raw.execute("BEGIN IMMEDIATE")
+                        try:
+                            raw.execute("UPDATE alembic_version SET version_num = version_num")
+                        finally:
+                            raw.execute("ROLLBACK")
+                    finally:
+                        raw.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_S * 1000)}")
+                else:
+                    ms = int(timeout_s * 1000)
+                    connection.execute(text(f"SET LOCAL lock_timeout = {ms}"))
+                    connection.execute(text(f"SET LOCAL statement_timeout = {ms}"))
+                    connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+                    connection.rollback()
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            log.warning("audit.not_writable", error=type(exc).__name__)
+            return type(getattr(exc, "orig", None) or exc).__name__
+        return None
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

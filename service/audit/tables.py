@@ -12,12 +12,16 @@
     legal_holds          records (or whole models) that retention must not purge
     purges               what each retention purge removed
     api_keys             API keys, stored as SHA-256 hashes, with their role
+    jobs                 one row per batch explanation job: its audit record (caller,
+                         model and hashes, method and parameters, input and result
+                         hashes, times, status) and its progress
 
 Records and annotations are never updated; the only UPDATEs the service issues are
-releasing a legal hold and revoking an API key. Times are timezone-aware UTC on the
-way in and out (SQLite stores them naive, in UTC); ids are UUID hex strings. The
-Alembic migrations in ``migrations/versions`` create exactly these tables, and a
-test compares the two.
+releasing a legal hold, revoking an API key, and a job's progress until it ends (a
+finished job's row is final, its ``record_sha256`` taken over it then). Times are
+timezone-aware UTC on the way in and out (SQLite stores them naive, in UTC); ids are
+UUID hex strings. The Alembic migrations in ``migrations/versions`` create exactly
+these tables, and a test compares the two.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ __all__ = [
     "Base",
     "Decision",
     "ExplanationRecord",
+    "JobRecord",
     "LegalHold",
     "Purge",
     "Sample",
@@ -220,3 +225,34 @@ class ApiKey(Base):
     created_by: Mapped[str] = mapped_column(String(64))
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class JobRecord(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_created", "created_at", "id"),
+        Index("ix_jobs_model", "model_name", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    caller: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(64))
+    model_sha256: Mapped[str] = mapped_column(_HASH)
+    method: Mapped[str] = mapped_column(String(32))
+    output_space: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    n_partitions: Mapped[int] = mapped_column(Integer)
+    rows_done: Mapped[int] = mapped_column(Integer)
+    rows_failed: Mapped[int] = mapped_column(Integer)
+    input_sha256: Mapped[str] = mapped_column(_HASH)
+    result_sha256: Mapped[str | None] = mapped_column(_HASH)
+    error: Mapped[str | None] = mapped_column(Text)
+    document: Mapped[dict[str, Any]]
+    record_sha256: Mapped[str | None] = mapped_column(_HASH)

@@ -13,15 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from service.errors import Unavailable
+from service.errors import ExplanationTimeout
 
 __all__ = ["ExplanationTimeout", "check_deadline", "deadline"]
 
 _deadline: ContextVar[tuple[float, float] | None] = ContextVar("clarion_deadline", default=None)
-
-
-class ExplanationTimeout(Unavailable):
-    code = "explanation_timeout"
 
 
 @contextmanager

@@ -17,10 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from service.explain.trees.support import TreeSupport
 
 __all__ = ["Game", "PredictFn", "all_masks"]
 
@@ -48,8 +51,8 @@ class Game:
     input_dtype: Any = np.float64
     """The dtype the model reads. Coalition rows are built in it: the runtime would cast
     them to it anyway (so results are identical), and float32 halves the bytes moved."""
-    structure: object | None = None
-    """A white-box description of ``predict`` (parsed tree arrays) for exact tree methods."""
+    trees: TreeSupport | None = None
+    """The model's verified tree structure (a white-box ``predict``), for exact tree methods."""
     column_types: tuple[str, ...] | None = None
     """Per column, the card's feature type (numeric, integer, binary, categorical); None reads
     as all numeric. Sampling explainers (lime) draw categorical and binary columns as categories."""

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from service.errors import BundleRejected, InvalidInput
 from service.models.card import Feature, ModelCard
 
-__all__ = ["canonical_rows", "decode_row", "encode_value", "read_csv_rows"]
+__all__ = ["canonical_rows", "decode_row", "encode_rows", "encode_value", "read_csv_rows"]
 
 
 class _Problem(Exception):
@@ -120,6 +120,31 @@ def canonical_rows(card: ModelCard, instances: Sequence[Any]) -> NDArray[np.floa
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise InvalidInput(f"{first['field']} {first['problem']}{more}", details=problems)
     return X
+
+
+def encode_rows(
+    card: ModelCard, rows: Sequence[Sequence[Any]], *, text: bool
+) -> tuple[NDArray[np.float64], dict[int, list[dict[str, str]]]]:
+    """Rows of a batch file, each a sequence of values in card order, leniently.
+
+    ``text``: the values are CSV cells (parsed as ``read_csv_rows`` does); otherwise typed
+    values (as an explain request's instances, e.g. from Parquet). Returns X
+    (n_rows, n_features) and, for each row with anything wrong, its problems
+    (``field`` = feature name, ``problem`` in the words of ``canonical_rows``); such a
+    row is NaN in X and stays in place, so one bad row never fails the others.
+    """
+    features = card.features
+    X = np.empty((len(rows), len(features)), dtype=np.float64)
+    problems: dict[int, list[dict[str, str]]] = {}
+    for i, row in enumerate(rows):
+        for j, (f, value) in enumerate(zip(features, row, strict=True)):
+            try:
+                X[i, j] = encode_value(f, _parse_cell(f, value) if text else value)
+            except _Problem as exc:
+                problems.setdefault(i, []).append({"field": f.name, "problem": str(exc)})
+        if i in problems:
+            X[i] = np.nan
+    return X, problems
 
 
 def decode_value(feature: Feature, value: float) -> Any:

@@ -4,6 +4,11 @@ At start-up every folder of the models directory is loaded; a bad bundle is
 refused with one log line and the good ones are served. Uploads go through the
 same checks and are written to the models directory atomically (a temporary
 folder renamed into place), so a refused or interrupted upload leaves nothing.
+
+Loading composes a model from parts that never change afterwards: the bundle, the
+ONNX Runtime session and the tree capability (verified trees, or why there are none).
+``LoadedModel.function`` and ``LoadedModel.capabilities`` are what the engine builds a
+game and asks the explainer registry with.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import structlog
 
 from service.errors import BundleRejected, ClarionError, Conflict, NotFound
+from service.explain.capabilities import NOT_A_TREE_ENSEMBLE, Capabilities
+from service.explain.explanation import OutputSpace
+from service.explain.game import PredictFn
+from service.explain.trees.support import TreeSupport, TreeUnsupported, prepare_tree_support
 from service.models.bundle import (
     BACKGROUND_FILE,
     MODEL_FILE,
@@ -33,9 +41,6 @@ from service.models.bundle import (
 from service.models.runtime import OnnxModel
 from service.settings import Settings
 
-if TYPE_CHECKING:
-    from service.explain.trees import TreeSupport
-
 __all__ = ["LoadedModel", "ModelRegistry"]
 
 log = structlog.get_logger(__name__)
@@ -43,17 +48,37 @@ log = structlog.get_logger(__name__)
 
 @dataclass(eq=False)
 class LoadedModel:
-    """A bundle that passed every check, with its ONNX Runtime session."""
+    """A bundle that passed every check, with its ONNX Runtime session and tree capability."""
 
     bundle: Bundle
     runtime: OnnxModel
-    tree_support: object | None = None
-    tree_unavailable: str | None = "not a tree ensemble"
+    trees: TreeSupport | TreeUnsupported = NOT_A_TREE_ENSEMBLE
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def name(self) -> str:
         return self.bundle.card.name
+
+    def capabilities(self, space: OutputSpace | None = None) -> Capabilities:
+        """What explainers may know of this model (in ``space``; None: in general)."""
+        card = self.bundle.card
+        return Capabilities(
+            n_players=len(card.players),
+            n_columns=len(card.features),
+            task=card.task,
+            output_space=space,
+            trees=self.trees,
+        )
+
+    def function(self, space: OutputSpace) -> PredictFn:
+        """The model in ``space``: (n_samples, n_columns) -> (n_samples, n_outputs) float64.
+
+        Verified trees answer raw space with their exact margin graph; otherwise the
+        session's own output (probability, a regressor's value) or its link's margin.
+        """
+        if space == "raw" and isinstance(self.trees, TreeSupport):
+            return self.trees.predict_raw
+        return self.runtime.function(space)
 
 
 def limits_from(settings: Settings) -> BundleLimits:
@@ -94,23 +119,12 @@ def build_model(bundle: Bundle, settings: Settings) -> LoadedModel:
             requested=list(runtime.requested_providers),
             in_use=list(runtime.providers_in_use),
         )
-    loaded = LoadedModel(bundle=bundle, runtime=runtime)
-    _attach_tree_support(loaded)
+    # Parse tree ensembles for exact TreeSHAP; a refusal is kept as the reason, never fatal.
+    trees = prepare_tree_support(runtime, bundle.model, bundle.card, bundle.background)
+    loaded = LoadedModel(bundle=bundle, runtime=runtime, trees=trees)
+    if isinstance(trees, TreeSupport):
+        _warm_tree_tables(loaded, trees)
     return loaded
-
-
-def _attach_tree_support(loaded: LoadedModel) -> None:
-    """Parse tree ensembles for exact TreeSHAP; any refusal is recorded, never fatal."""
-    from service.explain.trees import TreeSupport, prepare_tree_support
-
-    result = prepare_tree_support(
-        loaded.runtime, loaded.bundle.model, loaded.bundle.card, loaded.bundle.background
-    )
-    if isinstance(result, TreeSupport):
-        loaded.tree_support, loaded.tree_unavailable = result, None
-        _warm_tree_tables(loaded, result)
-    else:
-        loaded.tree_support, loaded.tree_unavailable = None, result.reason
 
 
 def _warm_tree_tables(loaded: LoadedModel, support: TreeSupport) -> None:
@@ -187,7 +201,7 @@ class ModelRegistry:
             version=loaded.bundle.card.version,
             sha256=loaded.bundle.model_sha256[:12],
             provider=loaded.runtime.providers_in_use[0],
-            tree_shap=loaded.tree_unavailable or "available",
+            trees=loaded.trees.reason if isinstance(loaded.trees, TreeUnsupported) else "verified",
         )
 
     def add(self, bundle: Bundle) -> LoadedModel:

@@ -219,7 +219,6 @@ class OnnxModel:
         self._output, self.n_outputs = _pick_output(self._session, card, zipmap_tensor)
         self.chunk_rows = chunk_rows
         self.link: Link = link or self._default_link()
-        self._raw_fn: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None
 
     def _default_link(self) -> Link:
         if self.card.task == "regression":
@@ -227,10 +226,6 @@ class OnnxModel:
         if self.card.output.link != "auto":
             return self.card.output.link
         return "logit" if self.n_outputs == 2 else "log"
-
-    def set_raw_function(self, fn: Callable[[NDArray[np.float64]], NDArray[np.float64]]) -> None:
-        """Use an exact margin function (a tree graph with its post-transform removed)."""
-        self._raw_fn = fn
 
     # -- feeding -------------------------------------------------------------------------
     @property
@@ -303,9 +298,8 @@ class OnnxModel:
         return self.run(X)
 
     def predict_raw(self, X: NDArray[Any]) -> NDArray[np.float64]:
-        """The model's margin: the link applied to probabilities, or an exact margin graph."""
-        if self._raw_fn is not None:
-            return self._raw_fn(X)
+        """The model's margin: the link applied to its probabilities (a verified tree
+        ensemble's exact margin graph is ``TreeSupport.predict_raw``, composed at load)."""
         y = self.run(X)
         if self.link == "identity":
             return y
@@ -318,11 +312,11 @@ class OnnxModel:
     def function(
         self, space: Literal["raw", "probability"]
     ) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
-        """The prediction function for the game in ``space``.
+        """The prediction function for the game in ``space``, from the session alone.
 
-        A regressor's raw space is its value unless an exact margin function was set
-        (a tree graph ending in Exp explains log-values).
+        A regressor's raw space is its value; with verified trees the loader composes
+        their exact margin instead (``LoadedModel.function``).
         """
-        if space == "probability" or (self.card.task == "regression" and self._raw_fn is None):
+        if space == "probability" or self.card.task == "regression":
             return self.run
         return self.predict_raw

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from service import vocabulary
+from service.explain.explainers.exact_shap import DEFAULT_MAX_PLAYERS
+from service.explain.explanation import OutputSpace
+from service.vocabulary import Locale, Persona, Theme, Variant
 
 __all__ = [
     "Attribution",
@@ -39,6 +45,7 @@ __all__ = [
     "Review",
     "SampleList",
     "Screening",
+    "Vocabulary",
 ]
 
 # Validated by the core against the model's card, so errors name the feature;
@@ -54,6 +61,25 @@ Instance = Annotated[
             "description": "An object keyed by feature name, or a list in card order.",
         }
     ),
+]
+
+
+def _served_method(value: str) -> str:
+    """A method the registry serves now (or ``auto``); refused as a Literal would be."""
+    choices = vocabulary.method_choices()
+    if value not in choices:
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": vocabulary.one_of(choices)}
+        )
+    return value
+
+
+# Checked against the live registry, so the schema need not be rebuilt when a method is
+# registered; the OpenAPI enum lists the methods served when the schema was built.
+Method = Annotated[
+    str,
+    AfterValidator(_served_method),
+    WithJsonSchema({"enum": list(vocabulary.method_choices()), "type": "string"}),
 ]
 
 _CREDIT_EXAMPLE: dict[str, Any] = {
@@ -112,14 +138,12 @@ class ExplainRequest(_Model):
     )
 
     instances: list[Instance] = Field(min_length=1, description="Rows to explain (as for predict).")
-    method: Literal[
-        "auto", "tree_shap", "exact_shap", "kernel_shap", "permutation_shap", "lime"
-    ] = Field(
-        default="auto",
-        description="`auto` picks tree_shap for tree ensembles, exact_shap up to 12 players, "
-        "else permutation_shap.",
+    method: Method = Field(
+        default=vocabulary.AUTO,
+        description="`auto` picks tree_shap for tree ensembles, exact_shap up to "
+        f"{DEFAULT_MAX_PLAYERS} players, else permutation_shap.",
     )
-    output: Literal["raw", "probability"] | None = Field(
+    output: OutputSpace | None = Field(
         default=None,
         description="Output space: `raw` (margin) or `probability`; default from the card.",
     )
@@ -133,14 +157,14 @@ class ExplainRequest(_Model):
         "(permutation_shap), `num_samples` (lime).",
     )
     # What people read (service/narratives, widgets): same explanation, worded for a persona.
-    persona: Literal["end_user", "analyst", "audit"] = Field(
+    persona: Persona = Field(
         default="end_user",
         description="Who reads the narrative: `end_user` (plain words, confidence as a bucket, "
         "no model numbers), `analyst` (numbers, codes, flags, quality gates) or `audit` "
         "(also screening, raw contributions per reason code, template record).",
         examples=["end_user"],
     )
-    locale: Literal["en", "de"] = Field(
+    locale: Locale = Field(
         default="en",
         description="Language of reasons, narrative and widget; card copy that lacks the locale "
         "falls back to English and its reasons are flagged `untranslated`.",
@@ -160,12 +184,12 @@ class ExplainRequest(_Model):
         "from the same explanation the JSON would carry.",
         examples=["html"],
     )
-    widget: Literal["notice", "reasons", "chart", "counterfactuals"] = Field(
+    widget: Variant = Field(
         default="notice",
         description="With `format: html`: the full notice, the reason list, the sorted bar "
         "chart or the counterfactual card.",
     )
-    theme: Literal["auto", "light", "dark"] = Field(
+    theme: Theme = Field(
         default="auto",
         description="With `format: html`: `auto` follows the reader's colour-scheme preference.",
     )
@@ -289,7 +313,7 @@ class Notice(BaseModel):
 
     template_version: str
     locale: str
-    persona: Literal["end_user", "analyst", "audit"]
+    persona: Persona
     domain: str
     title: str
     lead: str
@@ -350,7 +374,7 @@ class ExplainResponse(BaseModel):
     id: str
     model: ModelRef
     method: str
-    output: Literal["raw", "probability"]
+    output: OutputSpace
     provenance: Provenance
     explanations: list[InstanceExplanation]
     timing: dict[str, float] = Field(default_factory=dict)
@@ -410,6 +434,31 @@ class CopyCoverage(BaseModel):
     basis: str = Field(description="How reachability was judged: card only, or a sample.")
     complete: bool
     locales: list[LocaleCoverage]
+
+
+class Vocabulary(BaseModel):
+    """Every name a request may use, as this service defines them: clients (the workspace,
+    product apps) read them here instead of keeping their own copies."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [vocabulary.as_dict()]})
+
+    methods: list[str] = Field(
+        description="What `method` may say in an explain request: `auto`, then each served "
+        "method in the order `auto` considers them."
+    )
+    deterministic_methods: list[str] = Field(
+        description="Methods whose values do not depend on the seed: one run is enough."
+    )
+    output_spaces: list[str] = Field(description="What `output` may say.")
+    personas: list[str] = Field(description="Who a narrative is written for (`persona`).")
+    locales: list[str] = Field(description="Languages of reasons and narratives (`locale`).")
+    locale_names: dict[str, str] = Field(description="Each locale's name in its own language.")
+    widgets: list[str] = Field(description="HTML widget variants (`widget`, with `format: html`).")
+    themes: list[str] = Field(description="Colour themes of the HTML widgets (`theme`).")
+    verdicts: list[str] = Field(description="A reviewer's verdicts on a recorded explanation.")
+    risk_flags: list[str] = Field(
+        description="Why a recorded decision is oversampled for review (sample `risk.weights`)."
+    )
 
 
 class ErrorBody(BaseModel):

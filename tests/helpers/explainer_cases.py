@@ -2,7 +2,9 @@
 
 Each case trains a small scikit-learn model, converts it with skl2onnx (no ZipMap),
 serves it through ``service.models.runtime.OnnxModel`` with a synthetic card and builds the
-``Game`` an explainer plays. ``brute_force_shapley`` computes Shapley values over all
+``Game`` an explainer plays. The tree cases (``forest_case``, ``boosted_case``) are served
+as the loader serves a tree model: their verified trees go to the game, whose raw space
+is the trees' margin graph. ``brute_force_shapley`` computes Shapley values over all
 coalitions with plain numpy loops, independently of ``service.explain.game``.
 """
 
@@ -20,6 +22,7 @@ import onnx
 from numpy.typing import NDArray
 
 from service.explain.game import Game
+from service.explain.trees import TreeSupport, prepare_tree_support
 from service.models.card import Feature, ModelCard
 from service.models.runtime import OnnxModel
 
@@ -37,21 +40,35 @@ class Case:
     X: Array
     background: Array
     estimator: Any  # the original scikit-learn model
+    trees: TreeSupport | None = None
 
     def game_in(self, space: Space) -> Game:
-        return make_game(self.model, self.card, self.background, space)
+        return make_game(self.model, self.card, self.background, space, self.trees)
 
 
-def make_game(model: OnnxModel, card: ModelCard, background: Array, space: Space) -> Game:
+def make_game(
+    model: OnnxModel,
+    card: ModelCard,
+    background: Array,
+    space: Space,
+    trees: TreeSupport | None = None,
+) -> Game:
+    """The game the engine builds; with verified trees, raw space is their margin graph."""
+    output_space = space if card.task == "classification" else "raw"
     players = card.players
     return Game(
-        predict=model.function(space),
+        predict=(
+            trees.predict_raw
+            if trees is not None and output_space == "raw"
+            else model.function(space)
+        ),
         background=background,
         players=tuple(p.columns for p in players),
         player_names=tuple(p.name for p in players),
         output_names=card.output_names,
-        output_space=space if card.task == "classification" else "raw",
+        output_space=output_space,
         column_types=tuple(f.type for f in card.features),
+        trees=trees,
     )
 
 
@@ -97,9 +114,18 @@ def _case(
     background: Array,
     X: Array,
     space: Space = "raw",
+    *,
+    with_trees: bool = False,
 ) -> Case:
-    model = OnnxModel(_onnx(estimator, background.shape[1]), card)
-    return Case(card, model, make_game(model, card, background, space), X, background, estimator)
+    proto = _onnx(estimator, background.shape[1])
+    model = OnnxModel(proto, card)
+    trees = None
+    if with_trees:
+        support = prepare_tree_support(model, proto, card, background)
+        assert isinstance(support, TreeSupport), support
+        trees = support
+    game = make_game(model, card, background, space, trees)
+    return Case(card, model, game, X, background, estimator, trees)
 
 
 def binary_case() -> Case:
@@ -145,6 +171,30 @@ def regression_case() -> Case:
     forest = RandomForestRegressor(n_estimators=5, max_depth=4, random_state=0).fit(data, y)
     card = _card([f"x{i}" for i in range(4)], "regression")
     return _case(forest, card, rng.normal(size=(12, 4)), rng.normal(size=(3, 4)))
+
+
+def forest_case() -> Case:
+    """A random forest regressor on 4 features served with its verified trees."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    rng = np.random.default_rng(7)
+    data = rng.normal(size=(200, 4))
+    y = data[:, 0] - np.cos(data[:, 1] * 2) + data[:, 2] * data[:, 3]
+    forest = RandomForestRegressor(n_estimators=4, max_depth=4, random_state=0).fit(data, y)
+    card = _card([f"x{i}" for i in range(4)], "regression")
+    return _case(forest, card, rng.normal(size=(12, 4)), rng.normal(size=(3, 4)), with_trees=True)
+
+
+def boosted_case() -> Case:
+    """Gradient boosting, binary, on 5 features, served with its verified trees (raw space)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    rng = np.random.default_rng(8)
+    data = rng.normal(size=(300, 5))
+    y = (data[:, 0] * data[:, 1] + data[:, 2] - 0.5 * data[:, 4] > 0).astype(int)
+    gb = GradientBoostingClassifier(n_estimators=6, max_depth=3, random_state=0).fit(data, y)
+    card = _card([f"x{i}" for i in range(5)], "classification", ["no", "yes"])
+    return _case(gb, card, rng.normal(size=(10, 5)), rng.normal(size=(3, 5)), with_trees=True)
 
 
 def group_case() -> Case:

@@ -46,3 +46,25 @@ def audit_client(audit_models_dir: Path, database_url: str) -> Iterator[TestClie
     app = create_app(audit_settings(audit_models_dir, database_url))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler() -> Iterator[str]:
+    """A real local Dask cluster (two worker processes, one thread each) for the session's
+    job tests; its address is what CLARION_DASK_SCHEDULER would say."""
+    import distributed
+
+    from tests.helpers.jobs import WORKER_ENV
+
+    cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        env=dict(WORKER_ENV),
+    )
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()

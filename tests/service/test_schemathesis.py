@@ -31,7 +31,7 @@ def api_schema(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
         target.mkdir()
         for f in bundle.iterdir():
             (target / f.name).write_bytes(f.read_bytes())
-    app = create_app(make_settings(store, max_instances=20, rate_limit_per_minute=None))
+    app = create_app(make_settings(store, max_instances=20, anonymous_rate_limit_per_minute=None))
     with TestClient(app):  # runs the lifespan: models and the audit store are opened
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 

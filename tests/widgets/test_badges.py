@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.widgets.app_pages.fake_api import CASES, explain_one
-from widgets.badges import quality_badges, quality_rows
+from widgets.badges import gate_badges, quality_badges, quality_rows
 
 
 def test_a_clean_explanation_has_passing_badges() -> None:
@@ -34,4 +34,15 @@ def test_quality_rows_list_every_figure() -> None:
     assert quality_rows(e) == [
         {"metric": "Additivity residual", "value": 0.0},
         {"metric": "Local fidelity R²", "value": 0.2},
+    ]
+
+
+def test_the_gate_figures_can_wait_for_whoever_wants_them() -> None:
+    e = explain_one(CASES[0], {"method": "lime"})
+    first = [b.label for b in quality_badges(e, gates=False)]
+    assert not [label for label in first if "≤" in label or "≥" in label]
+    assert first[:2] == ["Confidence: high", "Human review required: fidelity r2"]
+    assert [b.label for b in gate_badges(e)] == [
+        "Additivity residual 0 ≤ 0.01: passed",
+        "Local fidelity R² 0.2 ≥ 0.5: failed",
     ]

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from tests.widgets.app_pages.fake_api import FakeApi
-from widgets.cases import FormField, case_labels, coerce, form_fields, is_adverse, outcome_text
+from widgets.cases import (
+    FormField,
+    case_labels,
+    coerce,
+    default_model,
+    form_fields,
+    is_adverse,
+    outcome_text,
+)
 
 
 def _detail() -> dict[str, object]:
@@ -56,3 +64,9 @@ def test_outcomes_say_whether_they_are_adverse() -> None:
 def test_without_a_favourable_class_no_outcome_is_called_adverse() -> None:
     detail = {"classes": ["a", "b"], "card": {}}
     assert outcome_text({"label": "a", "probabilities": {"a": 0.6}}, detail) == "a, 60%"
+
+
+def test_pages_open_on_the_credit_demo_when_it_is_served() -> None:
+    assert default_model(["breast_cancer", "diabetes_progression", "german_credit"]) == 2
+    assert default_model(["breast_cancer", "loan"]) == 0
+    assert default_model([]) == 0

@@ -155,3 +155,126 @@ def test_reason_frequency_overall_and_by_group() -> None:
     heat = charts.render_reasons_by_group(table, group="housing").to_dict()
     assert heat["layer"][1]["mark"]["type"] == "text"  # each cell says its share in words
     assert heat["description"].startswith("Heat map of the share of cases in each housing group")
+
+
+# Issue 16, defect 1: sorted by size, with each value written at its bar's end.
+
+
+def _unsorted_by_name() -> dict[str, Any]:
+    """Contributions whose order by size is not their alphabetical order."""
+    values = {"Age": 0.254, "Checking account": 0.494, "Housing": -0.0816, "Loan amount": 1.41}
+    attributions = [
+        {"feature": label.lower(), "label": label, "value": 1, "attribution": v}
+        for label, v in values.items()
+    ]
+    return {
+        "target": "bad",
+        "base_value": 0.0,
+        "output_value": sum(values.values()),
+        "attributions": attributions,
+    }
+
+
+def _y_sorts(spec: dict[str, Any]) -> list[Any]:
+    return [layer["encoding"]["y"]["sort"] for layer in spec["layer"] if "y" in layer["encoding"]]
+
+
+def test_sorted_bars_name_their_order_in_every_layer() -> None:
+    spec = charts.render_sorted_bar(_unsorted_by_name()).to_dict()
+    order = ["Loan amount", "Checking account", "Age", "Housing"]
+    # A sort by field is dropped on a layered chart's shared domain (alphabetical then).
+    assert _y_sorts(spec) == [order, order, order]
+
+
+def test_the_waterfall_names_its_order_in_every_layer() -> None:
+    spec = charts.render_waterfall(_unsorted_by_name()).to_dict()
+    order = [
+        "Average case (base value)",
+        "Loan amount",
+        "Checking account",
+        "Age",
+        "Housing",
+        "This case (output)",
+    ]
+    assert _y_sorts(spec) == [order, order, order]
+
+
+def test_sorted_bar_values_sit_at_the_bar_ends() -> None:
+    spec = charts.render_sorted_bar(_unsorted_by_name()).to_dict()
+    texts = [layer for layer in spec["layer"] if layer["mark"]["type"] == "text"]
+    right, left = texts
+    assert right["encoding"]["x"]["field"] == left["encoding"]["x"]["field"] == "attribution"
+    assert (right["mark"]["align"], left["mark"]["align"]) == ("left", "right")
+    assert right["mark"]["dx"] > 0 > left["mark"]["dx"]
+    assert [r["text"] for r in spec["datasets"][right["data"]["name"]]] == [
+        "+1.41",
+        "+0.494",
+        "+0.254",
+    ]
+    assert [r["text"] for r in spec["datasets"][left["data"]["name"]]] == ["-0.0816"]
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["padding"] > 0  # room for the values
+
+
+# Issue 16, defect 2: the categorical dependence plot was squeezed to a flat line.
+
+CHECKING = [
+    "< 0 DM",
+    "0 to < 200 DM",
+    ">= 200 DM or salary paid in for 1+ year",
+    "no checking account",
+]
+
+
+def _checking_frame() -> pd.DataFrame:
+    detail = {
+        "features": [
+            {
+                "name": "checking",
+                "label": "Checking account balance",
+                "type": "categorical",
+                "categories": CHECKING,
+            }
+        ]
+    }
+    values = [CHECKING[3], CHECKING[0], CHECKING[2], CHECKING[1], CHECKING[3]]
+    effects = [-0.8, 0.66, -0.05, 0.34, -1.3]
+    response = {
+        "explanations": [
+            {
+                "attributions": [
+                    {
+                        "feature": "checking",
+                        "label": "Checking account balance",
+                        "value": v,
+                        "attribution": a,
+                    }
+                ]
+            }
+            for v, a in zip(values, effects, strict=True)
+        ]
+    }
+    return long_frame(detail, response)
+
+
+def test_categorical_dependence_keeps_its_height_title_and_readable_labels() -> None:
+    spec = charts.render_dependence(_checking_frame(), "checking").to_dict()
+    dots = spec["layer"][0]
+    x = dots["encoding"]["x"]
+    # Horizontal labels, long ones on several lines; the axis says what it is.
+    assert x["axis"]["labelAngle"] == 0
+    assert x["axis"]["title"] == "Checking account balance"
+    assert x["sort"] == CHECKING  # the card's order, not the alphabet
+    assert '">= 200 DM or salary paid in for 1+ year": [' in x["axis"]["labelExpr"]
+    # The plot has a height of its own; only the width is fitted to the column.
+    assert spec["height"] >= 240
+    assert spec["autosize"] == {"type": "fit-x", "contains": "padding"}
+    assert spec["title"] == "Dependence: Checking account balance"
+    rows = spec["datasets"][dots["data"]["name"]]
+    assert [r["attribution"] for r in rows] == [-0.8, 0.66, -0.05, 0.34, -1.3]
+    assert dots["encoding"]["xOffset"]["field"] == "jitter"  # dots of one category spread
+
+
+def test_short_category_labels_are_left_as_they_are() -> None:
+    frame = _checking_frame().assign(value=lambda f: f["value"].str[:5])
+    spec = charts.render_dependence(frame, "checking").to_dict()
+    assert spec["layer"][0]["encoding"]["x"]["axis"]["labelExpr"] == "datum.label"

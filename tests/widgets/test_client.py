@@ -20,6 +20,7 @@ from service.wire.schemas import (
     ModelList,
     PredictResponse,
     SampleList,
+    Vocabulary,
 )
 from tests.widgets.app_pages.fake_api import BASE_URL, CASES, FakeApi
 from widgets.client import ClarionClient, ClientError
@@ -29,6 +30,7 @@ def test_every_answer_of_the_fake_follows_the_services_contract() -> None:
     fake = FakeApi()
     api = fake.client()
     ModelList.model_validate({"models": api.list_models()})
+    Vocabulary.model_validate(api.vocabulary())
     ModelDetail.model_validate(api.get_model("loan"))
     SampleList.model_validate({"instances": api.samples("loan", 3)})
     PredictResponse.model_validate(

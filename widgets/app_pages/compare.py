@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from widgets import cases, charts, comparison
+from widgets import cases, charts, comparison, tables
 from widgets.session import client, fetch
 
 api = client()
@@ -18,8 +17,10 @@ st.caption(
 )
 
 models = fetch(("models",), api.list_models, what="list the models")
+words = fetch(("vocabulary",), api.vocabulary, what="read the API's vocabulary")
 top = st.columns(2)
-name = top[0].selectbox("Model", [m["name"] for m in models], key="compare.model")
+names = [m["name"] for m in models]
+name = top[0].selectbox("Model", names, index=cases.default_model(names), key="compare.model")
 detail = fetch(("model", name), lambda: api.get_model(name), what=f"read model {name}")
 samples = fetch(("samples", name), lambda: api.samples(name, 20), what="load sample cases")
 predictions = fetch(
@@ -44,7 +45,7 @@ with st.form("compare.form"):
     )
     output = row[2].radio(
         "Output space",
-        ["raw", "probability"],
+        words["output_spaces"],
         key="compare.output",
         help="raw: the margin, where tree SHAP is exact for any number of features.",
     )
@@ -74,7 +75,7 @@ _, _, k, runs = result
 good = [r for r in runs if r.ok]
 if not good:
     st.error("No method could explain this case; see the refusals below.")
-    st.dataframe(pd.DataFrame(comparison.quality_rows(runs)), hide_index=True)
+    st.dataframe(tables.table(comparison.quality_rows(runs)), hide_index=True)
     st.stop()
 
 default = comparison.pick_reference(runs)
@@ -97,12 +98,12 @@ st.altair_chart(
     width="stretch",
 )
 st.subheader(f"Agreement with {reference.name}")
-st.dataframe(pd.DataFrame(comparison.agreement_rows(runs, reference, k)), hide_index=True)
+st.dataframe(tables.table(comparison.agreement_rows(runs, reference, k)), hide_index=True)
 st.subheader("Stability across seeds")
 stability = comparison.stability_rows(runs, k)
 if stability:
-    st.dataframe(pd.DataFrame(stability), hide_index=True)
+    st.dataframe(tables.table(stability), hide_index=True)
 else:
     st.caption("Give two or more seeds to measure how stable each sampling method is.")
 st.subheader("Each run's own quality figures")
-st.dataframe(pd.DataFrame(comparison.quality_rows(runs)), hide_index=True)
+st.dataframe(tables.table(comparison.quality_rows(runs)), hide_index=True)

@@ -9,11 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from widgets import charts, coverage, population
-from widgets.client import METHODS, ClientError
+from widgets import cases, charts, coverage, population, tables
+from widgets.client import ClientError
 from widgets.session import client, fetch
-
-LOCALES = ("en", "de")
 
 api = client()
 st.title("Model overview")
@@ -23,19 +21,21 @@ st.caption(
 )
 
 models = fetch(("models",), api.list_models, what="list the models")
+words = fetch(("vocabulary",), api.vocabulary, what="read the API's vocabulary")
 row = st.columns([3, 2, 2, 2, 2])
-name = row[0].selectbox("Model", [m["name"] for m in models], key="model.model")
+names = [m["name"] for m in models]
+name = row[0].selectbox("Model", names, index=cases.default_model(names), key="model.model")
 size = int(
     row[1].number_input("Cases", min_value=5, max_value=100, value=40, step=5, key="model.size")
 )
-method = row[2].selectbox("Method", METHODS, key="model.method")
+method = row[2].selectbox("Method", words["methods"], key="model.method")
 output = row[3].radio(
     "Output space",
-    ["raw", "probability"],
+    words["output_spaces"],
     key="model.output",
     help="raw (the margin) lets tree SHAP run exactly and fast on any tree ensemble.",
 )
-locale = row[4].radio("Reasons in", LOCALES, horizontal=True, key="model.locale")
+locale = row[4].radio("Reasons in", words["locales"], horizontal=True, key="model.locale")
 
 detail = fetch(("model", name), lambda: api.get_model(name), what=f"read model {name}")
 samples = fetch(("samples", name, size), lambda: api.samples(name, size), what="load cases")
@@ -86,7 +86,7 @@ with reasons:
         table = population.reasons_by_group(explanations, samples, group)
         heat = charts.render_reasons_by_group(table, group=group_labels[group])
         st.altair_chart(heat, width="stretch")
-        st.dataframe(table, hide_index=True)
+        st.dataframe(tables.table(table), hide_index=True)
     with st.expander("Decisions the service has recorded (audit report)"):
         try:
             report = api.model_report(name)

@@ -4,6 +4,10 @@ Pick a model and a sample case (or edit the values: every edit re-explains at on
 choose persona, locale and channel. The left column embeds the page the API serves
 for exactly this request (``format: html``), byte for byte; the right shows the same
 explanation for an analyst: quality badges, waterfall and sorted bars, the reasons.
+
+The state lives in the URL (``widgets.links``), so the address bar is a link to this
+very preview; below the views, the same request as curl and Python and an embed
+snippet (``widgets.snippets``). Method, seed and quality figures wait in an expander.
 """
 
 from __future__ import annotations
@@ -13,16 +17,18 @@ import hashlib
 import json
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
-from widgets import cases, charts
-from widgets.badges import quality_badges, quality_rows
-from widgets.client import METHODS
-from widgets.session import client, fetch, show_badges
+from widgets import cases, charts, links, snippets, tables
+from widgets.badges import gate_badges, quality_badges, quality_rows
+from widgets.session import api_settings, client, fetch, show_badges
 
-PERSONAS = {"end_user": "End user", "analyst": "Analyst", "audit": "Audit"}
-LOCALES = {"en": "English", "de": "Deutsch"}
+# Whose view of the case the left column shows.
+HEADINGS = {
+    "end_user": "What the end user sees",
+    "analyst": "What an analyst is shown",
+    "audit": "What an auditor is shown",
+}
 # Channel -> the widget variant the API renders (None: the plain-text narrative).
 CHANNELS: dict[str, str | None] = {
     "Web page: full notice": "notice",
@@ -31,6 +37,8 @@ CHANNELS: dict[str, str | None] = {
     "In app: what could change": "counterfactuals",
     "Email or letter: plain text": None,
 }
+# Channel -> its name in a link.
+CHANNEL_NAMES = {label: widget or "text" for label, widget in CHANNELS.items()}
 HEIGHTS = {"notice": 1100, "reasons": 460, "chart": 640, "counterfactuals": 460}
 
 api = client()
@@ -41,8 +49,36 @@ st.caption(
 )
 
 models = fetch(("models",), api.list_models, what="list the models")
+words = fetch(("vocabulary",), api.vocabulary, what="read the API's vocabulary")
+# Persona and locale choices, with the words the pickers show: the API's, not a copy.
+PERSONAS = {p: p.replace("_", " ").capitalize() for p in words["personas"]}
+LOCALES = {code: words["locale_names"].get(code, code) for code in words["locales"]}
+names = [m["name"] for m in models]
+link = links.from_query(
+    st.query_params.to_dict(),
+    models=names,
+    personas=list(PERSONAS),
+    locales=list(LOCALES),
+    channels=list(CHANNEL_NAMES.values()),
+)
+# The URL is read when the page opens (a shared link); from then on the page writes it.
+opening = "preview.opened" not in st.session_state
+st.session_state["preview.opened"] = True
+if opening:
+    channel_by_name = {n: label for label, n in CHANNEL_NAMES.items()}
+    for key, value in (
+        ("preview.model", link.model),
+        ("preview.persona", link.persona),
+        ("preview.locale", link.locale),
+        ("preview.channel", channel_by_name.get(link.channel or "")),
+    ):
+        if value is not None:
+            st.session_state[key] = value
+if names:
+    st.session_state.setdefault("preview.model", names[cases.default_model(names)])
+
 top = st.columns([2, 3])
-name = top[0].selectbox("Model", [m["name"] for m in models], key="preview.model")
+name = top[0].selectbox("Model", names, key="preview.model")
 detail = fetch(("model", name), lambda: api.get_model(name), what=f"read model {name}")
 samples = fetch(("samples", name), lambda: api.samples(name, 20), what="load sample cases")
 predictions = fetch(
@@ -79,13 +115,21 @@ def _load_case() -> None:
 
 
 if case_key not in st.session_state:
-    st.session_state[case_key] = 0
+    from_link = opening and link.model in (None, name)
+    st.session_state[case_key] = (
+        link.case if from_link and link.case is not None and link.case < len(samples) else 0
+    )
     _load_case()
+    for field in fields if from_link else []:
+        edit = link.edits.get(field.name)
+        value = None if edit is None else links.parse_value(field, edit)
+        if value is not None:
+            st.session_state[_field_key(field)] = _widget_value(field, value)
 top[1].selectbox(
     "Case", range(len(samples)), format_func=lambda i: labels[i], key=case_key, on_change=_load_case
 )
 
-row = st.columns([3, 2, 3, 2, 2])
+row = st.columns([3, 2, 3, 2])
 persona = row[0].radio(
     "Persona",
     list(PERSONAS),
@@ -104,7 +148,6 @@ channel = row[2].selectbox("Channel", list(CHANNELS), key="preview.channel")
 n_counterfactuals = row[3].number_input(
     "Counterfactuals", min_value=0, max_value=3, value=2, step=1, key="preview.counterfactuals"
 )
-method = row[4].selectbox("Method", METHODS, key="preview.method")
 
 with st.expander("Case values: change any to re-explain (what-if)", expanded=False):
     columns = st.columns(3)
@@ -135,7 +178,29 @@ with st.expander("Case values: change any to re-explain (what-if)", expanded=Fal
                 field.label, key=key, help=field.help, min_value=field.low, max_value=field.high
             )
 
+# The page's layout, top to bottom; filled once the case is explained.
+outcome = st.container()
+user_side, analyst_side = st.columns(2, gap="large")
+share = st.container()
+details = st.expander("Technical details: method, seed, quality figures, HTML source")
+method = details.selectbox("Method", words["methods"], key="preview.method")
+
+case_index = int(st.session_state[case_key])
 instance = {f.name: cases.coerce(f, st.session_state[_field_key(f)]) for f in fields}
+sample = {
+    f.name: cases.coerce(f, _widget_value(f, samples[case_index].get(f.name))) for f in fields
+}
+query = links.to_query(
+    model=name,
+    case=case_index,
+    persona=persona,
+    locale=locale,
+    channel=CHANNEL_NAMES[channel],
+    edits={k: v for k, v in instance.items() if v != sample[k]},
+)
+if st.query_params.to_dict() != query:
+    st.query_params.from_dict(query)
+
 params: dict[str, Any] = {
     "method": method,
     "persona": persona,
@@ -149,18 +214,12 @@ response = fetch(
     what="explain the case",
 )
 explanation = response["explanations"][0]
-
-outcome, how = st.columns([1, 1], vertical_alignment="bottom")
 outcome.metric("Predicted outcome", cases.outcome_text(explanation["prediction"], detail))
-how.markdown(
-    f"Explained with **{response['method']}** in the **{response['output']}** space; "
-    f"seed {response['provenance']['seed']}; audit record `{response['id']}`."
-)
+widget = CHANNELS[channel]
 
-user_side, analyst_side = st.columns(2, gap="large")
 with user_side:
-    st.subheader("What the end user sees")
-    widget = CHANNELS[channel]
+    st.subheader(HEADINGS.get(persona, f"What the {PERSONAS[persona].lower()} persona sees"))
+    html = ""
     if widget is None:
         st.caption("The `narrative` string of the JSON response, as an email or letter carries it.")
         with st.container(border=True):
@@ -176,26 +235,23 @@ with user_side:
             f"The page the API serves for this request (`format: html`, `widget: {widget}`): "
             f"{len(html.encode()):,} bytes, SHA-256 `{digest[:16]}…`."
         )
+        st.download_button(
+            "Download the HTML",
+            html,
+            file_name=f"{name}-{widget}-{locale}.html",
+            mime="text/html",
+            icon=":material/download:",
+        )
         source = "data:text/html;charset=utf-8;base64," + base64.b64encode(html.encode()).decode()
         st.iframe(
             source, height=HEIGHTS[widget], tab_index=0,
             alt=f"The end-user widget ({widget}) exactly as the API serves it",
         )  # fmt: skip
-        with st.expander("HTML source, as served"):
-            st.code(html, language="html", wrap_lines=True)
-            st.download_button(
-                "Download the HTML",
-                html,
-                file_name=f"{name}-{widget}-{locale}.html",
-                mime="text/html",
-            )
 
 with analyst_side:
     st.subheader("Analyst view")
-    show_badges(quality_badges(explanation))
-    waterfall, bars, reasons, quality = st.tabs(
-        ["Waterfall", "Sorted bars", "Reasons", "Quality figures"]
-    )
+    show_badges(quality_badges(explanation, gates=False))
+    waterfall, bars, reasons = st.tabs(["Waterfall", "Sorted bars", "Reasons"])
     waterfall.altair_chart(charts.render_waterfall(explanation), width="stretch")
     bars.altair_chart(charts.render_sorted_bar(explanation), width="stretch")
     reason_rows = [
@@ -208,12 +264,59 @@ with analyst_side:
         }
         for r in explanation["reasons"]
     ]
-    reasons.dataframe(pd.DataFrame(reason_rows), hide_index=True)
+    reasons.dataframe(tables.table(reason_rows), hide_index=True)
     if explanation.get("counterfactuals"):
         reasons.dataframe(
-            pd.DataFrame(
+            tables.table(
                 [{"change": c["text"], "cost": c["cost"]} for c in explanation["counterfactuals"]]
             ),
             hide_index=True,
         )
-    quality.dataframe(pd.DataFrame(quality_rows(explanation)), hide_index=True)
+
+with share:
+    st.subheader("Share this preview")
+    st.caption(
+        "The address in your browser's address bar is a link to this preview as it is now: "
+        "model, case, persona, language, channel and your edits."
+    )
+    body = snippets.explain_body(
+        instance,
+        method=method,
+        persona=persona,
+        locale=locale,
+        counterfactuals=int(n_counterfactuals),
+        widget=widget,
+    )
+    with_key = api_settings()[1] is not None
+    as_curl, as_python, as_embed = st.tabs(
+        ["Copy as API request: curl", "Copy as API request: Python", "Embed the widget"]
+    )
+    as_curl.code(snippets.curl(api.base_url, name, body, with_key=with_key), language="bash")
+    as_python.code(snippets.python(api.base_url, name, body, with_key=with_key), language="python")
+    if widget is None:
+        as_embed.caption(
+            "The plain-text channel has no page to embed: send the response's `narrative`."
+        )
+    else:
+        as_embed.caption(
+            "Paste into any HTML page: the widget as served for this case, in an `<iframe>`. "
+            "For live cases, request `format: html` from your server (the curl above) and "
+            "serve the page as it comes."
+        )
+        title = f"{PERSONAS[persona]} explanation ({widget})"
+        as_embed.code(
+            snippets.embed(html, title=title, height=HEIGHTS[widget]),
+            language="html",
+            wrap_lines=True,
+        )
+
+with details:
+    st.markdown(
+        f"Explained with **{response['method']}** in the **{response['output']}** space; "
+        f"seed {response['provenance']['seed']}; audit record `{response['id']}`."
+    )
+    show_badges(gate_badges(explanation))
+    st.dataframe(tables.table(quality_rows(explanation)), hide_index=True)
+    if html:
+        st.caption("HTML source, as served")
+        st.code(html, language="html", wrap_lines=True)

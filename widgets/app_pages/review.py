@@ -10,12 +10,11 @@ import pandas as pd
 import streamlit as st
 
 from widgets import charts, records
-from widgets.client import VERDICTS, ClientError
+from widgets.client import ClientError
 from widgets.session import client, fetch
 
 ANY = "(any)"
 STRATA = ["outcome", "model_version", "method", "confidence_bucket"]
-RISKS = ["low_confidence", "near_threshold", "quality_failed", "proxy_flag"]
 TRISTATE = {ANY: None, "yes": True, "no": False}
 
 api = client()
@@ -27,6 +26,7 @@ st.caption(
 
 # 1. The sample
 models = fetch(("models",), api.list_models, what="list the models")
+words = fetch(("vocabulary",), api.vocabulary, what="read the API's vocabulary")
 names = [m["name"] for m in models]
 model = st.selectbox("Model", [ANY, *names], key="review.model")
 classes: list[str] = []
@@ -75,7 +75,7 @@ if not sample["items"]:
     st.stop()
 narrow = st.columns(3)
 part = narrow[0].selectbox("Part", [ANY, "stratified", "risk"], key="review.part")
-risk = narrow[1].selectbox("Risk flag", [ANY, *RISKS], key="review.risk")
+risk = narrow[1].selectbox("Risk flag", [ANY, *words["risk_flags"]], key="review.risk")
 outcomes = sorted({r["outcome"] for r in records.sample_rows(sample["items"])})
 shown_outcome = narrow[2].selectbox("Outcome shown", [ANY, *outcomes], key="review.shown_outcome")
 items = records.filter_items(
@@ -139,7 +139,10 @@ st.subheader("Verdicts")
 with st.form("review.annotate", clear_on_submit=True):
     pair = st.columns(2)
     verdict = pair[0].selectbox(
-        "Verdict", VERDICTS, format_func=lambda v: v.replace("_", " "), key="review.verdict"
+        "Verdict",
+        words["verdicts"],
+        format_func=lambda v: v.replace("_", " "),
+        key="review.verdict",
     )
     reviewer = pair[1].text_input("Reviewer", key="review.reviewer")
     note = st.text_area("Note", key="review.note")

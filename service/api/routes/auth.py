@@ -3,6 +3,10 @@
 A key travels as ``Authorization: Bearer <key>``. No key (where keys are required),
 an unknown or a revoked key: 401. A key whose role may not call the route: 403.
 ``admin`` may call everything. Health endpoints and the docs take no key.
+
+Rate limits are counted here, where the caller is known (``service.api.ratelimit``):
+by key once authenticated, by client address without a key, and failed
+authentications by client address, checked before a presented key is.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.api.routes.deps import AuditDep
+from service.api.routes.deps import AuditDep, LimiterDep
 from service.auth import ANONYMOUS, Principal, Role
 from service.errors import Forbidden, Unauthorized
 
@@ -28,21 +32,32 @@ _bearer = HTTPBearer(
 def authenticate(
     request: Request,
     audit: AuditDep,
+    limiter: LimiterDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller behind the request's key; anonymous (admin) only where auth is open."""
     keys = audit.keys
-    if keys.mode == "disabled":
-        return ANONYMOUS
-    if credentials is None:
-        if "authorization" in request.headers:
-            raise Unauthorized("the Authorization header must read 'Bearer <key>'")
+    address = limiter.client_address(request.scope)
+    presented = request.headers.getlist("authorization")
+    if keys.mode == "disabled" or not presented:
+        limiter.admit_anonymous(address)
+        if keys.mode == "disabled":
+            return ANONYMOUS
         if keys.required():
             raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
         return ANONYMOUS
+    limiter.check_failures(address)
+    if len(presented) > 1:
+        limiter.record_failure(address)
+        raise Unauthorized("send one Authorization header, not several")
+    if credentials is None:
+        limiter.record_failure(address)
+        raise Unauthorized("the Authorization header must read 'Bearer <key>'")
     principal = keys.authenticate(credentials.credentials)
     if principal is None:
+        limiter.record_failure(address)
         raise Unauthorized("the API key is unknown or revoked")
+    limiter.admit_key(principal.key_id)
     return principal
 
 

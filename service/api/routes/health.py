@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from service.api.routes.deps import RegistryDep
+from service.api.routes.deps import AuditDep, LimiterDep, RegistryDep
 
 router = APIRouter(tags=["health"])
+
+_STORE_TIMEOUT_S = 1.0
 
 
 @router.get("/health/live", operation_id="health_live")
@@ -19,13 +21,23 @@ def live() -> dict[str, str]:
 @router.get(
     "/health/ready",
     operation_id="health_ready",
-    responses={503: {"description": "No model could be loaded"}},
+    responses={503: {"description": "No model served, or the audit store takes no writes"}},
 )
-def ready(registry: RegistryDep) -> JSONResponse:
-    """Ready when at least one model is served; lists refused bundles."""
+def ready(registry: RegistryDep, audit: AuditDep, limiter: LimiterDep) -> JSONResponse:
+    """Ready when at least one model is served and the audit store takes writes (every
+    explanation is recorded first), and the rate-limit store answers where it is Redis;
+    lists refused bundles.
+
+    The store check is a no-op write, rolled back, that waits at most a second for a lock.
+    """
+    problem = audit.store.check_writable(_STORE_TIMEOUT_S)
+    limits_ok = limiter.healthy()
+    ok = len(registry) > 0 and problem is None and limits_ok
     body = {
-        "status": "ready" if len(registry) else "not_ready",
+        "status": "ready" if ok else "not_ready",
         "models": len(registry),
         "refused": registry.refused,
+        "audit_store": "ok" if problem is None else f"not writable ({problem})",
+        "rate_limit_store": "ok" if limits_ok else "unreachable",
     }
-    return JSONResponse(body, status_code=200 if len(registry) else 503)
+    return JSONResponse(body, status_code=200 if ok else 503)

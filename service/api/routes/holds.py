@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from service.api.routes.auth import ReviewerCaller
-from service.api.routes.deps import AuditDep
+from service.api.routes.deps import AuditDep, RegistryDep
 from service.api.routes.errors import described, errors
 from service.audit.retention import list_holds, place_hold, release_hold
 from service.audit.schemas import HoldList, HoldOut, HoldRequest
@@ -47,11 +47,25 @@ def hold_explanation(
     "/models/{name}/hold",
     operation_id="hold_model",
     status_code=status.HTTP_201_CREATED,
-    responses=errors(401, 403, 422, 503),
+    responses={
+        **errors(401, 403, 422, 503),
+        **described(404, "No model of that name is served and no record names it"),
+    },
 )
-def hold_model(name: str, body: HoldRequest, audit: AuditDep, caller: ReviewerCaller) -> HoldOut:
-    """Put every record of a model (past and future) on legal hold."""
-    hold = place_hold(audit.store, model_name=name, reason=body.reason, created_by=caller.key_id)
+def hold_model(
+    name: str, body: HoldRequest, audit: AuditDep, registry: RegistryDep, caller: ReviewerCaller
+) -> HoldOut:
+    """Put every record of a model (past and future) on legal hold.
+
+    The model must be served or have records; any other name is 404.
+    """
+    hold = place_hold(
+        audit.store,
+        model_name=name,
+        reason=body.reason,
+        created_by=caller.key_id,
+        served={m.name for m in registry},
+    )
     return _out(hold)
 
 

@@ -45,7 +45,7 @@ def _detail(model: LoadedModel) -> ModelDetail:
         players=[p.name for p in card.players],
         classes=list(card.classes) if card.classes else None,
         positive_class=card.positive_class,
-        explainers=availability(model),
+        explainers=availability(model.capabilities()),
         providers=list(model.runtime.providers_in_use),
         background_sha256=model.bundle.background_sha256,
         background_rows=int(model.bundle.background.shape[0]),

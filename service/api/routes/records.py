@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -12,7 +11,7 @@ from service.api.routes.auth import ReviewerCaller
 from service.api.routes.deps import AuditDep, EngineDep
 from service.api.routes.errors import described, errors
 from service.audit.exports import case_packet
-from service.audit.filters import RecordFilter
+from service.audit.filters import TIME_BOUND, RecordFilter, UtcDatetime
 from service.audit.replay import replay
 from service.audit.schemas import RecordDetail, RecordList, ReplayResult
 from service.audit.views import record_detail, record_summary
@@ -29,8 +28,8 @@ def list_explanations(
     _: ReviewerCaller,
     model: str | None = None,
     version: str | None = None,
-    since: Annotated[datetime | None, Query(description="ISO 8601, inclusive.")] = None,
-    until: Annotated[datetime | None, Query(description="ISO 8601, inclusive.")] = None,
+    since: Annotated[UtcDatetime | None, Query(description=TIME_BOUND)] = None,
+    until: Annotated[UtcDatetime | None, Query(description=TIME_BOUND)] = None,
     outcome: Annotated[str | None, Query(description="Predicted label of any instance.")] = None,
     method: str | None = None,
     quality_failed: bool | None = None,

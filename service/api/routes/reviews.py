@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -12,6 +11,7 @@ from service.api.routes.deps import AuditDep, RegistryDep
 from service.api.routes.errors import described, errors
 from service.audit.annotations import annotate, annotations_of, sign_off
 from service.audit.exports import build_export
+from service.audit.filters import TIME_BOUND, UtcDatetime
 from service.audit.report import model_report
 from service.audit.sampling import draw_sample, get_sample, redraw_sample
 from service.audit.schemas import (
@@ -140,8 +140,8 @@ def get_report(
     audit: AuditDep,
     registry: RegistryDep,
     _: ReviewerCaller,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[UtcDatetime | None, Query(description=TIME_BOUND)] = None,
+    until: Annotated[UtcDatetime | None, Query(description=TIME_BOUND)] = None,
     version: str | None = None,
     group: Annotated[
         list[str] | None,

@@ -1,8 +1,15 @@
 """The explainer contract, after scikit-learn's estimators.
 
-``__init__`` stores keyword parameters unchanged; ``fit(game)`` validates them
-against the class's constraint table and sets trailing-underscore attributes;
-``explain(X)`` checks that the explainer is fitted and never mutates it.
+``__init__`` stores keyword parameters unchanged (each with a default); ``fit(game)``
+validates them against the class's constraint table, refuses a game the method cannot
+play and sets trailing-underscore attributes; ``explain(X)`` checks that the explainer
+is fitted and never mutates it.
+
+Availability is part of the contract, decided on a model's ``Capabilities`` (never on
+a loaded model): ``unavailable`` says why no options make the method explain such a
+model (the rule ``GET /v1/models/{name}`` shows and a request is refused by), ``check``
+refuses what these parameters cannot do, and ``accepts`` (both, with default
+parameters) is what ``auto`` asks of the methods that set ``auto``.
 """
 
 from __future__ import annotations
@@ -16,15 +23,12 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from numpy.typing import NDArray
 
-from service.errors import ClarionError, InvalidInput
+from service.errors import InvalidInput, NotFitted
+from service.explain.capabilities import Capabilities
 from service.explain.explanation import Explanation
 from service.explain.game import Game
 
 __all__ = ["Explainer", "Interval", "NotFitted", "Options"]
-
-
-class NotFitted(ClarionError):
-    code = "not_fitted"
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,32 @@ class Explainer(ABC):
         "seed": Interval(int, 0, 2**32 - 1),
     }
     deterministic: ClassVar[bool] = True
+    """The same game and parameters give the same values whatever the seed."""
+    auto: ClassVar[bool] = False
+    """``auto`` may pick this method: it takes, in registry order, the first such method
+    that ``accepts`` the model."""
 
     game_: Game
+
+    @classmethod
+    def unavailable(cls, model: Capabilities) -> str | None:
+        """Why this method cannot explain such a model whatever its options; None if it can."""
+        return None
+
+    def check(self, model: Capabilities) -> None:  # noqa: B027 - optional hook
+        """Refuse with ``InvalidInput`` a model that these parameters cannot explain
+        (too many players for the budget, say); the method itself is available."""
+
+    @classmethod
+    def accepts(cls, model: Capabilities) -> bool:
+        """Whether the method, with its default parameters, can explain the model."""
+        if cls.unavailable(model) is not None:
+            return False
+        try:
+            cls().check(model)
+        except InvalidInput:
+            return False
+        return True
 
     def get_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.parameter_constraints}
@@ -92,12 +120,16 @@ class Explainer(ABC):
 
     def fit(self, game: Game) -> Self:
         self.validate_params()
-        self.check_game(game)
+        model = Capabilities.of_game(game)
+        reason = self.unavailable(model)
+        if reason is not None:
+            raise InvalidInput(
+                f"{self.name} is unavailable for this model: {reason}",
+                details={"field": "method", "problem": reason},
+            )
+        self.check(model)
         self.game_ = game
         return self
-
-    def check_game(self, game: Game) -> None:  # noqa: B027 - optional hook
-        """Refuse a game this method cannot play (too many players, say)."""
 
     def model_rows(self, game: Game, n_samples: int) -> int:
         """How many rows the model will score to explain ``n_samples`` rows: the cost

@@ -1,7 +1,8 @@
 """Exact Shapley values by enumerating every coalition of players.
 
 For M players this plays 2**M coalitions against the whole background, so it is
-the oracle for small models and the ``auto`` choice up to ``max_players``.
+the oracle for small models: available up to ``MAX_PLAYERS`` players, and what ``auto``
+picks (when no tree method applies) up to the default ``max_players``.
 """
 
 from __future__ import annotations
@@ -13,34 +14,47 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.errors import InvalidInput
+from service.explain.capabilities import Capabilities
 from service.explain.explainers._base import Explainer, Interval
 from service.explain.explanation import Explanation
 from service.explain.game import Game, all_masks
 
-__all__ = ["ExactShap", "shapley_from_coalitions"]
+__all__ = ["DEFAULT_MAX_PLAYERS", "MAX_PLAYERS", "ExactShap", "shapley_from_coalitions"]
 
 MAX_PLAYERS = 14
+"""The most players exact enumeration takes (2**14 coalitions per row, each against the
+whole background): the bound of the ``max_players`` option and of availability."""
+DEFAULT_MAX_PLAYERS = 12
+"""The default ``max_players``: how far a request without the option (and ``auto``)
+enumerates; raise the option up to ``MAX_PLAYERS`` to go further."""
 
 
 class ExactShap(Explainer):
     """Exact interventional Shapley values (all 2**M coalitions)."""
 
     name: ClassVar[str] = "exact_shap"
+    auto: ClassVar[bool] = True
     parameter_constraints: ClassVar[dict[str, Interval]] = {
         "seed": Interval(int, 0, 2**32 - 1),
         "max_players": Interval(int, 1, MAX_PLAYERS),
     }
 
-    def __init__(self, *, seed: int = 0, max_players: int = 12) -> None:
+    def __init__(self, *, seed: int = 0, max_players: int = DEFAULT_MAX_PLAYERS) -> None:
         self.seed = seed
         self.max_players = max_players
 
-    def check_game(self, game: Game) -> None:
-        if game.n_players > self.max_players:
+    @classmethod
+    def unavailable(cls, model: Capabilities) -> str | None:
+        if model.n_players > MAX_PLAYERS:
+            return f"{model.n_players} players; exact enumeration allows {MAX_PLAYERS}"
+        return None
+
+    def check(self, model: Capabilities) -> None:
+        if model.n_players > self.max_players:
             raise InvalidInput(
                 f"exact_shap enumerates all coalitions and allows at most {self.max_players} "
-                f"players; this model has {game.n_players}. Use tree_shap, permutation_shap "
-                "or kernel_shap.",
+                f"players; this model has {model.n_players}. Raise options.max_players (up "
+                f"to {MAX_PLAYERS}), or use tree_shap, permutation_shap or kernel_shap.",
                 details={"field": "method", "problem": "too many players for exact_shap"},
             )
 

@@ -47,6 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.errors import InvalidInput
+from service.explain.capabilities import Capabilities
 from service.explain.explainers._base import Explainer, Interval
 from service.explain.explanation import Explanation
 from service.explain.game import Game
@@ -97,14 +98,14 @@ class KernelShap(Explainer):
         self.seed = seed
         self.nsamples = nsamples
 
-    def check_game(self, game: Game) -> None:
+    def check(self, model: Capabilities) -> None:
         # Fewer coalitions than players leave shap's regression singular (it then warns and
         # falls back to a least-squares guess); below 2**M - 2 shap samples rather than enumerates.
-        needed = min(2 * game.n_players, 2**game.n_players - 2)
+        needed = min(2 * model.n_players, 2**model.n_players - 2)
         if self.nsamples < needed:
             raise InvalidInput(
                 f"kernel_shap needs nsamples of at least {needed} for a model with "
-                f"{game.n_players} players; got {self.nsamples}",
+                f"{model.n_players} players; got {self.nsamples}",
                 details={"field": "options.nsamples", "problem": f"at least {needed}"},
             )
 

@@ -60,6 +60,7 @@ class PermutationShap(Explainer):
 
     name: ClassVar[str] = "permutation_shap"
     deterministic: ClassVar[bool] = False
+    auto: ClassVar[bool] = True
     parameter_constraints: ClassVar[dict[str, Interval]] = {
         "seed": Interval(int, 0, 2**32 - 1),
         "max_evals": Interval(int, 10, 1_000_000),

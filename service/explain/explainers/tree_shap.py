@@ -1,16 +1,20 @@
 """Exact TreeSHAP read from the ONNX graph (no original model object needed).
 
-The model's ``TreeSupport`` (parsed and self-checked at load, carried to the game
-as ``Game.structure``) gives exact interventional Shapley values against the
-game's background:
+The model's ``TreeSupport`` (parsed and self-checked at load, the tree capability
+the loader composes and hands to the game as ``Game.trees``) gives exact
+interventional Shapley values against the game's background:
 - ``output_space == "raw"``: per-path pattern tables (``service.explain.trees``), every
   output column, one-hot groups as single players; ``meta["algorithm"]`` is
   ``"interventional_path_tables"``.
 - ``output_space == "probability"``: a probability is not additive over trees,
   so the exact answer is enumeration of every coalition through ONNX Runtime
-  (``"exact_enumeration"``), offered up to ``max_players`` players. Beyond that
-  the request is refused; shap's per-reference rescaling is an approximation and
-  is deliberately not offered under this method's name.
+  (``"exact_enumeration"``), offered up to ``max_players`` players (the option goes
+  up to exact_shap's ``MAX_PLAYERS``). Beyond that the request is refused; shap's
+  per-reference rescaling is an approximation and is deliberately not offered
+  under this method's name.
+
+Available for a model whose trees were verified at load; otherwise the loader's reason
+is the answer to why not.
 """
 
 from __future__ import annotations
@@ -21,10 +25,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.errors import InvalidInput
+from service.explain.capabilities import Capabilities
 from service.explain.explainers._base import Explainer, Interval
-from service.explain.explainers.exact_shap import MAX_PLAYERS, shapley_from_coalitions
+from service.explain.explainers.exact_shap import (
+    DEFAULT_MAX_PLAYERS,
+    MAX_PLAYERS,
+    shapley_from_coalitions,
+)
 from service.explain.explanation import Explanation
 from service.explain.game import Game, all_masks
+from service.explain.trees.support import TreeSupport
 
 __all__ = ["TreeShap"]
 
@@ -33,40 +43,34 @@ class TreeShap(Explainer):
     """Exact interventional TreeSHAP on ONNX tree ensembles."""
 
     name: ClassVar[str] = "tree_shap"
+    auto: ClassVar[bool] = True
     parameter_constraints: ClassVar[dict[str, Interval]] = {
         "seed": Interval(int, 0, 2**32 - 1),
         "max_players": Interval(int, 1, MAX_PLAYERS),
     }
 
-    def __init__(self, *, seed: int = 0, max_players: int = 12) -> None:
+    def __init__(self, *, seed: int = 0, max_players: int = DEFAULT_MAX_PLAYERS) -> None:
         self.seed = seed
         self.max_players = max_players
 
-    def check_game(self, game: Game) -> None:
-        from service.explain.trees import TreeSupport, TreeUnsupported
+    @classmethod
+    def unavailable(cls, model: Capabilities) -> str | None:
+        trees = model.trees
+        if not isinstance(trees, TreeSupport):
+            return trees.reason
+        if model.n_columns is not None and trees.ensemble.n_features != model.n_columns:
+            return (
+                f"the trees read {trees.ensemble.n_features} columns; "
+                f"the model has {model.n_columns}"
+            )
+        return None
 
-        structure = game.structure
-        if isinstance(structure, TreeUnsupported):
-            raise InvalidInput(
-                f"tree_shap is unavailable for this model: {structure.reason}",
-                details={"field": "method", "problem": structure.reason},
-            )
-        if not isinstance(structure, TreeSupport):
-            raise InvalidInput(
-                "tree_shap is unavailable for this model: it is not a supported tree ensemble",
-                details={"field": "method", "problem": "not a tree ensemble"},
-            )
-        if structure.ensemble.n_features != game.n_columns:
-            raise InvalidInput(
-                f"tree_shap: the trees read {structure.ensemble.n_features} columns; the game "
-                f"has {game.n_columns}",
-                details={"field": "method", "problem": "column count mismatch"},
-            )
-        if game.output_space == "probability" and game.n_players > self.max_players:
+    def check(self, model: Capabilities) -> None:
+        if model.output_space == "probability" and model.n_players > self.max_players:
             raise InvalidInput(
                 f"tree_shap gives exact probability-space values by enumerating all coalitions, "
                 f"which allows at most {self.max_players} players; this model has "
-                f"{game.n_players}. Ask for output 'raw' (exact and additive in margin space) "
+                f"{model.n_players}. Ask for output 'raw' (exact and additive in margin space) "
                 "or use permutation_shap for an approximation of probability values.",
                 details={"field": "output", "problem": "too many players for exact probabilities"},
             )
@@ -80,10 +84,8 @@ class TreeShap(Explainer):
         game = self.game_
         if game.output_space == "probability":
             return self._enumerate(X)
-        from service.explain.trees import TreeSupport
-
-        support = game.structure
-        assert isinstance(support, TreeSupport)  # guaranteed by check_game
+        support = game.trees
+        assert support is not None  # guaranteed by fit: unavailable without trees
         values, base, tables, cached = support.interventional(X, game.background, game.players)
         n = X.shape[0]
         return self._explanation(

@@ -7,7 +7,6 @@ values with per-path pattern tables; support.py is the entry point the model
 registry calls at load.
 """
 
-from service.explain.trees._errors import Unsupported
 from service.explain.trees.ensemble import Layout, TreeEnsemble, build_ensemble
 from service.explain.trees.graph import GraphAnalysis, TreeTerm, analyse_graph, explained_output
 from service.explain.trees.head import Head, make_head
@@ -38,7 +37,6 @@ __all__ = [
     "TreeSupport",
     "TreeTerm",
     "TreeUnsupported",
-    "Unsupported",
     "analyse_graph",
     "build_ensemble",
     "build_tables",

@@ -19,7 +19,7 @@ import onnx
 from numpy.typing import NDArray
 from onnx import numpy_helper
 
-from service.explain.trees._errors import Unsupported
+from service.errors import UnsupportedModel
 
 __all__ = ["LEAF", "MODES", "OpTrees", "read_operator"]
 
@@ -94,13 +94,13 @@ def _read_v1(op: str, attrs: dict[str, onnx.AttributeProto]) -> OpTrees:
     features = _ints(attrs, "nodes_featureids")
     values = _reals(attrs, "nodes_values")
     if len(modes_text) != n or node_ids.shape[0] != n or features.shape[0] != n:
-        raise Unsupported(f"{op}: the nodes_* attributes have different lengths")
+        raise UnsupportedModel(f"{op}: the nodes_* attributes have different lengths")
     # Ids need not be contiguous nor restart per tree: key by the pair, as ORT does.
     position = {
         (int(t), int(i)): p for p, (t, i) in enumerate(zip(tree_ids, node_ids, strict=True))
     }
     if len(position) != n:
-        raise Unsupported(f"{op}: a (tree id, node id) pair is listed twice")
+        raise UnsupportedModel(f"{op}: a (tree id, node id) pair is listed twice")
     mode = np.empty(n, np.uint8)
     for p, text in enumerate(modes_text):
         if text == "LEAF":
@@ -108,7 +108,7 @@ def _read_v1(op: str, attrs: dict[str, onnx.AttributeProto]) -> OpTrees:
         elif text in MODES:
             mode[p] = MODES.index(text)
         else:
-            raise Unsupported(f"{op}: unknown node mode {text!r}")
+            raise UnsupportedModel(f"{op}: unknown node mode {text!r}")
     is_leaf = mode == LEAF
     tracks = _ints(attrs, "nodes_missing_value_tracks_true")
     nan_true = np.zeros(n, bool) if tracks.shape[0] == 0 else tracks.astype(bool)
@@ -121,7 +121,7 @@ def _read_v1(op: str, attrs: dict[str, onnx.AttributeProto]) -> OpTrees:
             true_child[pos] = position[(t, int(true_ids[pos]))]
             false_child[pos] = position[(t, int(false_ids[pos]))]
         except (KeyError, IndexError) as exc:
-            raise Unsupported(
+            raise UnsupportedModel(
                 f"{op}: node {t}/{int(node_ids[pos])} points to a missing child"
             ) from exc
     # ORT starts a new tree (a root) wherever the listed tree id changes.
@@ -138,12 +138,14 @@ def _read_v1(op: str, attrs: dict[str, onnx.AttributeProto]) -> OpTrees:
         n_labels = None
         width = int(attrs["n_targets"].i) if "n_targets" in attrs else 1
     if vote_ids.size and (vote_ids.min() < 0 or vote_ids.max() >= width):
-        raise Unsupported(f"{op}: a leaf votes for column {int(vote_ids.max())} of {width}")
+        raise UnsupportedModel(f"{op}: a leaf votes for column {int(vote_ids.max())} of {width}")
     leaf_values = np.zeros((n, max(width, 1)), np.float64)
     for t, i, c, w in zip(vote_trees, vote_nodes, vote_ids, vote_weights, strict=True):
         leaf_pos = position.get((int(t), int(i)))
         if leaf_pos is None or not is_leaf[leaf_pos]:
-            raise Unsupported(f"{op}: a leaf weight refers to node {int(t)}/{int(i)}, not a leaf")
+            raise UnsupportedModel(
+                f"{op}: a leaf weight refers to node {int(t)}/{int(i)}, not a leaf"
+            )
         leaf_values[leaf_pos, c] += w
     aggregate = attrs["aggregate_function"].s.decode() if "aggregate_function" in attrs else "SUM"
     return OpTrees(
@@ -169,13 +171,13 @@ def _read_v5(attrs: dict[str, onnx.AttributeProto]) -> OpTrees:
     splits = _tensor(attrs, "nodes_splits").astype(np.float64)
     modes = _tensor(attrs, "nodes_modes").astype(np.uint8)
     if splits.shape[0] != n_int or modes.shape[0] != n_int or (modes > 6).any():
-        raise Unsupported("TreeEnsemble: nodes_splits / nodes_modes do not match the nodes")
+        raise UnsupportedModel("TreeEnsemble: nodes_splits / nodes_modes do not match the nodes")
     targets = _ints(attrs, "leaf_targetids")
     weights = _tensor(attrs, "leaf_weights").astype(np.float64)
     n_leaves = targets.shape[0]
     width = int(attrs["n_targets"].i) if "n_targets" in attrs else 1
     if weights.shape[0] != n_leaves or (n_leaves and (targets.min() < 0 or targets.max() >= width)):
-        raise Unsupported("TreeEnsemble: leaf_targetids / leaf_weights do not match")
+        raise UnsupportedModel("TreeEnsemble: leaf_targetids / leaf_weights do not match")
     n = n_int + n_leaves
 
     def child(ids: str, leafs: str) -> NDArray[np.int64]:
@@ -183,10 +185,10 @@ def _read_v5(attrs: dict[str, onnx.AttributeProto]) -> OpTrees:
         # reference implementation both treat flag 1 as "this is a leaf index".
         idx, flag = _ints(attrs, ids), _ints(attrs, leafs).astype(bool)
         if idx.shape[0] != n_int or flag.shape[0] != n_int:
-            raise Unsupported("TreeEnsemble: child arrays do not match the nodes")
+            raise UnsupportedModel("TreeEnsemble: child arrays do not match the nodes")
         out = np.where(flag, idx + n_int, idx)
         if out.size and (out.min() < 0 or out.max() >= n):
-            raise Unsupported("TreeEnsemble: a child index is out of range")
+            raise UnsupportedModel("TreeEnsemble: a child index is out of range")
         return out
 
     true_child = np.concatenate(
@@ -202,20 +204,20 @@ def _read_v5(attrs: dict[str, onnx.AttributeProto]) -> OpTrees:
     member_nodes = np.flatnonzero(modes == 6)
     if member_nodes.size:
         if "membership_values" not in attrs:
-            raise Unsupported("TreeEnsemble: BRANCH_MEMBER nodes without membership_values")
+            raise UnsupportedModel("TreeEnsemble: BRANCH_MEMBER nodes without membership_values")
         values = _tensor(attrs, "membership_values").astype(np.float64)
         groups = np.split(values, np.flatnonzero(np.isnan(values)))
         chunks = [g[~np.isnan(g)] for g in groups]
         chunks = chunks[: member_nodes.size] if len(chunks) >= member_nodes.size else chunks
         if len(chunks) < member_nodes.size:
-            raise Unsupported("TreeEnsemble: fewer membership sets than BRANCH_MEMBER nodes")
+            raise UnsupportedModel("TreeEnsemble: fewer membership sets than BRANCH_MEMBER nodes")
         sets = {int(p): c for p, c in zip(member_nodes, chunks, strict=False)}
     leaf_values = np.zeros((n, max(width, 1)), np.float64)
     np.add.at(leaf_values, (n_int + np.arange(n_leaves), targets), weights)
     aggregate = int(attrs["aggregate_function"].i) if "aggregate_function" in attrs else 1
     roots = _ints(attrs, "tree_roots")
     if roots.size == 0 or roots.min() < 0 or roots.max() >= n_int:
-        raise Unsupported("TreeEnsemble: tree_roots out of range")
+        raise UnsupportedModel("TreeEnsemble: tree_roots out of range")
     return OpTrees(
         feature=np.concatenate([features, np.full(n_leaves, -1)]),
         threshold=np.concatenate([splits, np.zeros(n_leaves)]),

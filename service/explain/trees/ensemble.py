@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from service.explain.trees._errors import Unsupported
+from service.errors import UnsupportedModel
 from service.explain.trees._read import LEAF, OpTrees, read_operator
 from service.explain.trees.graph import GraphAnalysis
 
@@ -99,10 +99,10 @@ def build_ensemble(analysis: GraphAnalysis, n_features: int) -> tuple[TreeEnsemb
         for t, op in zip(analysis.terms, ops, strict=True)
     }
     if len(layouts) != 1:
-        raise Unsupported("the summed tree operators have different output layouts")
+        raise UnsupportedModel("the summed tree operators have different output layouts")
     layout = layouts.pop()
     if layout.binary_score and len(ops) > 1:
-        raise Unsupported(
+        raise UnsupportedModel(
             "several binary single-score classifiers are summed; ORT's synthesised "
             "second columns do not add up"
         )
@@ -121,12 +121,12 @@ def build_ensemble(analysis: GraphAnalysis, n_features: int) -> tuple[TreeEnsemb
         op_base = op.base.astype(compare).astype(np.float64)
         if layout.binary_score:
             if not (np.all(scale == 1.0) and np.all(bias == 0.0)):
-                raise Unsupported("glue rescales a binary single-score classifier's columns")
+                raise UnsupportedModel("glue rescales a binary single-score classifier's columns")
             values = values[:, :1]
             base += op_base[:1].sum()
         else:
             if op_base.shape[0] not in (0, layout.width):
-                raise Unsupported(
+                raise UnsupportedModel(
                     f"base_values has {op_base.shape[0]} entries for {layout.width} columns"
                 )
             values = values * scale
@@ -152,7 +152,7 @@ def _layout(op_type: str, op: OpTrees, post: str) -> Layout:
             or op.base.shape[0] > 1
             or post not in ("NONE", "LOGISTIC")
         ):
-            raise Unsupported(
+            raise UnsupportedModel(
                 "an unusual binary classifier layout (one voting class id "
                 f"{sorted(op.class_ids)}, {op.base.shape[0]} base values, {post}) whose output "
                 "ONNX Runtime synthesises in ways tree_shap does not reproduce"
@@ -183,7 +183,9 @@ def _with_values(op: OpTrees, values: NDArray[np.float64]) -> OpTrees:
 def _concatenate(parts: list[OpTrees]) -> OpTrees:
     offsets = np.cumsum([0] + [p.feature.shape[0] for p in parts])
     if offsets[-1] > MAX_NODES:
-        raise Unsupported(f"the ensemble has {offsets[-1]} nodes; tree_shap allows {MAX_NODES}")
+        raise UnsupportedModel(
+            f"the ensemble has {offsets[-1]} nodes; tree_shap allows {MAX_NODES}"
+        )
 
     def shift(a: NDArray[np.int64], off: int) -> NDArray[np.int64]:
         return np.where(a >= 0, a + off, -1)
@@ -247,7 +249,7 @@ def _collapse_eq_chains(op: OpTrees) -> None:
                 # ORT merges some such chains itself and then routes NaN by the first
                 # node's flag only (measured on 1.32; which chains depends on the values):
                 # a version-specific rule we refuse rather than guess.
-                raise Unsupported(
+                raise UnsupportedModel(
                     "an equality chain on one column routes missing values inconsistently; "
                     "ONNX Runtime's own handling of such chains is version-specific"
                 )
@@ -282,7 +284,7 @@ def _compact(
     internal = mode != LEAF
     feature = op.feature[keep]
     if internal.any() and (feature[internal].min() < 0 or feature[internal].max() >= n_features):
-        raise Unsupported(
+        raise UnsupportedModel(
             f"a split reads column {int(feature[internal].max())}; the model has {n_features}"
         )
     compare = dtypes[-1]

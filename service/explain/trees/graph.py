@@ -8,7 +8,7 @@ Sub / Div by constants, Sum or Add of several tree operators, as LightGBM's
 non-linear head: the operator's ``post_transform`` or an ``Exp`` node (Poisson,
 gamma and Tweedie objectives). Label branches (ArgMax, ZipMap, label casts) and
 auxiliary leaf-id operators never lie on that walk, so they are ignored by
-construction. Anything else refuses with ``Unsupported(reason)``.
+construction. Anything else refuses with ``UnsupportedModel(reason)``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import onnx
 from numpy.typing import NDArray
 from onnx import numpy_helper
 
-from service.explain.trees._errors import Unsupported
+from service.errors import UnsupportedModel
 
 __all__ = ["GraphAnalysis", "TreeTerm", "analyse_graph", "explained_output"]
 
@@ -99,7 +99,7 @@ class _Graph:
         if value.ndim == 2 and value.shape[0] == 1:
             value = value[0]
         if value.ndim > 1:
-            raise Unsupported(f"the constant {name!r} has shape {value.shape}, not per-column")
+            raise UnsupportedModel(f"the constant {name!r} has shape {value.shape}, not per-column")
         return value.reshape(()) if value.size == 1 else value
 
 
@@ -117,25 +117,27 @@ def explained_output(proto: onnx.ModelProto, task: str, n_outputs: int) -> str:
             return str(out.name)
         if task == "regression" and (len(dims) == 1 or (len(dims) == 2 and dims[1] in (1, None))):
             return str(out.name)
-    raise Unsupported("no graph output holds the explained scores")
+    raise UnsupportedModel("no graph output holds the explained scores")
 
 
 def analyse_graph(proto: onnx.ModelProto, output: str) -> GraphAnalysis:
-    """Trace ``output`` back to tree operators; raises Unsupported with the reason."""
+    """Trace ``output`` back to tree operators; raises UnsupportedModel with the reason."""
     g = _Graph(proto)
     exp_input, multiplier, top = _peel_exp_head(g, output)
     linear = _linear(g, top, depth=0)
     if not linear.terms:
-        raise Unsupported("the explained output does not depend on any tree-ensemble operator")
+        raise UnsupportedModel("the explained output does not depend on any tree-ensemble operator")
     transforms = {_post_transform(t.node) for t in linear.terms}
     if len(transforms) != 1:
-        raise Unsupported(f"the tree operators disagree on post_transform: {sorted(transforms)}")
+        raise UnsupportedModel(
+            f"the tree operators disagree on post_transform: {sorted(transforms)}"
+        )
     post = transforms.pop()
     if post != "NONE":
         term = linear.terms[0]
         identity = np.all(term.scale == 1.0) and np.all(linear.bias == 0.0)
         if len(linear.terms) > 1 or not identity or exp_input is not None:
-            raise Unsupported(
+            raise UnsupportedModel(
                 f"post_transform {post} is followed by glue that is not the identity; "
                 "the margin cannot be separated from the head"
             )
@@ -183,7 +185,7 @@ def _peel_exp_head(g: _Graph, output: str) -> tuple[str | None, float, str]:
                 break
         elif node.op_type == "Exp":
             if not multiplier > 0:
-                raise Unsupported(
+                raise UnsupportedModel(
                     f"the Exp head is multiplied by {multiplier}, not a positive constant"
                 )
             return str(node.input[0]), multiplier, str(node.input[0])
@@ -194,12 +196,12 @@ def _peel_exp_head(g: _Graph, output: str) -> tuple[str | None, float, str]:
 
 def _linear(g: _Graph, name: str, depth: int) -> _Linear:
     if depth > 64:
-        raise Unsupported("the glue above the tree operators is too deep to analyse")
+        raise UnsupportedModel("the glue above the tree operators is too deep to analyse")
     const = g.constant(name)
     if const is not None:
         return _Linear([], const)
     if name not in g.producer:
-        raise Unsupported(
+        raise UnsupportedModel(
             f"the explained output depends on input {name!r} outside any tree operator"
         )
     node, index = g.producer[name]
@@ -207,10 +209,12 @@ def _linear(g: _Graph, name: str, depth: int) -> _Linear:
     if node.domain == ML_DOMAIN and op in TREE_OPS:
         return _tree_term(g, node, index)
     if node.domain not in ("", "ai.onnx"):
-        raise Unsupported(f"operator {node.domain}.{op} sits between the trees and the output")
+        raise UnsupportedModel(f"operator {node.domain}.{op} sits between the trees and the output")
     if op in _PASS_THROUGH:
         if op == "Cast" and _cast_target(node) not in _FLOAT_TYPES:
-            raise Unsupported("a Cast to a non-float type sits between the trees and the output")
+            raise UnsupportedModel(
+                "a Cast to a non-float type sits between the trees and the output"
+            )
         return _linear(g, node.input[0], depth + 1)
     if op in ("Sum", "Add", "Sub"):
         parts = [_linear(g, i, depth + 1) for i in node.input]
@@ -227,7 +231,7 @@ def _linear(g: _Graph, name: str, depth: int) -> _Linear:
             return _scaled(_linear(g, node.input[0], depth + 1), consts[1])
         if op == "Mul" and consts[0] is not None:
             return _scaled(_linear(g, node.input[1], depth + 1), consts[0])
-    raise Unsupported(
+    raise UnsupportedModel(
         f"operator {op} ({node.name or 'unnamed'}) between the trees and the output is not "
         "affine glue that can be folded into leaf values"
     )
@@ -240,7 +244,7 @@ def _scaled(lin: _Linear, factor: NDArray[np.float64]) -> _Linear:
 
 def _tree_term(g: _Graph, node: onnx.NodeProto, index: int) -> _Linear:
     if node.op_type == "TreeEnsembleClassifier" and index != 1:
-        raise Unsupported(
+        raise UnsupportedModel(
             "the explained output is the classifier's predicted label, not its scores"
         )
     attrs = {a.name for a in node.attribute}
@@ -254,12 +258,12 @@ def _tree_term(g: _Graph, node: onnx.NodeProto, index: int) -> _Linear:
                 else a.s.decode()
             )
             if value not in ("SUM", "AVERAGE"):
-                raise Unsupported(
+                raise UnsupportedModel(
                     f"aggregate_function {value} is not additive over trees; TreeSHAP needs SUM "
                     "or AVERAGE"
                 )
     if node.op_type == "TreeEnsemble" and "tree_roots" not in attrs:
-        raise Unsupported("a TreeEnsemble operator without tree_roots")
+        raise UnsupportedModel("a TreeEnsemble operator without tree_roots")
     opset = g.ml_opset if node.op_type != "TreeEnsemble" else max(g.ml_opset, 5)
     return _Linear([TreeTerm(node, opset, np.asarray(1.0))], np.zeros(()))
 
@@ -285,16 +289,16 @@ def _trace_input(g: _Graph, terms: list[TreeTerm]) -> tuple[str, tuple[np.dtype[
                 casts.append(_FLOAT_TYPES[_cast_target(node)])
                 name = node.input[0]
             else:
-                raise Unsupported(
+                raise UnsupportedModel(
                     f"the trees read a preprocessed input ({node.op_type}); tree_shap needs the "
                     "trees to read the model's input columns directly"
                 )
         if name not in g.inputs:
-            raise Unsupported(f"the trees read {name!r}, which is not a graph input")
+            raise UnsupportedModel(f"the trees read {name!r}, which is not a graph input")
         elem = g.inputs[name].type.tensor_type.elem_type
         if elem not in _FLOAT_TYPES:
-            raise Unsupported(f"the trees read input {name!r} of a non-float type")
+            raise UnsupportedModel(f"the trees read input {name!r} of a non-float type")
         found.add((name, (_FLOAT_TYPES[elem], *reversed(casts))))
     if len(found) != 1:
-        raise Unsupported("the tree operators read different inputs or input types")
+        raise UnsupportedModel("the tree operators read different inputs or input types")
     return found.pop()

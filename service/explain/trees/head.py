@@ -1,6 +1,6 @@
 """The head: from tree scores to Clarion's raw space and to the graph's own output.
 
-Clarion's raw space, per output column (``OnnxModel.predict_raw`` semantics):
+Clarion's raw space, per output column (what ``TreeSupport.predict_raw`` returns):
 - regression: the value, or its log when the graph ends in ``Exp`` (link ``log``);
 - binary LOGISTIC: the logit of each class, ``[-s, s]`` (link ``logit``); CatBoost's
   two opposite-weight columns are already that;
@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from service.explain.trees._errors import Unsupported
+from service.errors import UnsupportedModel
 from service.explain.trees.ensemble import Layout
 from service.explain.trees.graph import GraphAnalysis
 
@@ -102,15 +102,17 @@ def make_head(
     post = analysis.post_transform
     exp = analysis.exp_input is not None
     if post not in ("NONE", "LOGISTIC", "SOFTMAX"):
-        raise Unsupported(f"post_transform {post} has no exact margin space in Clarion")
+        raise UnsupportedModel(f"post_transform {post} has no exact margin space in Clarion")
     if layout.width != n_outputs:
-        raise Unsupported(f"the trees write {layout.width} columns; the card expects {n_outputs}")
+        raise UnsupportedModel(
+            f"the trees write {layout.width} columns; the card expects {n_outputs}"
+        )
     k = n_outputs
     if k == 1 and post != "NONE":
-        raise Unsupported(f"post_transform {post} on a single output column")
+        raise UnsupportedModel(f"post_transform {post} on a single output column")
     if exp:
         if k != 1 or post != "NONE":
-            raise Unsupported("an Exp head over several columns or over a post_transform")
+            raise UnsupportedModel("an Exp head over several columns or over a post_transform")
         # log c is already in the trees' base; the margin graph reads the tensor
         # entering Exp, which lacks it.
         return Head(
@@ -129,7 +131,7 @@ def make_head(
             k == 2 and np.array_equal(leaf_values[:, 0], -leaf_values[:, 1]) and base[0] == -base[1]
         )
         if not opposite:
-            raise Unsupported(
+            raise UnsupportedModel(
                 "per-class LOGISTIC over columns that are not one score and its opposite has no "
                 "Clarion link"
             )

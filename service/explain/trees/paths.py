@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from service.explain.trees._errors import Unsupported
+from service.errors import UnsupportedModel
 from service.explain.trees.ensemble import TreeEnsemble
 
 __all__ = ["MAX_PATHS", "MAX_SLOTS", "Paths", "compile_paths"]
@@ -89,7 +89,7 @@ def compile_paths(ensemble: TreeEnsemble, players: tuple[tuple[int, ...], ...]) 
                     cons_true.append(went)
                     cons_slot.append(slot)
                 if len(slots) > MAX_SLOTS:
-                    raise Unsupported(
+                    raise UnsupportedModel(
                         f"a path reads {len(slots)} players; tree_shap allows {MAX_SLOTS}"
                     )
                 leaves.append(leaf_of[node])
@@ -99,7 +99,7 @@ def compile_paths(ensemble: TreeEnsemble, players: tuple[tuple[int, ...], ...]) 
                 slot_ptr.append(len(slot_player))
                 continue
             if len(splits) >= MAX_DEPTH:
-                raise Unsupported(f"a tree is deeper than {MAX_DEPTH} splits (or has a cycle)")
+                raise UnsupportedModel(f"a tree is deeper than {MAX_DEPTH} splits (or has a cycle)")
             stack.append((false_child[node], [*splits, (node, 0)]))
             stack.append((true_child[node], [*splits, (node, 1)]))
     return Paths(
@@ -133,10 +133,10 @@ def _check_path_count(ensemble: TreeEnsemble) -> None:
                 stack.pop()
                 continue
             if len(stack) > 2 * MAX_DEPTH:
-                raise Unsupported(f"a tree is deeper than {MAX_DEPTH} splits (or has a cycle)")
+                raise UnsupportedModel(f"a tree is deeper than {MAX_DEPTH} splits (or has a cycle)")
             stack.extend(c for c in (t, f) if count[c] is None)
     total = sum(count[r] or 0.0 for r in ensemble.roots.tolist())
     if total > MAX_PATHS:
-        raise Unsupported(
+        raise UnsupportedModel(
             f"the trees unfold into {total:.0f} root-to-leaf paths; tree_shap allows {MAX_PATHS}"
         )

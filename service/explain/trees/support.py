@@ -1,13 +1,14 @@
-"""The integration entry point: make tree_shap available for a loaded model, or say why not.
+"""The integration entry point: the tree capability of a loaded model, or why there is none.
 
 ``prepare_tree_support`` runs once at model load. It analyses the graph, builds the
 normalised arrays, derives the margin graph (post_transform NONE, Exp cut) and
 runs the self-check: the arrays must reproduce ONNX Runtime on a probe batch
 (background rows, random rows, NaN where the card allows it, values exactly on
 split thresholds and set members), both in raw space against the margin graph and
-in the graph's own output. Only then does it configure the model's raw space
-(``set_raw_function`` and ``link``) and return a ``TreeSupport``; any refusal
-returns ``TreeUnsupported(reason)``, never a model that would explain wrongly.
+in the graph's own output. Only then does it return a ``TreeSupport``, which carries
+the model's exact raw space (``predict_raw``, through the margin graph, and ``link``);
+the loader composes it with the runtime and nothing is changed after load. Any
+refusal returns ``TreeUnsupported(reason)``, never a model that would explain wrongly.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import onnx
 from numpy.typing import NDArray
 
-from service.explain.trees._errors import Unsupported
+from service.errors import UnsupportedModel
 from service.explain.trees.ensemble import MEMBER, TreeEnsemble, build_ensemble
 from service.explain.trees.graph import (
     ML_DOMAIN,
@@ -29,7 +30,7 @@ from service.explain.trees.graph import (
     analyse_graph,
     explained_output,
 )
-from service.explain.trees.head import Head, make_head
+from service.explain.trees.head import Head, Link, make_head
 from service.explain.trees.interventional import PathTables, TableCache, shapley_values
 from service.explain.trees.predict import predict_scores
 from service.models.card import ModelCard
@@ -65,13 +66,23 @@ class SelfCheck:
 
 @dataclass(frozen=True, eq=False)
 class TreeSupport:
-    """A model whose trees were parsed and verified; computes exact raw-space values."""
+    """A model whose trees were parsed and verified; computes exact raw-space values.
+
+    ``predict_raw`` is the model's raw space through ONNX Runtime (the margin graph):
+    (n_samples, n_columns) -> (n_samples, n_outputs), what raw-space games play.
+    """
 
     ensemble: TreeEnsemble
     head: Head
     check: SelfCheck
+    predict_raw: Callable[[NDArray[Any]], NDArray[np.float64]] = field(repr=False)
     cache: TableCache = field(repr=False)
     available: bool = True
+
+    @property
+    def link(self) -> Link:
+        """The graph's link from raw space to its output (identity, logit or log)."""
+        return self.head.link
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -120,42 +131,39 @@ class TreeSupport:
 def prepare_tree_support(
     model: OnnxModel, proto: onnx.ModelProto, card: ModelCard, background: NDArray[np.float64]
 ) -> TreeSupport | TreeUnsupported:
-    """Analyse, build, self-check and configure the model's raw space; never raises Unsupported.
+    """Analyse, build and self-check the trees; never raises ``UnsupportedModel``.
 
     background: (n_background, n_columns) canonical rows, used in the probe batch.
-    On success the model's ``predict_raw`` becomes the exact margin (``set_raw_function``)
-    and ``model.link`` is set to the graph's link.
+    ``model`` is only read (its layout and sessions); the returned ``TreeSupport`` carries
+    the exact raw space for the loader to compose.
     """
     try:
-        support, raw_fn = _prepare(model, proto, card, np.asarray(background, dtype=np.float64))
-    except Unsupported as exc:
+        return _prepare(model, proto, card, np.asarray(background, dtype=np.float64))
+    except UnsupportedModel as exc:
         return TreeUnsupported(exc.reason)
-    model.set_raw_function(raw_fn)
-    model.link = support.head.link
-    return support
 
 
 def _prepare(
     model: OnnxModel, proto: onnx.ModelProto, card: ModelCard, background: NDArray[np.float64]
-) -> tuple[TreeSupport, Callable[[NDArray[np.float64]], NDArray[np.float64]]]:
+) -> TreeSupport:
     if model.layout.kind != "matrix":
-        raise Unsupported("tree_shap needs the graph to take one [N, F] matrix input")
+        raise UnsupportedModel("tree_shap needs the graph to take one [N, F] matrix input")
     n_outputs = len(card.output_names)
     analysis = analyse_graph(proto, explained_output(proto, card.task, n_outputs))
     ensemble, layout = build_ensemble(analysis, n_features=len(card.features))
     head = make_head(analysis, layout, n_outputs, ensemble.leaf_values, ensemble.base)
     if card.task == "classification" and card.output.link not in ("auto", head.link):
-        raise Unsupported(
+        raise UnsupportedModel(
             f"the card declares link {card.output.link!r} but the graph's head "
             f"({head.post_transform}) has link {head.link!r}"
         )
     margin_graph = model.graph_function(*_margin_graph(proto, analysis))
 
-    def raw_fn(X: NDArray[np.float64]) -> NDArray[np.float64]:
+    def raw_fn(X: NDArray[Any]) -> NDArray[np.float64]:
         return head.raw_from_margin_graph(margin_graph(X))
 
     check = _self_check(model, card, ensemble, head, raw_fn, background)
-    return TreeSupport(ensemble, head, check, TableCache(ensemble)), raw_fn
+    return TreeSupport(ensemble, head, check, raw_fn, TableCache(ensemble))
 
 
 def _margin_graph(proto: onnx.ModelProto, analysis: GraphAnalysis) -> tuple[onnx.ModelProto, str]:
@@ -251,7 +259,7 @@ def _self_check(
     out_diff = _worst(ours_out, ort_out, slack)
     for what, (excess, diff, row) in (("margin", raw_diff), ("output", out_diff)):
         if excess > 0:
-            raise Unsupported(
+            raise UnsupportedModel(
                 f"self-check failed: the parsed trees' {what} differs from ONNX Runtime by "
                 f"{diff:.3g} on probe row {row} (tolerance {ATOL:g} plus float32 rounding); "
                 "tree_shap is disabled for this model rather than risk wrong explanations"
@@ -279,7 +287,7 @@ def _worst(
 ) -> tuple[float, float, int]:
     """(largest excess over tolerance, largest |diff|, row of the largest excess)."""
     if ours.shape != ort.shape:
-        raise Unsupported(
+        raise UnsupportedModel(
             f"self-check failed: shapes differ, arrays {ours.shape} vs ORT {ort.shape}"
         )
     diff = np.abs(ours - ort)

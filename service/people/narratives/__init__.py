@@ -15,8 +15,7 @@ from service.people.narratives._compose import Persona, compose, domain_of
 from service.people.narratives._narrate import Locale, narrate
 from service.people.narratives._text import render_text
 from service.people.narratives.templates import LOCALES, TEMPLATE_VERSION, template_digest
-
-PERSONAS: tuple[Persona, ...] = ("end_user", "analyst", "audit")
+from service.vocabulary import PERSONAS
 
 __all__ = [
     "LOCALES",

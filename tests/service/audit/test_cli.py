@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from service.api.app import create_app
@@ -90,6 +92,64 @@ def test_verify_reports_a_consistent_store(store: AuditStore, database_url: str)
     result = runner.invoke(app, ["audit", "verify", "--database-url", database_url])
     assert result.exit_code == 0, result.output
     assert "consistent: 1 record(s)" in result.output
+
+
+def test_verify_opens_read_only_and_a_missing_store_is_an_error(database_url: str) -> None:
+    """A mistyped URL used to create an empty store and call it consistent (exit 0)."""
+    result = runner.invoke(app, ["audit", "verify", "--database-url", database_url])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: no audit store at")
+    assert "consistent" not in result.output
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        assert not Path(url.database or "").exists()
+    else:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as connection:
+                assert inspect(connection).get_table_names() == []
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://root@localhost/clarion", "invalid setting: database_url (CLARION_DATABASE_URL)"),
+        ("sqlite:///{tmp}/missing/folder/audit.db", "does not exist"),
+        ("sqlite:///{tmp}/a-file/audit.db", "is a file"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [["audit", "verify"], ["audit", "purge", "--older-than", "25m"], ["keys", "list"]],
+)
+def test_a_store_that_cannot_be_opened_is_one_line_and_exit_2(
+    tmp_path: Path, url: str, says: str, command: list[str]
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    result = runner.invoke(app, [*command, "--database-url", url.format(tmp=tmp_path.as_posix())])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: ")
+    assert says in line
+    assert not (tmp_path / "missing").exists()
+
+
+def test_hold_on_an_unknown_model_is_refused(store: AuditStore, database_url: str) -> None:
+    add_record(store, model="credit")
+    unknown = runner.invoke(
+        app,
+        ["audit", "hold", "--model", "credti", "--reason", "x", "--database-url", database_url],
+    )
+    assert unknown.exit_code == 1
+    assert "no model 'credti'" in unknown.output
+    known = runner.invoke(
+        app,
+        ["audit", "hold", "--model", "credit", "--reason", "x", "--database-url", database_url],
+    )
+    assert known.exit_code == 0, known.output
 
 
 def test_cli_explanations_are_recorded(

@@ -96,3 +96,13 @@ def test_holds_name_one_existing_record_or_one_model(store: AuditStore) -> None:
         place_hold(store, record_id="0" * 32, reason="x", created_by="k")
     with pytest.raises(NotFound):
         release_hold(store, "0" * 32, released_by="k")
+
+
+def test_a_model_hold_needs_a_served_model_or_its_records(store: AuditStore) -> None:
+    add_record(store, model="retired")
+    with pytest.raises(NotFound, match="no model 'credti'"):
+        place_hold(store, model_name="credti", reason="typo", created_by="k")
+    assert list_holds(store) == []
+    place_hold(store, model_name="retired", reason="has records", created_by="k")
+    place_hold(store, model_name="new", reason="served", created_by="k", served={"new"})
+    assert {h.model_name for h in list_holds(store)} == {"retired", "new"}

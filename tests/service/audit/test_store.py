@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import delete, select, text, update
 
-from service.audit import AuditStore, RecordFilter
+from service.audit import AuditStore, RecordFilter, migrations
 from service.audit.tables import Base, Decision, ExplanationRecord
 from service.errors import InvalidInput, NotFound, Unavailable
 from tests.helpers.audit import add_record
@@ -32,7 +32,7 @@ def test_opening_again_migrates_nothing_and_keeps_records(
         assert again.get_record(record_id).id == record_id
         with again.engine.connect() as connection:
             version = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert [row[0] for row in version] == ["0001"]
+            assert [row[0] for row in version] == [migrations.HEAD]
     finally:
         again.close()
 

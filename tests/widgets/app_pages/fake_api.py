@@ -8,7 +8,8 @@ Every explanation is recorded, and samples, verdicts, replays, exports and the r
 work on the records.
 
 Use ``FakeApi().client()`` for a ``ClarionClient`` over it; ``fail(path, status, message)``
-makes a path answer with an error in the API's shape.
+makes a path answer with an error in the API's shape. ``names`` lists the models served:
+every name is the same ``loan`` model (to test which one a page opens on).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from service import vocabulary
 from service.audit.schemas import AnnotationRequest, ExportRequest, SampleRequest
 from service.models.card import ModelCard
 from service.people.coverage import copy_coverage
@@ -74,9 +76,11 @@ class FakeApi:
         self.annotations: dict[str, list[Json]] = {}
         self.requests: list[tuple[str, str, Json | None]] = []
         self.html_served: list[str] = []
+        self.names: list[str] = ["loan"]
         self._failures: dict[str, tuple[int, str]] = {}
         self._routes: list[tuple[str, re.Pattern[str], _ROUTE]] = [
             ("GET", re.compile(r"/health/ready"), self._ready),
+            ("GET", re.compile(r"/v1/vocabulary"), self._vocabulary),
             ("GET", re.compile(r"/v1/models"), self._models),
             ("GET", re.compile(r"/v1/models/(?P<name>\w+)"), self._model),
             ("GET", re.compile(r"/v1/models/(?P<name>\w+)/samples"), self._samples),
@@ -124,7 +128,7 @@ class FakeApi:
 
     def _known(self, match: re.Match[str]) -> httpx.Response | None:
         name = match["name"]
-        return None if name == "loan" else _error(404, "not_found", f"no model named {name!r}")
+        return None if name in self.names else _error(404, "not_found", f"no model named {name!r}")
 
     # Models
     def _ready(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
@@ -141,7 +145,8 @@ class FakeApi:
         }
 
     def _models(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
-        return httpx.Response(200, json={"models": [self._summary()]})
+        models = [self._summary() | {"name": name} for name in sorted(self.names)]
+        return httpx.Response(200, json={"models": models})
 
     @staticmethod
     def _card() -> Json:
@@ -158,6 +163,10 @@ class FakeApi:
             "reason_codes": {},
         }
 
+    def _vocabulary(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        # The service's own lists: the workspace must learn them from the API, not repeat them.
+        return httpx.Response(200, json=vocabulary.as_dict())
+
     def _coverage(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         if (missing := self._known(match)) is not None:
             return missing
@@ -170,6 +179,7 @@ class FakeApi:
             return missing
         card = self._card()
         detail = self._summary() | {
+            "name": match["name"],
             "card": card,
             "features": FEATURES,
             "players": [f["name"] for f in FEATURES],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from streamlit import dataframe_util
 
 from tests.widgets.app_pages.conftest import OpenPage
 from tests.widgets.app_pages.fake_api import FakeApi
@@ -87,3 +88,25 @@ def test_bad_seeds_are_refused_with_a_message(open_page: OpenPage) -> None:
     at.text_input(key="compare.seeds").input("one, two")
     at.button[0].click().run()
     assert [e.value for e in at.error] == ["seeds must be whole numbers; got 'one'"]
+
+
+def test_the_tables_show_blanks_and_rounded_numbers(open_page: OpenPage) -> None:
+    # Issue 16, defect 10: "None" for a figure a method lacks, residuals to 16 decimals.
+    at = open_page(PAGE)
+    at.radio(key="compare.output").set_value("raw")
+    at.button[0].click().run()
+    quality = at.dataframe[-1]
+    assert quality.value["fidelity_r2"].isna().any()  # the data keep their missing values
+    shown = dataframe_util.convert_arrow_bytes_to_pandas_df(
+        quality.proto.arrow_data.styler.display_values
+    )
+    tree = shown[shown["run"] == "tree_shap"].iloc[0]
+    assert tree["fidelity_r2"] == ""
+    assert tree["ms"] == "1.5"
+    for table in at.dataframe:
+        cells = dataframe_util.convert_arrow_bytes_to_pandas_df(
+            table.proto.arrow_data.styler.display_values
+        )
+        text = cells.to_string()
+        assert "None" not in text
+        assert "nan" not in text

@@ -77,3 +77,15 @@ def test_a_smaller_sample_asks_for_fewer_cases(open_page: OpenPage, fake: FakeAp
     sizes = [len(b["instances"]) for _, p, b in fake.requests if p.endswith("/explain") and b]
     assert sizes == [40, 10]
     assert "Global importance over 10 cases" in _specs(at)
+
+
+def test_a_categorical_dependence_plot_keeps_its_height_and_titles(open_page: OpenPage) -> None:
+    # Issue 16, defect 2: rotated labels and a fitted height squeezed the plot to a line.
+    at = open_page(PAGE)
+    at.selectbox(key="model.loan.feature").set_value("employment").run()
+    spec = _specs(at)["Dependence: Employment"]
+    assert spec["autosize"]["type"] == "fit-x"
+    assert spec["height"] >= 240
+    x = spec["layer"][0]["encoding"]["x"]
+    assert (x["axis"]["title"], x["axis"]["labelAngle"]) == ("Employment", 0)
+    assert x["sort"] == ["unemployed", "part_time", "full_time"]

@@ -29,6 +29,18 @@ def regression_case() -> Case:
 
 
 @pytest.fixture(scope="session")
+def forest_case() -> Case:
+    """Random forest regressor, 4 features, served with its verified trees."""
+    return cases.forest_case()
+
+
+@pytest.fixture(scope="session")
+def boosted_case() -> Case:
+    """Gradient boosting, binary, 5 features, served with its verified trees."""
+    return cases.boosted_case()
+
+
+@pytest.fixture(scope="session")
 def group_case() -> Case:
     """Logistic regression with a one-hot group: players age, income, colour."""
     return cases.group_case()

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.service.explain.trees.cases import ATOL, RTOL, TreeCase, make_game, sklearn_case, xgboost_case
 
 from service.errors import InvalidInput
+from service.explain.capabilities import Capabilities
 from service.explain.explainers._base import NotFitted
 from service.explain.explainers.exact_shap import ExactShap
 from service.explain.explainers.tree_shap import TreeShap
 from service.explain.trees import TreeUnsupported
+from tests.service.explain.trees.cases import (
+    ATOL,
+    RTOL,
+    TreeCase,
+    make_game,
+    sklearn_case,
+    xgboost_case,
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +70,33 @@ def test_probability_beyond_the_enumeration_limit_is_refused(binary: TreeCase) -
         TreeShap(max_players=3).fit(binary.game("probability"))
 
 
-def test_a_model_without_tree_support_is_refused_with_the_reason(binary: TreeCase) -> None:
+def test_a_model_without_tree_support_is_unavailable_with_the_reason(binary: TreeCase) -> None:
     refused = TreeUnsupported("aggregate_function MIN is not additive over trees")
+    assert TreeShap.unavailable(Capabilities(n_players=5, trees=refused)) == refused.reason
+    assert TreeShap.unavailable(Capabilities(n_players=5)) == "not a tree ensemble"
+    assert TreeShap.unavailable(Capabilities(n_players=5, trees=binary.tree_support)) is None
     game = make_game(binary.model, binary.card, binary.background, "raw", refused)
-    with pytest.raises(InvalidInput, match="aggregate_function MIN"):
+    with pytest.raises(
+        InvalidInput, match=r"^tree_shap is unavailable for this model: not a tree ensemble$"
+    ):
         TreeShap().fit(game)
-    with pytest.raises(InvalidInput, match="not a supported tree ensemble"):
-        TreeShap().fit(make_game(binary.model, binary.card, binary.background, "raw", None))
+
+
+def test_trees_that_read_other_columns_are_unavailable(binary: TreeCase) -> None:
+    model = Capabilities(n_players=3, n_columns=3, trees=binary.tree_support)
+    assert TreeShap.unavailable(model) == "the trees read 5 columns; the model has 3"
+
+
+def test_auto_picks_tree_shap_in_raw_space_or_within_the_enumeration_default(
+    binary: TreeCase,
+) -> None:
+    for n_players, space, accepted in [
+        (20, "raw", True),
+        (12, "probability", True),
+        (13, "probability", False),
+    ]:
+        model = Capabilities(n_players=n_players, output_space=space, trees=binary.tree_support)
+        assert TreeShap.accepts(model) is accepted
 
 
 def test_parameters_follow_the_explainer_contract(binary: TreeCase) -> None:

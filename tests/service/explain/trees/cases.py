@@ -49,6 +49,10 @@ class TreeCase:
         assert isinstance(self.support, TreeSupport), getattr(self.support, "reason", "")
         return self.support
 
+    def predict_raw(self, X: Array) -> Array:
+        """The served model's raw space, as the loader composes it (the margin graph)."""
+        return self.tree_support.predict_raw(X)
+
     def game(self, space: Space = "raw") -> Game:
         return make_game(self.model, self.card, self.background, space, self.support)
 
@@ -83,17 +87,23 @@ def make_card(
 
 
 def make_game(
-    model: OnnxModel, card: ModelCard, background: Array, space: Space, structure: object
+    model: OnnxModel,
+    card: ModelCard,
+    background: Array,
+    space: Space,
+    trees: TreeSupport | TreeUnsupported | None,
 ) -> Game:
+    """The game the engine builds: with verified trees, raw space is their margin graph."""
+    support = trees if isinstance(trees, TreeSupport) else None
     players = card.players
     return Game(
-        predict=model.function(space),
+        predict=support.predict_raw if support and space == "raw" else model.function(space),
         background=background,
         players=tuple(p.columns for p in players),
         player_names=tuple(p.name for p in players),
         output_names=card.output_names,
         output_space=space,
-        structure=structure,
+        trees=support,
     )
 
 

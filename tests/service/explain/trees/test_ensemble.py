@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
-from tests.service.explain.trees.cases import ATOL, RTOL, Array, TreeCase, exact_values, make_card, serve
-from tests.service.explain.trees.handmade import TREE, graph, regressor
 
 from service.explain.trees import TreeUnsupported, predict_scores
 from service.explain.trees.ensemble import MEMBER
+from tests.service.explain.trees.cases import (
+    ATOL,
+    RTOL,
+    Array,
+    TreeCase,
+    exact_values,
+    make_card,
+    serve,
+)
+from tests.service.explain.trees.handmade import TREE, graph, regressor
 
 PLAYERS = ((0,), (1,), (2,))
 
@@ -32,7 +40,7 @@ def _categorical_rows(seed: int, n: int) -> Array:
 def _check_exact(case: TreeCase) -> None:
     values, base, _, _ = case.tree_support.interventional(case.X, case.background, PLAYERS)
     np.testing.assert_allclose(values, exact_values(case), atol=ATOL, rtol=RTOL)
-    np.testing.assert_allclose(base + values.sum(axis=1), case.model.predict_raw(case.X), atol=ATOL)
+    np.testing.assert_allclose(base + values.sum(axis=1), case.predict_raw(case.X), atol=ATOL)
 
 
 def test_tree_ensemble_v5_with_member_neq_and_nan_parses_and_is_exact() -> None:

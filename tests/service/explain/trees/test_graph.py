@@ -6,10 +6,10 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-from tests.service.explain.trees.cases import ATOL, RTOL, exact_values, make_card
-from tests.service.explain.trees.handmade import LEAVES, TREE, classifier, graph, regressor, served
 
 from service.explain.trees import TreeUnsupported, analyse_graph
+from tests.service.explain.trees.cases import ATOL, RTOL, exact_values, make_card
+from tests.service.explain.trees.handmade import LEAVES, TREE, classifier, graph, regressor, served
 
 
 def _reason(nodes: list[onnx.NodeProto]) -> str:
@@ -36,7 +36,7 @@ def test_affine_glue_is_folded_into_leaves_and_base() -> None:
         case.X, case.background, ((0,), (1,), (2,))
     )
     np.testing.assert_allclose(values, exact_values(case), atol=ATOL, rtol=RTOL)
-    np.testing.assert_allclose(base + values.sum(axis=1), case.model.predict_raw(case.X), atol=ATOL)
+    np.testing.assert_allclose(base + values.sum(axis=1), case.predict_raw(case.X), atol=ATOL)
 
 
 def test_average_aggregation_divides_by_the_tree_count() -> None:
@@ -59,7 +59,7 @@ def test_average_aggregation_divides_by_the_tree_count() -> None:
         case.X, case.background, ((0,), (1,), (2,))
     )
     np.testing.assert_allclose(values, exact_values(case), atol=ATOL, rtol=RTOL)
-    np.testing.assert_allclose(base + values.sum(axis=1), case.model.predict_raw(case.X), atol=1e-5)
+    np.testing.assert_allclose(base + values.sum(axis=1), case.predict_raw(case.X), atol=1e-5)
 
 
 @pytest.mark.parametrize("aggregate", ["MIN", "MAX"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.service.explain.trees.cases import ATOL, RTOL, TreeCase, exact_values, make_card, serve
 
 from service.explain.trees import build_tables, compile_paths, shapley_values
+from tests.service.explain.trees.cases import ATOL, RTOL, TreeCase, exact_values, make_card, serve
 
 
 @pytest.fixture(scope="module")
@@ -77,5 +77,5 @@ def test_deep_paths_are_exact(deep_case: TreeCase) -> None:
     assert tables.n_dense < tables.paths.n_paths
     np.testing.assert_allclose(values, exact_values(deep_case), atol=ATOL, rtol=RTOL)
     np.testing.assert_allclose(
-        base + values.sum(axis=1), deep_case.model.predict_raw(deep_case.X), atol=ATOL, rtol=RTOL
+        base + values.sum(axis=1), deep_case.predict_raw(deep_case.X), atol=ATOL, rtol=RTOL
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tests.service.explain.trees.cases import ATOL, RTOL, TreeCase, exact_values, shap_values
 from tests.service.explain.trees.conftest import BUILDERS, SHAP_CANNOT
 
@@ -39,18 +40,18 @@ def test_values_match_brute_force_through_onnx_runtime(tree_case: TreeCase) -> N
 @pytest.mark.parametrize("tree_case", ALL, indirect=True)
 def test_local_accuracy_against_the_raw_graph(tree_case: TreeCase) -> None:
     values, base = _values(tree_case)
-    raw = tree_case.model.predict_raw(tree_case.X)
+    raw = tree_case.predict_raw(tree_case.X)
     np.testing.assert_allclose(base + values.sum(axis=1), raw, atol=ATOL, rtol=RTOL)
-    background_raw = tree_case.model.predict_raw(tree_case.background)
+    background_raw = tree_case.predict_raw(tree_case.background)
     np.testing.assert_allclose(base, background_raw.mean(axis=0), atol=ATOL, rtol=RTOL)
 
 
 @pytest.mark.parametrize("tree_case", ALL, indirect=True)
 def test_raw_space_follows_clarion_link(tree_case: TreeCase) -> None:
     """predict_raw is logit / centred log-probability / identity of the graph's output."""
-    model, head = tree_case.model, tree_case.tree_support.head
-    assert model.link == head.link
-    raw, out = model.predict_raw(tree_case.X), model.run(tree_case.X)
+    model, support, head = tree_case.model, tree_case.tree_support, tree_case.tree_support.head
+    assert support.link == head.link
+    raw, out = support.predict_raw(tree_case.X), model.run(tree_case.X)
     if head.link == "identity":
         expected = out
     elif tree_case.card.task == "regression":  # Exp head: raw is the log of the value

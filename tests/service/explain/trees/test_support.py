@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from tests.service.explain.trees.cases import TreeCase, make_card, sklearn_case
 
 import service.explain.trees
 from service.explain.trees import TreeSupport, TreeUnsupported, prepare_tree_support
 from service.models.runtime import OnnxModel
+from tests.service.explain.trees.cases import TreeCase, make_card, sklearn_case
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +48,18 @@ def test_the_self_check_catches_a_corrupted_model(
     assert model.link == link_before
 
 
-def test_success_configures_the_models_raw_space(gb_case: TreeCase) -> None:
+def test_success_gives_the_models_raw_space_and_leaves_the_runtime_alone(
+    gb_case: TreeCase,
+) -> None:
     model = OnnxModel(gb_case.proto, gb_case.card)
+    before = (model.link, model.predict_raw(gb_case.X))
     support = prepare_tree_support(model, gb_case.proto, gb_case.card, gb_case.background)
     assert isinstance(support, TreeSupport)
-    assert model.link == "logit"
+    assert support.link == "logit"
     margins = support.margins(gb_case.X)
-    np.testing.assert_allclose(model.predict_raw(gb_case.X), margins, atol=1e-6)
+    np.testing.assert_allclose(support.predict_raw(gb_case.X), margins, atol=1e-6)
+    assert model.link == before[0]  # the runtime means the same before and after
+    np.testing.assert_array_equal(model.predict_raw(gb_case.X), before[1])
     np.testing.assert_allclose(margins[:, 0], -margins[:, 1])
     described = support.describe()
     assert described["post_transform"] == "LOGISTIC"

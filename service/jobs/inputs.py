@@ -1,0 +1,220 @@
+"""A job's input file: CSV or Parquet, header of feature names, optional ``reference``.
+
+``read_input`` checks what makes the whole file unusable (not CSV or Parquet, unknown or
+missing columns, duplicate names, no rows, more than ``CLARION_MAX_JOB_ROWS`` rows) and
+answers 422 naming it; the values of each row are checked later, row by row, by the
+workers (``service.models.instances.encode_rows``), so one bad row never fails a job.
+CSV cells stay text until then, parsed as the CLI and bundle backgrounds parse them.
+``fetch_input`` reads an ``input_uri``: a file under ``CLARION_JOBS_INPUT_ROOT`` or an
+fsspec URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from service.errors import InvalidInput, PayloadTooLarge
+from service.models.card import ModelCard
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["REFERENCE", "JobInput", "fetch_input", "read_input", "table_from_ipc", "table_ipc"]
+
+REFERENCE = "reference"
+InputFormat = Literal["csv", "parquet"]
+_PARQUET_MAGIC = b"PAR1"
+
+
+@dataclass(frozen=True, eq=False)
+class JobInput:
+    """The input as read: ``table`` holds the card's features in card order (CSV: text;
+    Parquet: as typed), then ``reference`` (text) if the file has one."""
+
+    table: pa.Table
+    format: InputFormat
+    sha256: str
+    has_reference: bool
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.table.num_rows)
+
+
+def _refuse(message: str, problem: str, field: str = "data") -> InvalidInput:
+    return InvalidInput(message, details={"field": field, "problem": problem})
+
+
+def _read_parquet(data: bytes, max_rows: int) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        n = parquet.metadata.num_rows
+        if n > max_rows:
+            raise _too_many(n, max_rows)
+        return parquet.read()
+    except (pa.ArrowException, OSError) as exc:
+        raise _refuse(f"the input is not a readable Parquet file: {exc}", "not Parquet") from exc
+
+
+def _read_csv(data: bytes, names: list[str]) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _refuse(
+            "the input is neither Parquet nor CSV (UTF-8 text with a header of feature names)",
+            "not CSV or Parquet",
+        ) from exc
+    text_columns = {n: pa.string() for n in [*names, REFERENCE]}
+    try:
+        return pcsv.read_csv(
+            io.BytesIO(data),
+            read_options=pcsv.ReadOptions(encoding="utf-8"),
+            convert_options=pcsv.ConvertOptions(
+                column_types=text_columns,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowException as exc:
+        raise _refuse(f"the input is not a readable CSV file: {exc}", "not CSV") from exc
+
+
+def _too_many(n: int, limit: int) -> InvalidInput:
+    return _refuse(
+        f"the input has {n:,} rows; a job may have at most {limit:,} (CLARION_MAX_JOB_ROWS)",
+        "too many rows",
+    )
+
+
+def read_input(card: ModelCard, data: bytes, *, max_rows: int) -> JobInput:
+    """Read and check a job's input file (CSV or Parquet, told apart by content)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = list(card.feature_names)
+    if not data.strip():
+        raise _refuse("the input file is empty", "empty")
+    is_parquet = data[:4] == _PARQUET_MAGIC and data[-4:] == _PARQUET_MAGIC
+    table = _read_parquet(data, max_rows) if is_parquet else _read_csv(data, names)
+    header = [str(c).strip() for c in table.column_names]
+    duplicated = sorted({h for h in header if header.count(h) > 1})
+    unknown = [h for h in header if h not in names and h != REFERENCE]
+    missing = [n for n in names if n not in header]
+    if duplicated or unknown or missing:
+        problems = [
+            {"field": f"data.{h}", "problem": "is not a feature of this model"} for h in unknown
+        ]
+        problems += [{"field": f"data.{n}", "problem": "is missing"} for n in missing]
+        problems += [{"field": f"data.{h}", "problem": "appears twice"} for h in duplicated]
+        first = problems[0]
+        raise InvalidInput(
+            f"the input's columns do not match the model's features: {first['field']} "
+            f"{first['problem']} (columns: the card's feature names, and optionally "
+            f"{REFERENCE!r})",
+            details=problems,
+        )
+    table = table.rename_columns(header)
+    if table.num_rows == 0:
+        raise _refuse("the input has no rows", "no rows")
+    if table.num_rows > max_rows:
+        raise _too_many(table.num_rows, max_rows)
+    has_reference = REFERENCE in header
+    columns = [table.column(n) for n in names]
+    if has_reference:
+        try:
+            columns.append(pc.cast(table.column(REFERENCE), pa.string()))
+        except pa.ArrowException as exc:
+            raise _refuse(
+                f"the {REFERENCE!r} column cannot be read as text: {exc}",
+                "not text",
+                field=f"data.{REFERENCE}",
+            ) from exc
+    selected = pa.table(columns, names=[*names, *([REFERENCE] if has_reference else [])])
+    return JobInput(
+        table=selected,
+        format="parquet" if is_parquet else "csv",
+        sha256=hashlib.sha256(data).hexdigest(),
+        has_reference=has_reference,
+    )
+
+
+def fetch_input(uri: str, *, root: Path | None, max_bytes: int) -> bytes:
+    """The bytes behind ``input_uri``: a local path must lie under ``root``
+    (``CLARION_JOBS_INPUT_ROOT``); a URL with a scheme goes through fsspec."""
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme in ("", "file"):
+        if root is None:
+            raise _refuse(
+                "local input files are off: set CLARION_JOBS_INPUT_ROOT to allow paths under it",
+                "local paths not allowed",
+                field="input_uri",
+            )
+        path = Path(uri.removeprefix("file://"))
+        path = (root / path if not path.is_absolute() else path).resolve()
+        if not path.is_relative_to(root.resolve()):
+            raise _refuse(
+                f"input_uri must name a file under CLARION_JOBS_INPUT_ROOT ({root})",
+                "outside the input root",
+                field="input_uri",
+            )
+        if not path.is_file():
+            raise _refuse(f"no input file at {uri!r}", "no such file", field="input_uri")
+        if path.stat().st_size > max_bytes:
+            raise _over(max_bytes)
+        return path.read_bytes()
+    return _fetch_url(uri, max_bytes)
+
+
+def _over(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the input is over the limit of {max_bytes} bytes (CLARION_MAX_JOB_UPLOAD_BYTES)",
+        details={"field": "input_uri", "problem": f"larger than {max_bytes} bytes"},
+    )
+
+
+def _fetch_url(uri: str, max_bytes: int) -> bytes:
+    import fsspec
+
+    try:
+        with fsspec.open(uri, "rb") as fh:
+            data: bytes = fh.read(max_bytes + 1)
+    except (ImportError, ValueError) as exc:
+        raise _refuse(
+            f"input_uri {uri!r} needs a filesystem that is not installed here: {exc}",
+            "unsupported scheme",
+            field="input_uri",
+        ) from exc
+    except (OSError, FileNotFoundError) as exc:
+        raise _refuse(
+            f"input_uri {uri!r} cannot be read: {exc}", "unreadable", field="input_uri"
+        ) from exc
+    if len(data) > max_bytes:
+        raise _over(max_bytes)
+    return data
+
+
+def table_ipc(table: pa.Table) -> bytes:
+    """A table (or a slice of one) as Arrow IPC bytes: only the rows it holds travel."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def table_from_ipc(data: bytes) -> pa.Table:
+    import pyarrow as pa
+
+    with pa.ipc.open_stream(pa.BufferReader(data)) as reader:
+        return reader.read_all()
