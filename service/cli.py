@@ -50,14 +50,63 @@ def serve(
     models_dir: ModelsDir = None,
     host: Annotated[str | None, typer.Option(help="Interface [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: 8000].")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Worker processes, each with its own models and compute threads "
+            "[default: the number of CPUs; env CLARION_WORKERS].",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) on the bundles in the models folder."""
+    settings = _settings(models_dir=models_dir, host=host, port=port, workers=workers)
+    run_server(settings)
+
+
+def run_server(settings: Any) -> None:
+    """Serve ``settings`` with uvicorn: one process, or ``settings.workers`` processes.
+
+    Worker processes read their settings from ``CLARION_*`` variables, so the ones given
+    here are exported first; the audit store is migrated once, before any worker starts,
+    so the workers don't race to create the schema.
+    """
+    import os
+
     import uvicorn
 
     from service.api.app import create_app
 
-    settings = _settings(models_dir=models_dir, host=host, port=port)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    if settings.workers == 1:
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, log_level="warning"
+        )
+        return
+    from service.audit.store import AuditStore
+
+    AuditStore.open(settings.database_url).close()
+    os.environ.update(_environment(settings))
+    uvicorn.run(
+        "service.api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+    )
+
+
+def _environment(settings: Any) -> dict[str, str]:
+    """``settings`` as the ``CLARION_*`` variables a worker process reads them from."""
+    out = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        if hasattr(getattr(settings, name), "get_secret_value"):
+            value = getattr(settings, name).get_secret_value()
+        out[f"CLARION_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return out
 
 
 @app.command()
@@ -176,7 +225,7 @@ def explain(
             for start in range(0, len(X), batch_size):
                 batch = X[start : start + batch_size]
                 result = engine.explain_rows(model, batch, spec, origin=origin)
-                response = mapping.explain_response(result).model_dump(mode="json")
+                response = dict(mapping.explain_json(result))
                 for offset, item in enumerate(response.pop("explanations")):
                     line = {**response, "row": start + offset, "explanations": [item]}
                     fh.write(json.dumps(line) + "\n")
@@ -192,3 +241,7 @@ def explain(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # python -m service.cli (how serve_command starts it)
+    main()

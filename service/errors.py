@@ -13,6 +13,7 @@ HTTP status and a stable machine-readable ``code``; one handler renders them as
     ├── Conflict (409, conflict)                   a name that is already served
     ├── PayloadTooLarge (413, payload_too_large)   a body over the configured limit
     └── Unavailable (503, unavailable)             a dependency (store, model) cannot serve now
+        └── Overloaded (503, overloaded)           every compute thread busy and the queue full
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "Forbidden",
     "InvalidInput",
     "NotFound",
+    "Overloaded",
     "PayloadTooLarge",
     "Unauthorized",
     "Unavailable",
@@ -98,3 +100,10 @@ class PayloadTooLarge(ClarionError):
 class Unavailable(ClarionError):
     status_code = 503
     code = "unavailable"
+
+
+class Overloaded(Unavailable):
+    """Every compute thread is busy and the queue in front of them is full: retry soon."""
+
+    code = "overloaded"
+    headers: ClassVar[Mapping[str, str]] = {"Retry-After": "1"}

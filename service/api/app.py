@@ -27,6 +27,7 @@ from service.api.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
+from service.api.pool import ComputePool
 from service.api.routes import (
     coverage,
     explanations,
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = registry
         app.state.audit = audit
         app.state.engine = Engine(registry, settings, recorder=audit.recorder)
+        app.state.pool = ComputePool(threads=settings.compute_threads, queue=settings.compute_queue)
         audit.log_auth_mode()
         log.info("service.started", models=len(registry), refused=len(registry.refused))
         try:

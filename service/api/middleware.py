@@ -55,7 +55,9 @@ class RequestIdMiddleware:
         request_id = (
             given if given and len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
         )
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["started"] = time.perf_counter()  # the request's timing counts from here
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

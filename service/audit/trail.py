@@ -31,7 +31,7 @@ class AuditTrail:
 
     @classmethod
     def open(cls, settings: Settings) -> AuditTrail:
-        store = AuditStore.open(settings.database_url)
+        store = AuditStore.open(settings.database_url, sync=settings.audit_sync)
         key = settings.audit_encryption_key
         sealer = Sealer.from_secret(key) if key is not None else None
         recorder = AuditRecorder(store, sealer=sealer, policy=settings.sensitive_policy)

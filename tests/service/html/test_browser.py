@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.service.people.narratives.cases import CASES, narrated
 
 from service.html import RENDERERS, render_page
 from service.html.theme import PALETTES, contrast_ratio
+from tests.service.people.narratives.cases import CASES, narrated
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from tests.service.people.narratives.cases import CASES, narrated
 
 from service.html import (
     CONTENT_SECURITY_POLICY,
@@ -23,6 +22,7 @@ from service.html import (
 from service.people.narratives import LOCALES
 from service.wire.schemas import InstanceExplanation
 from tests.golden.check import assert_golden
+from tests.service.people.narratives.cases import CASES, narrated
 
 ROOT = Path(__file__).resolve().parents[2]
 # Attributes and elements that make a browser fetch something.

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.service.explain.trees.cases import ATOL, RTOL, TreeCase, make_game, sklearn_case, xgboost_case
 
 from service.errors import InvalidInput
 from service.explain.explainers._base import NotFitted
 from service.explain.explainers.exact_shap import ExactShap
 from service.explain.explainers.tree_shap import TreeShap
 from service.explain.trees import TreeUnsupported
+from tests.service.explain.trees.cases import (
+    ATOL,
+    RTOL,
+    TreeCase,
+    make_game,
+    sklearn_case,
+    xgboost_case,
+)
 
 
 @pytest.fixture(scope="module")

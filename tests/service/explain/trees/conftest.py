@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from tests.service.explain.trees.cases import (
     TreeCase,
     catboost_case,

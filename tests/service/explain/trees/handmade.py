@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from tests.service.explain.trees.cases import Array, TreeCase, make_card, serve
 
 from service.models.card import ModelCard
+from tests.service.explain.trees.cases import Array, TreeCase, make_card, serve
 
 # One tree over three columns: x0 <= 0.5 ? (x1 <= -0.2 ? 3 : 4) : (x2 <= 1.0 ? 5 : 6)
 TREE: dict[str, list[Any]] = {

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
-from tests.service.explain.trees.cases import ATOL, RTOL, Array, TreeCase, exact_values, make_card, serve
-from tests.service.explain.trees.handmade import TREE, graph, regressor
 
 from service.explain.trees import TreeUnsupported, predict_scores
 from service.explain.trees.ensemble import MEMBER
+from tests.service.explain.trees.cases import (
+    ATOL,
+    RTOL,
+    Array,
+    TreeCase,
+    exact_values,
+    make_card,
+    serve,
+)
+from tests.service.explain.trees.handmade import TREE, graph, regressor
 
 PLAYERS = ((0,), (1,), (2,))
 

@@ -6,10 +6,10 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-from tests.service.explain.trees.cases import ATOL, RTOL, exact_values, make_card
-from tests.service.explain.trees.handmade import LEAVES, TREE, classifier, graph, regressor, served
 
 from service.explain.trees import TreeUnsupported, analyse_graph
+from tests.service.explain.trees.cases import ATOL, RTOL, exact_values, make_card
+from tests.service.explain.trees.handmade import LEAVES, TREE, classifier, graph, regressor, served
 
 
 def _reason(nodes: list[onnx.NodeProto]) -> str:

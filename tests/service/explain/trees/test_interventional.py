@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.service.explain.trees.cases import ATOL, RTOL, TreeCase, exact_values, make_card, serve
 
 from service.explain.trees import build_tables, compile_paths, shapley_values
+from tests.service.explain.trees.cases import ATOL, RTOL, TreeCase, exact_values, make_card, serve
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tests.service.explain.trees.cases import ATOL, RTOL, TreeCase, exact_values, shap_values
 from tests.service.explain.trees.conftest import BUILDERS, SHAP_CANNOT
 

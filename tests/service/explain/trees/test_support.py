@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from tests.service.explain.trees.cases import TreeCase, make_card, sklearn_case
 
 import service.explain.trees
 from service.explain.trees import TreeSupport, TreeUnsupported, prepare_tree_support
 from service.models.runtime import OnnxModel
+from tests.service.explain.trees.cases import TreeCase, make_card, sklearn_case
 
 ROOT = Path(__file__).resolve().parents[3]
 
