@@ -55,8 +55,30 @@ def serve(
     models_dir: ModelsDir = None,
     host: Annotated[str | None, typer.Option(help="Interface [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: 8000].")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Worker processes, each with its own models and compute threads "
+            "[default: the number of CPUs; env CLARION_WORKERS].",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) on the bundles in the models folder."""
+    settings = _settings(models_dir=models_dir, host=host, port=port, workers=workers)
+    run_server(settings)
+
+
+def run_server(settings: Any) -> None:
+    """Serve ``settings`` with uvicorn: one process, or ``settings.workers`` processes.
+
+    Worker processes read their settings from ``CLARION_*`` variables, so the ones given
+    here are exported first; the audit store is migrated once, before any worker starts,
+    so the workers don't race to create the schema.
+    """
+    import os
+
     import uvicorn
 
     from service.api.app import create_app
@@ -64,21 +86,36 @@ def serve(
     from service.errors import ClarionError
     from service.logs import configure_logging
 
-    settings = _settings(models_dir=models_dir, host=host, port=port)
     configure_logging(settings.log_level, json=settings.log_json)
     try:  # a store that cannot be opened is one line here, not a failed start-up's traceback
-        AuditTrail.open(settings).close()
+        AuditTrail.open(settings).close()  # and migrated once, before any worker starts
     except ClarionError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from exc
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        log_config=None,  # uvicorn's records go through service.logs: one line, no traceback
-        proxy_headers=False,  # X-Forwarded-For is trusted only from CLARION_TRUSTED_PROXIES
-    )
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "log_config": None,  # uvicorn's records go through service.logs: one line, no traceback
+        "proxy_headers": False,  # X-Forwarded-For is trusted only from CLARION_TRUSTED_PROXIES
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    os.environ.update(_environment(settings))
+    uvicorn.run("service.api.app:create_app", factory=True, workers=settings.workers, **common)
+
+
+def _environment(settings: Any) -> dict[str, str]:
+    """``settings`` as the ``CLARION_*`` variables a worker process reads them from."""
+    out = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        if hasattr(getattr(settings, name), "get_secret_value"):
+            value = getattr(settings, name).get_secret_value()
+        out[f"CLARION_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return out
 
 
 @app.command()
@@ -203,7 +240,7 @@ def explain(
             for start in range(0, len(X), batch_size):
                 batch = X[start : start + batch_size]
                 result = engine.explain_rows(model, batch, spec, origin=origin)
-                response = mapping.explain_response(result).model_dump(mode="json")
+                response = dict(mapping.explain_json(result))
                 for offset, item in enumerate(response.pop("explanations")):
                     line = {**response, "row": start + offset, "explanations": [item]}
                     fh.write(json.dumps(line) + "\n")
@@ -353,3 +390,7 @@ def _follow(manager: Any, job_id: str, label: str) -> Any:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # python -m service.cli (how serve_command starts it)
+    main()

@@ -21,7 +21,8 @@ refuses a request before any route runs renders the same classes with ``to_dict`
     ├── RateLimited (429, rate_limited)              over the per-key request rate (Retry-After)
     └── Unavailable (503, unavailable)               a dependency (store, model) cannot serve now
         ├── ExplanationTimeout (503, explanation_timeout)  over CLARION_EXPLAIN_TIMEOUT_S
-        └── SealError (503, unavailable)             a sealed audit value cannot be opened
+        ├── SealError (503, unavailable)             a sealed audit value cannot be opened
+        └── Overloaded (503, overloaded)             every compute thread busy, the queue full
 
 ``UnsupportedModel`` stays inside the model loader: tree analysis raises it, and the
 loader keeps its reason as the answer to "why is tree_shap unavailable for this model".
@@ -47,6 +48,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotFitted",
     "NotFound",
+    "Overloaded",
     "PayloadTooLarge",
     "RateLimited",
     "SealError",
@@ -194,3 +196,13 @@ class ExplanationTimeout(Unavailable):
 
 class SealError(Unavailable):
     """A sealed value cannot be opened: no key, another key, or a damaged blob."""
+
+
+class Overloaded(Unavailable):
+    """Every compute thread is busy and the queue in front of them is full: retry soon."""
+
+    code = "overloaded"
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": "1"}

@@ -31,6 +31,7 @@ __all__ = [
     "free_port",
     "run_ui",
     "run_up",
+    "serve_command",
     "stop",
     "wait_until_ready",
     "workspace_app",
@@ -92,6 +93,13 @@ def api_command(*, host: str, port: int) -> list[str]:
         "--no-proxy-headers",  # X-Forwarded-For is trusted only from CLARION_TRUSTED_PROXIES
         "--host", host, "--port", str(port), "--log-level", "warning",
     ]  # fmt: skip
+
+
+def serve_command(*, host: str, port: int, workers: int | None = None) -> list[str]:
+    """``clarion serve``: the service as an operator runs it, ``workers`` processes
+    (default: ``CLARION_WORKERS``, else the number of CPUs)."""
+    command = [sys.executable, "-m", "service.cli", "serve", "--host", host, "--port", str(port)]
+    return command + (["--workers", str(workers)] if workers is not None else [])
 
 
 def wait_until_ready(
@@ -189,7 +197,7 @@ def run_up(
     processes: list[subprocess.Popen[bytes]] = []
     restore = _interrupt_on_sigterm()
     try:
-        processes.append(_start(api_command(host=host, port=port), env))
+        processes.append(_start(serve_command(host=host, port=port), env))
         echo(f"Starting the Clarion API on {api_url} (loading the models)…")
         wait_until_ready(f"{api_url}/health/ready", processes[0], what="API", timeout=ready_timeout)
         processes.append(_start(workspace_command(api_url, port=ui_port), env))

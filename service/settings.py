@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +52,13 @@ class Settings(BaseSettings):
     ort_intra_op_threads: int = Field(default=1, ge=0, le=64)
     """Threads per ONNX Runtime session; 1 avoids oversubscribing cores under concurrent load."""
     predict_chunk_rows: int = Field(default=65_536, ge=1_024)
+    compute_threads: int = Field(default_factory=lambda: max(2, os.cpu_count() or 1), ge=1)
+    """Explanations and predictions running at once per worker process (default: the
+    number of CPUs, at least 2); the event loop never runs them."""
+    compute_queue: int = Field(default=64, ge=0)
+    """Requests that may wait for a compute thread; past it, 503 with ``Retry-After``."""
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    """Worker processes of ``clarion serve`` (default: the number of CPUs)."""
 
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     max_upload_bytes: int = Field(default=32 * 1_048_576, ge=1_024)
@@ -80,6 +88,10 @@ class Settings(BaseSettings):
     database_url: str = Field(default_factory=_default_database_url)
     """The audit store: ``sqlite:///path`` (default ``./data/clarion.db``) or
     ``postgresql+psycopg://user@host/db`` for several replicas."""
+    audit_sync: Literal["normal", "full"] = "normal"
+    """SQLite: ``normal`` answers once a record is in the write-ahead log (it survives any
+    crash or kill of the service); ``full`` also fsyncs it (survives power loss; about
+    4 ms per transaction, shared by concurrent requests). PostgreSQL: its own setting."""
     auth: Literal["auto", "required", "disabled"] = "auto"
     """``auto``: API keys are required once any key exists or a bootstrap key is set; until
     then a service bound to a loopback host is open (every caller an anonymous admin)."""

@@ -26,6 +26,7 @@ from service.api.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
+from service.api.pool import ComputePool
 from service.api.ratelimit import RateLimiter
 from service.api.routes import (
     coverage,
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Batch jobs: the Dask cluster starts on first use; unfinished jobs resume now.
         app.state.jobs = JobManager(app.state.engine, audit.store, settings)
         app.state.jobs.resume_in_background()
+        app.state.pool = ComputePool(threads=settings.compute_threads, queue=settings.compute_queue)
         audit.log_auth_mode()
         log.info("service.started", models=len(registry), refused=len(registry.refused))
         try:

@@ -8,6 +8,7 @@ A refusal speaks the one error voice: the body and headers come from the error c
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 
@@ -60,7 +61,9 @@ class RequestIdMiddleware:
         request_id = (
             given if given and len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
         )
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["started"] = time.perf_counter()  # the request's timing counts from here
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

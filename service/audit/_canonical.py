@@ -22,15 +22,26 @@ _NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 def jsonable(value: Any) -> Any:
     """A deep copy of ``value`` with tuples as lists and non-finite floats as strings."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # the common leaves, fast
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else _non_finite(value)
+    if kind is dict:
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [jsonable(v) for v in value]
     if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        return _NON_FINITE.get(value, value)
+        return value if math.isfinite(value) else _non_finite(value)
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
+
+
+def _non_finite(value: float) -> str:
+    return "NaN" if math.isnan(value) else _NON_FINITE[value]
 
 
 def canonical_json(value: Any) -> str:

@@ -187,7 +187,7 @@ def decision_columns(
 
 def response_json(result: ExplainResult) -> dict[str, Any]:
     """The response of a result as a record stores it: the caller's JSON, canonicalised."""
-    return dict(jsonable(mapping.explain_response(result).model_dump(mode="json")))
+    return dict(jsonable(mapping.explain_json(result)))
 
 
 def recorded_spec(request: Mapping[str, Any]) -> ExplainSpec:

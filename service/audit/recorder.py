@@ -1,8 +1,10 @@
 """The recorder: one append-only audit record per explanation, written before it is returned.
 
 The Engine calls ``AuditRecorder.record`` after computing an explanation; the record
-and its decisions are written in one transaction, and if that fails the explanation
-fails with 503 (``Unavailable``), so no caller is shown an unrecorded explanation.
+and its decisions are written in one transaction, shared with the records of concurrent
+requests (``commits.GroupCommit``), and ``record`` returns only once that transaction has
+committed. If it fails the explanation fails with 503 (``Unavailable``), so no caller is
+shown an unrecorded explanation.
 Sensitive values are sealed with the configured key, or left out by policy (and, with
 a warning at start-up, when policy says ``encrypt`` but no key is configured).
 """
@@ -15,6 +17,7 @@ from typing import Literal
 import structlog
 
 from service.audit._canonical import sha256_hex, sha256_json
+from service.audit.commits import GroupCommit
 from service.audit.crypto import Sealer
 from service.audit.documents import result_document
 from service.audit.store import AuditStore
@@ -37,6 +40,9 @@ class AuditRecorder:
         policy: Literal["encrypt", "omit"] = "encrypt",
     ) -> None:
         self.store = store
+        self._commits: GroupCommit[tuple[ExplanationRecord, list[Decision]]] = GroupCommit(
+            store.add_records
+        )
         self.sealer = sealer if policy == "encrypt" else None
         self.policy: Literal["encrypt", "omit"] = "encrypt" if self.sealer else "omit"
         if policy == "encrypt" and sealer is None:
@@ -89,5 +95,5 @@ class AuditRecorder:
             document=document,
             sealed=sealed,
         )
-        self.store.add_record(row, decisions)
-        log.info("audit.recorded", record=result.id, model=row.model_name, caller=row.caller)
+        self._commits.submit((row, decisions))
+        log.debug("audit.recorded", record=result.id, model=row.model_name, caller=row.caller)

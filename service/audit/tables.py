@@ -256,3 +256,4 @@ class JobRecord(Base):
     error: Mapped[str | None] = mapped_column(Text)
     document: Mapped[dict[str, Any]]
     record_sha256: Mapped[str | None] = mapped_column(_HASH)
+    run_id: Mapped[str | None] = mapped_column(_ID)

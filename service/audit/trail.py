@@ -34,7 +34,9 @@ class AuditTrail:
         # The default ./data/clarion.db gets its folder; a URL someone wrote must point
         # into one that exists (a typo is an error, not a new empty store).
         make_folder = "database_url" not in settings.model_fields_set
-        store = AuditStore.open(settings.database_url, make_folder=make_folder)
+        store = AuditStore.open(
+            settings.database_url, make_folder=make_folder, sync=settings.audit_sync
+        )
         key = settings.audit_encryption_key
         sealer = Sealer.from_secret(key) if key is not None else None
         recorder = AuditRecorder(store, sealer=sealer, policy=settings.sensitive_policy)

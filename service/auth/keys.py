@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
@@ -53,6 +54,9 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+_OPEN_RECHECK_S = 1.0
+
+
 class KeyRing:
     """Creates, checks, lists and revokes API keys in the audit store."""
 
@@ -69,6 +73,7 @@ class KeyRing:
         self._bootstrap = _digest(bootstrap.get_secret_value()) if bootstrap else None
         self._loopback = loopback
         self._keys_exist = False
+        self._open_until = 0.0  # time.monotonic() until which 'no key exists' holds
 
     def create(self, role: Role, *, created_by: str, name: str | None = None) -> tuple[ApiKey, str]:
         """A new key of ``role``: its row and the key itself (shown once, never stored)."""
@@ -107,9 +112,14 @@ class KeyRing:
             return self.mode == "required"
         if self._bootstrap is not None or not self._loopback:
             return True
-        if not self._keys_exist:
+        # Once a key exists keys stay required. Until then the answer is read again at most
+        # every _OPEN_RECHECK_S, so that a key created through another worker process
+        # closes this one within that time, without a query on every open request.
+        now = time.monotonic()
+        if not self._keys_exist and now >= self._open_until:
             with self.store.reading() as session:
                 self._keys_exist = session.scalar(select(ApiKey.id).limit(1)) is not None
+            self._open_until = now + _OPEN_RECHECK_S
         return self._keys_exist
 
     def list(self) -> list[ApiKey]:

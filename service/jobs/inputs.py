@@ -6,7 +6,9 @@ answers 422 naming it; the values of each row are checked later, row by row, by 
 workers (``service.models.instances.encode_rows``), so one bad row never fails a job.
 CSV cells stay text until then, parsed as the CLI and bundle backgrounds parse them.
 ``fetch_input`` reads an ``input_uri``: a file under ``CLARION_JOBS_INPUT_ROOT`` or an
-fsspec URL.
+object-store URL read through fsspec (``s3://``, ``gs://``, ``abfs://``, ...); the service
+reads it with its own credentials. Anything that could reach further (chained URLs,
+``http://``, other local schemes) is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ __all__ = ["REFERENCE", "JobInput", "fetch_input", "read_input", "table_from_ipc
 REFERENCE = "reference"
 InputFormat = Literal["csv", "parquet"]
 _PARQUET_MAGIC = b"PAR1"
+# Object stores an input_uri may name. Not http(s) (the service would fetch any address a
+# caller names), not chained URLs ("simplecache::file://..." would escape the input root).
+_REMOTE_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl", "oci"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,7 +156,14 @@ def read_input(card: ModelCard, data: bytes, *, max_rows: int) -> JobInput:
 def fetch_input(uri: str, *, root: Path | None, max_bytes: int) -> bytes:
     """The bytes behind ``input_uri``: a local path must lie under ``root``
     (``CLARION_JOBS_INPUT_ROOT``); a URL with a scheme goes through fsspec."""
-    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if "::" in uri or (scheme not in ("", "file") and scheme not in _REMOTE_SCHEMES):
+        raise _refuse(
+            f"input_uri must be a path under CLARION_JOBS_INPUT_ROOT or an object-store URL "
+            f"({', '.join(sorted(_REMOTE_SCHEMES))}); got {uri!r}",
+            "unsupported scheme",
+            field="input_uri",
+        )
     if scheme in ("", "file"):
         if root is None:
             raise _refuse(

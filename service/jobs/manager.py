@@ -72,6 +72,7 @@ class RowReplay:
 @dataclass(eq=False)
 class _Run:
     job_id: str
+    run_id: str
     futures: list[Any]  # distributed.Future, one per partition left
     held: Any  # the bundle's future, held while the job runs
     rows_done: int
@@ -221,9 +222,11 @@ class JobManager:
         todo = [p for p in parts if p.index not in done]
         rows_done = sum(p.n_rows for p in parts if p.index in done)
         rows_failed = self._failed_in(record.id, done)
+        run_id = uuid.uuid4().hex
         tasks = [
             PartitionTask(
                 job_id=record.id,
+                run_id=run_id,
                 partition=p,
                 plan=plan,
                 rows_ipc=table_ipc(job_input.table.slice(p.start, p.n_rows)),
@@ -232,18 +235,26 @@ class JobManager:
             )
             for p in todo
         ]
-        if not self.jobs.started(
-            record.id, rows_done=rows_done, rows_failed=rows_failed, partitions_done=len(done)
-        ):
+        claimed = self.jobs.claim(
+            record.id,
+            expected=record.run_id,
+            run_id=run_id,
+            rows_done=rows_done,
+            rows_failed=rows_failed,
+            partitions_done=len(done),
+        )
+        if not claimed:  # ended meanwhile, or another service resumed it first
             return
         if done:
             log.info("jobs.resumed", job=record.id, done=len(done), todo=len(todo))
         try:
             held, futures = self.runner.submit(bundle, tasks) if tasks else (None, [])
         except ClarionError as exc:
-            self._fail(record.id, exc.message)
+            self._fail(record.id, exc.message, run_id=run_id)
             raise
-        run = _Run(record.id, futures, held, rows_done, rows_failed, rows_at_start=rows_done)
+        run = _Run(
+            record.id, run_id, futures, held, rows_done, rows_failed, rows_at_start=rows_done
+        )
         run.thread = threading.Thread(
             target=self._follow, args=(run,), name=f"clarion-job-{record.id[:8]}", daemon=True
         )
@@ -269,10 +280,12 @@ class JobManager:
             if self._wait(run):
                 self._complete(run)
         except ClarionError as exc:
-            self._fail(run.job_id, exc.message)
+            self._fail(run.job_id, exc.message, run_id=run.run_id)
         except Exception as exc:  # the follower must end the job whatever happens
             log.error("jobs.follow_crashed", job=run.job_id, exc_info=exc)
-            self._fail(run.job_id, f"the job failed: {type(exc).__name__}: {exc}")
+            self._fail(
+                run.job_id, f"the job failed: {type(exc).__name__}: {exc}", run_id=run.run_id
+            )
         finally:
             with self._lock:
                 if self._runs.get(run.job_id) is run:
@@ -297,15 +310,23 @@ class JobManager:
                     run.rows_done += part.rows
                     run.rows_failed += part.failed
                     if not self.jobs.progress(
-                        run.job_id, rows_done=run.rows_done, rows_failed=run.rows_failed
-                    ):
-                        return False  # ended meanwhile (cancelled)
+                        run.job_id,
+                        run_id=run.run_id,
+                        rows_done=run.rows_done,
+                        rows_failed=run.rows_failed,
+                    ):  # cancelled meanwhile, or taken over by another service
+                        self.runner.cancel([f for f in pending if not f.done()])
+                        return False
                     continue
                 if future.status == "cancelled":
                     return False
                 error = future.exception()
                 self.runner.cancel([f for f in pending if not f.done()])
-                self._fail(run.job_id, f"a partition failed: {type(error).__name__}: {error}")
+                self._fail(
+                    run.job_id,
+                    f"a partition failed: {type(error).__name__}: {error}",
+                    run_id=run.run_id,
+                )
                 return False
             pending = still
         return not run.stop.is_set()
@@ -321,9 +342,15 @@ class JobManager:
         self.files.write(self.files.result_path(run.job_id), data)
         digest = hashlib.sha256(data).hexdigest()
         try:
-            self.jobs.finish(run.job_id, "succeeded", result_sha256=digest, rows_failed=failed)
+            self.jobs.finish(
+                run.job_id,
+                "succeeded",
+                result_sha256=digest,
+                rows_failed=failed,
+                run_id=run.run_id,
+            )
         except Conflict:
-            return  # cancelled while assembling: the cancel stands
+            return  # cancelled (or taken over) while assembling: that stands
         self.files.remove_parts(run.job_id)
         seconds = time.monotonic() - run.started
         log.info(
@@ -335,9 +362,9 @@ class JobManager:
             result_sha256=digest[:12],
         )
 
-    def _fail(self, job_id: str, message: str) -> None:
+    def _fail(self, job_id: str, message: str, *, run_id: str | None = None) -> None:
         try:
-            self.jobs.finish(job_id, "failed", error=message)
+            self.jobs.finish(job_id, "failed", error=message, run_id=run_id)
         except Conflict:
             return
         log.error("jobs.failed", job=job_id, error=message)

@@ -117,7 +117,8 @@ class DaskRunner:
                 held,
                 self._fields,
                 task,
-                key=f"clarion-job-{task.job_id}-{task.partition.index:05d}",
+                # the run in the key: a run taking a job over never shares its tasks
+                key=f"clarion-job-{task.job_id}-{task.run_id[:8]}-{task.partition.index:05d}",
                 retries=self.settings.job_retries,
                 pure=False,
             )

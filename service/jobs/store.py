@@ -126,36 +126,55 @@ class JobStore:
         last = jobs[-1] if jobs and more else None
         return JobPage(jobs, Cursor(last.created_at, last.id).encode() if last else None)
 
-    def _update(self, job_id: str, **values: Any) -> bool:
-        """Change a running job; False if it has ended meanwhile (its record is final)."""
+    def claim(
+        self,
+        job_id: str,
+        *,
+        expected: str | None,
+        run_id: str,
+        rows_done: int,
+        rows_failed: int,
+        partitions_done: int,
+    ) -> bool:
+        """Make ``run_id`` the run that owns a queued or running job, if ``expected`` still
+        does (compare and set: of two services resuming one job, one wins). Each start is
+        listed in the document's ``runs`` with the partitions already done."""
+        j = JobRecord
+        now = datetime.now(UTC)
+        owner = j.run_id.is_(None) if expected is None else j.run_id == expected
+        with self.store.writing() as session:
+            record = session.scalar(
+                select(j).where(j.id == job_id, j.status.not_in(tuple(TERMINAL)), owner)
+            )
+            if record is None:
+                return False
+            runs = [*record.document.get("runs", []), {"started_at": now.isoformat(),
+                    "partitions_done": partitions_done}]  # fmt: skip
+            claimed = session.execute(
+                update(j)
+                .where(j.id == job_id, j.status.not_in(tuple(TERMINAL)), owner)
+                .values(
+                    run_id=run_id,
+                    status="running",
+                    started_at=record.started_at or now,
+                    rows_done=rows_done,
+                    rows_failed=rows_failed,
+                    document={**record.document, "runs": runs},
+                )
+            )
+            return bool(getattr(claimed, "rowcount", 0))
+
+    def progress(self, job_id: str, *, run_id: str, rows_done: int, rows_failed: int) -> bool:
+        """Count progress of the run that owns the job; False once it has ended or another
+        run has taken it over."""
         j = JobRecord
         with self.store.writing() as session:
             result = session.execute(
-                update(j).where(j.id == job_id, j.status.not_in(tuple(TERMINAL))).values(**values)
+                update(j)
+                .where(j.id == job_id, j.status.not_in(tuple(TERMINAL)), j.run_id == run_id)
+                .values(rows_done=rows_done, rows_failed=rows_failed)
             )
             return bool(getattr(result, "rowcount", 0))
-
-    def started(
-        self, job_id: str, *, rows_done: int, rows_failed: int, partitions_done: int
-    ) -> bool:
-        """Mark a (re)started run: each start is listed in the document's ``runs``, with
-        the partitions already done (a resumed job starts from them)."""
-        with self.store.writing() as session:
-            record = session.get(JobRecord, job_id, with_for_update=True)
-            if record is None or record.status in TERMINAL:
-                return False
-            now = datetime.now(UTC)
-            runs = [*record.document.get("runs", []), {"started_at": now.isoformat(),
-                    "partitions_done": partitions_done}]  # fmt: skip
-            record.document = {**record.document, "runs": runs}
-            record.status = "running"
-            record.started_at = record.started_at or now
-            record.rows_done = rows_done
-            record.rows_failed = rows_failed
-        return True
-
-    def progress(self, job_id: str, *, rows_done: int, rows_failed: int) -> bool:
-        return self._update(job_id, rows_done=rows_done, rows_failed=rows_failed)
 
     def finish(
         self,
@@ -165,10 +184,10 @@ class JobStore:
         result_sha256: str | None = None,
         rows_failed: int | None = None,
         error: str | None = None,
-        document: dict[str, Any] | None = None,
+        run_id: str | None = None,
     ) -> JobRecord:
         """End a job (succeeded, failed, cancelled) and seal its record with its hash;
-        409 if it had already ended."""
+        409 if it had already ended, or if ``run_id`` is given and no longer owns it."""
         with self.store.writing() as session:
             record = session.get(JobRecord, job_id, with_for_update=True)
             if record is None:
@@ -178,6 +197,8 @@ class JobStore:
                     f"job {job_id} has already {record.status}",
                     details={"field": "id", "problem": f"job {record.status}"},
                 )
+            if run_id is not None and record.run_id != run_id:
+                raise Conflict(f"job {job_id} is now run by another service")
             record.status = status
             record.finished_at = datetime.now(UTC)
             if record.started_at is None:
@@ -188,8 +209,6 @@ class JobStore:
                 record.result_sha256 = result_sha256
             if rows_failed is not None:
                 record.rows_failed = rows_failed
-            if document is not None:
-                record.document = document
             record.error = error
             record.record_sha256 = sha256_json(record_fields(record))
         return record

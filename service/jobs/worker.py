@@ -15,6 +15,7 @@ import hashlib
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -63,8 +64,10 @@ _BLOCK_MODEL_ROWS = 4_000_000  # model rows per block: bounds memory
 # tests check every example model with every method against one-row explains.
 _ROW_BY_ROW_EXEMPT = frozenset({("tree_shap", "raw")})
 
+_MAX_MODELS = 8  # loaded models a worker keeps, least recently used dropped first
+
 _lock = threading.Lock()
-_models: dict[str, Any] = {}
+_models: OrderedDict[str, Any] = OrderedDict()
 _engines: dict[str, Any] = {}
 
 
@@ -91,6 +94,7 @@ class PartitionTask:
     ``reference`` if given), ``text`` for CSV cells."""
 
     job_id: str
+    run_id: str
     partition: Partition
     plan: Plan
     rows_ipc: bytes
@@ -137,12 +141,16 @@ def _model(parts: BundleParts, settings: Settings) -> Any:
 
     with _lock:
         loaded = _models.get(parts.sha256)
-        if loaded is None:
+        if loaded is not None:
+            _models.move_to_end(parts.sha256)
+        else:
             start = time.perf_counter()
             bundle = parse_bundle(
                 parts.model_bytes, parts.card_text, parts.background_csv, limits_from(settings)
             )
             loaded = _models[parts.sha256] = build_model(bundle, settings)
+            while len(_models) > _MAX_MODELS:
+                _models.popitem(last=False)
             log.info(
                 "jobs.worker_model_loaded",
                 model=bundle.card.name,

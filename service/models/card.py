@@ -15,8 +15,9 @@ Feature encoding, as the model sees it:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, Literal
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -32,6 +33,7 @@ __all__ = [
     "Phrases",
     "Player",
     "ReasonCode",
+    "derived",
     "load_card",
     "parse_card",
 ]
@@ -302,6 +304,9 @@ class ModelCard(_Strict):
     @property
     def players(self) -> tuple[Player, ...]:
         """Players in card order; a group stands where its first column stands."""
+        return derived(self, "players", self._players)
+
+    def _players(self) -> tuple[Player, ...]:
         players: list[Player] = []
         index: dict[str, int] = {}
         for column, f in enumerate(self.features):
@@ -344,3 +349,26 @@ def load_card(path: Any) -> ModelCard:
     """Read ``card.yaml`` (or ``card.json``) from a path."""
     with open(path, "rb") as fh:
         return parse_card(fh.read())
+
+
+# Values derived from a card (its players, the reasons' player table) are computed once
+# per card, not per request. A card is frozen, but ``model_copy(update=...)`` makes a new
+# one without validation, so an entry is valid only while the card's features and groups
+# are the very same objects it was computed from.
+_DERIVED: dict[tuple[int, str], tuple[object, object, Any]] = {}
+_DERIVED_LOCK = threading.Lock()
+T = TypeVar("T")
+
+
+def derived(card: ModelCard, name: str, compute: Callable[[], T]) -> T:
+    """``compute()`` for this card, computed once (``name`` tells the values apart)."""
+    key = (id(card), name)
+    entry = _DERIVED.get(key)
+    if entry is not None and entry[0] is card.features and entry[1] is card.groups:
+        return cast(T, entry[2])
+    value = compute()
+    with _DERIVED_LOCK:
+        if len(_DERIVED) > 1024:
+            _DERIVED.clear()
+        _DERIVED[key] = (card.features, card.groups, value)
+    return value

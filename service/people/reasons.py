@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from service.models.card import ModelCard
+from service.models.card import ModelCard, derived
 
 __all__ = [
     "PlayerInfo",
@@ -103,6 +103,10 @@ def players_info(card: ModelCard) -> tuple[PlayerInfo, ...]:
     A group is protected if any of its columns is, and a proxy for everything any
     column is a proxy for: screening errs on the side of keeping things out.
     """
+    return derived(card, "players_info", lambda: _players_info(card))
+
+
+def _players_info(card: ModelCard) -> tuple[PlayerInfo, ...]:
     out = []
     for p in card.players:
         features = [card.features[c] for c in p.columns]

@@ -9,19 +9,22 @@ cannot differ. Nothing below the faces imports this module.
 from __future__ import annotations
 
 import weakref
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, fields, is_dataclass
 from typing import Any
+
+import numpy as np
 
 from service.models.card import ModelCard
 from service.models.prediction import Prediction
 from service.people.coverage import CoverageReport
 from service.people.notice import Notice
-from service.people.told import Counterfactual, Review, Screening, ShownReason
 from service.results import ExplainedInstance, ExplainResult, ExplainSpec, PredictResult
 from service.wire import schemas as w
 
 __all__ = [
     "copy_coverage",
+    "explain_json",
     "explain_response",
     "explain_spec",
     "instance_explanation",
@@ -57,181 +60,109 @@ def request_fields(spec: ExplainSpec) -> dict[str, Any]:
 
 
 def prediction(p: Prediction) -> w.Prediction:
-    return w.Prediction(
-        label=p.label,
-        probabilities=dict(p.probabilities) if p.probabilities is not None else None,
-        value=p.value,
-    )
+    return w.Prediction.model_validate(_plain(p))
 
 
 def predict_response(result: PredictResult) -> w.PredictResponse:
     return w.PredictResponse(
-        model=w.ModelRef(
-            name=result.model.name, version=result.model.version, sha256=result.model.sha256
-        ),
+        model=w.ModelRef.model_validate(_plain(result.model)),
         predictions=[prediction(p) for p in result.predictions],
     )
 
 
-def _reason(r: ShownReason) -> w.Reason:
-    return w.Reason(
-        code=r.code,
-        text=r.text,
-        features=list(r.features),
-        contribution=r.contribution,
-        contributions=dict(r.contributions),
-        direction=r.direction,
-        flags=list(r.flags),
-        proxy_for=list(r.proxy_for),
-    )
-
-
-def _counterfactual(c: Counterfactual) -> w.Counterfactual:
-    return w.Counterfactual(
-        changes=dict(c.changes),
-        was=dict(c.was),
-        prediction=prediction(c.prediction),
-        cost=c.cost,
-        text=c.text,
-    )
-
-
-def _screening(s: Screening) -> w.Screening:
-    return w.Screening(suppressed=list(s.suppressed), flagged=list(s.flagged))
-
-
-def _review(r: Review) -> w.Review:
-    return w.Review(
-        required=r.required,
-        why=list(r.why),
-        gates=[
-            w.QualityGate(
-                name=g.name, value=g.value, limit=g.limit, at_least=g.at_least, passed=g.passed
-            )
-            for g in r.gates
-        ],
-    )
-
-
 def notice(n: Notice) -> w.Notice:
-    return w.Notice(
-        template_version=n.template_version,
-        locale=n.locale,
-        persona=n.persona,
-        domain=n.domain,
-        title=n.title,
-        lead=n.lead,
-        sections=[
-            w.NoticeSection(
-                kind=s.kind,
-                heading=s.heading,
-                paragraphs=list(s.paragraphs),
-                items=list(s.items),
-                table=(
-                    w.NoticeTable(
-                        columns=list(s.table.columns), rows=[list(r) for r in s.table.rows]
-                    )
-                    if s.table is not None
-                    else None
-                ),
-            )
-            for s in n.sections
-        ],
-        chart=(
-            w.NoticeChart(
-                title=n.chart.title,
-                alt=n.chart.alt,
-                toward=n.chart.toward,
-                against=n.chart.against,
-                bars=[
-                    w.ChartBar(
-                        code=b.code, label=b.label, value=b.value, text=b.text, shown=b.shown
-                    )
-                    for b in n.chart.bars
-                ],
-                show_values=n.chart.show_values,
-                table_caption=n.chart.table_caption,
-                columns=list(n.chart.columns),
-            )
-            if n.chart is not None
-            else None
-        ),
-    )
+    return w.Notice.model_validate(_plain(n))
 
 
-def _attributions(card: ModelCard, e: ExplainedInstance) -> list[w.Attribution]:
+# The domain's frozen dataclasses (Prediction, ShownReason, Screening, Review, QualityGate,
+# Counterfactual, Notice and its parts, ModelRef, Provenance) have the wire schemas' field
+# names, in the same order: ``_plain`` turns them into the JSON the schemas describe
+# (tests/service/wire/test_mapping.py holds the two equal on every example model).
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in (str, int, float, bool) or value is None:
+        return value
+    names = _FIELDS.get(kind)
+    if names is None and is_dataclass(value):
+        names = _FIELDS[kind] = tuple(f.name for f in fields(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _attributions(card: ModelCard, e: ExplainedInstance) -> list[dict[str, Any]]:
     features = card.features
+    given = e.given
     out = []
-    for j, p in enumerate(card.players):
+    for p, phi in zip(card.players, e.attributions.tolist(), strict=True):
         value: Any
         if len(p.columns) == 1:
-            value = e.given[features[p.columns[0]].name]
+            value = given[features[p.columns[0]].name]
         else:
-            value = {features[c].name: e.given[features[c].name] for c in p.columns}
-        out.append(
-            w.Attribution(
-                feature=p.name, label=p.label, value=value, attribution=float(e.attributions[j])
-            )
-        )
+            value = {features[c].name: given[features[c].name] for c in p.columns}
+        out.append({"feature": p.name, "label": p.label, "value": value, "attribution": phi})
     return out
 
 
-def instance_explanation(card: ModelCard, e: ExplainedInstance) -> w.InstanceExplanation:
+def _instance(card: ModelCard, e: ExplainedInstance) -> dict[str, Any]:
     told = e.told
-    return w.InstanceExplanation(
-        prediction=prediction(e.prediction),
-        target=e.target,
-        output_value=e.output_value,
-        base_value=e.base_value,
-        attributions=_attributions(card, e),
-        quality=dict(e.quality),
-        reasons=[_reason(r) for r in told.reasons],
-        narrative=told.narrative,
-        confidence=told.confidence,
-        confidence_basis=told.confidence_basis,
-        screening=_screening(told.screening),
-        review=_review(told.review),
-        counterfactuals=[_counterfactual(c) for c in told.counterfactuals],
-        counterfactual_note=told.counterfactual_note,
-        notice=notice(told.notice) if told.notice is not None else None,
-    )
+    return {
+        "prediction": _plain(e.prediction),
+        "target": e.target,
+        "output_value": e.output_value,
+        "base_value": e.base_value,
+        "attributions": _attributions(card, e),
+        "quality": dict(e.quality),
+        "reasons": _plain(told.reasons),
+        "narrative": told.narrative,
+        "confidence": told.confidence,
+        "confidence_basis": told.confidence_basis,
+        "screening": _plain(told.screening),
+        "review": _plain(told.review),
+        "counterfactuals": _plain(told.counterfactuals),
+        "counterfactual_note": told.counterfactual_note,
+        "notice": _plain(told.notice),
+    }
+
+
+def instance_explanation(card: ModelCard, e: ExplainedInstance) -> w.InstanceExplanation:
+    return w.InstanceExplanation.model_validate(_instance(card, e))
 
 
 # One mapping per result: the recorder's document and the route's response share it.
-_RESPONSES: weakref.WeakKeyDictionary[ExplainResult, w.ExplainResponse] = (
-    weakref.WeakKeyDictionary()
-)
+_DOCUMENTS: weakref.WeakKeyDictionary[ExplainResult, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def explain_json(result: ExplainResult) -> dict[str, Any]:
+    """The v1 explain response of a result as JSON-ready values (``ExplainResponse``'s
+    shape), built once per result however often it is asked for. Treat it as read-only."""
+    document = _DOCUMENTS.get(result)
+    if document is None:
+        document = _DOCUMENTS[result] = {
+            "id": result.id,
+            "model": _plain(result.model),
+            "method": result.method,
+            "output": result.output,
+            "provenance": _plain(result.provenance),
+            "explanations": [_instance(result.card, e) for e in result.instances],
+            "timing": dict(result.timing),
+        }
+    return document
 
 
 def explain_response(result: ExplainResult) -> w.ExplainResponse:
-    """The v1 response of a result; mapped once per result, however often it is asked for."""
-    response: w.ExplainResponse | None = _RESPONSES.get(result)
-    if response is None:
-        response = _RESPONSES[result] = _explain_response(result)
-    return response
-
-
-def _explain_response(result: ExplainResult) -> w.ExplainResponse:
-    p = result.provenance
-    return w.ExplainResponse(
-        id=result.id,
-        model=w.ModelRef(
-            name=result.model.name, version=result.model.version, sha256=result.model.sha256
-        ),
-        method=result.method,
-        output=result.output,
-        provenance=w.Provenance(
-            seed=p.seed,
-            parameters=dict(p.parameters),
-            algorithm=p.algorithm,
-            background_sha256=p.background_sha256,
-            background_rows=p.background_rows,
-            provider=p.provider,
-            versions=dict(p.versions),
-        ),
-        explanations=[instance_explanation(result.card, e) for e in result.instances],
-        timing=dict(result.timing),
-    )
+    """The v1 response as the pydantic model (for Python callers; the API sends
+    ``explain_json`` as it is)."""
+    return w.ExplainResponse.model_validate(explain_json(result))
 
 
 def copy_coverage(report: CoverageReport) -> w.CopyCoverage:

@@ -101,6 +101,7 @@ def test_serve_refuses_bad_settings_in_one_line(
     assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.slow
 def test_batch_runs_a_job_on_a_local_cluster_and_explain_reads_parquet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,7 +11,7 @@ authentications by client address, checked before a presented key is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -61,11 +61,11 @@ def authenticate(
     return principal
 
 
-def require_role(*roles: Role) -> Callable[[Principal], Principal]:
+def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting ``roles`` (and admin), answering 403 to the others."""
     allowed = sorted({"admin", *roles})
 
-    def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if principal.role not in allowed:
             raise Forbidden(
                 f"this needs the {' or '.join(allowed)} role; key {principal.key_id} has the "

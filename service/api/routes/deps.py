@@ -1,4 +1,7 @@
-"""Typed dependencies: the lifespan's objects, handed to handlers."""
+"""Typed dependencies: the lifespan's objects, handed to handlers.
+
+They are ``async`` because they only read ``app.state``: FastAPI runs a plain ``def``
+dependency on a worker thread, a hop per dependency per request on the hot path."""
 
 from __future__ import annotations
 
@@ -6,36 +9,49 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 
+from service.api.pool import ComputePool
 from service.api.ratelimit import RateLimiter
 from service.audit import AuditTrail
 from service.engine import Engine
 from service.models.registry import ModelRegistry
 from service.settings import Settings
 
-__all__ = ["AuditDep", "EngineDep", "LimiterDep", "RegistryDep", "RequestIdDep", "SettingsDep"]
+__all__ = [
+    "AuditDep",
+    "EngineDep",
+    "LimiterDep",
+    "PoolDep",
+    "RegistryDep",
+    "RequestIdDep",
+    "SettingsDep",
+]
 
 
-def _engine(request: Request) -> Engine:
+async def _engine(request: Request) -> Engine:
     return cast(Engine, request.app.state.engine)
 
 
-def _registry(request: Request) -> ModelRegistry:
+async def _pool(request: Request) -> ComputePool:
+    return cast(ComputePool, request.app.state.pool)
+
+
+async def _registry(request: Request) -> ModelRegistry:
     return cast(ModelRegistry, request.app.state.registry)
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
-def _audit(request: Request) -> AuditTrail:
+async def _audit(request: Request) -> AuditTrail:
     return cast(AuditTrail, request.app.state.audit)
 
 
-def _limiter(request: Request) -> RateLimiter:
+async def _limiter(request: Request) -> RateLimiter:
     return cast(RateLimiter, request.app.state.limiter)
 
 
-def _request_id(request: Request) -> str | None:
+async def _request_id(request: Request) -> str | None:
     state: dict[str, Any] = request.scope.get("state", {})
     return state.get("request_id")
 
@@ -44,5 +60,6 @@ AuditDep = Annotated[AuditTrail, Depends(_audit)]
 LimiterDep = Annotated[RateLimiter, Depends(_limiter)]
 RequestIdDep = Annotated[str | None, Depends(_request_id)]
 EngineDep = Annotated[Engine, Depends(_engine)]
+PoolDep = Annotated[ComputePool, Depends(_pool)]
 RegistryDep = Annotated[ModelRegistry, Depends(_registry)]
 SettingsDep = Annotated[Settings, Depends(_settings)]

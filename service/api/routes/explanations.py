@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 
+from service.api.responses import JSONBytes, server_timing
 from service.api.routes.auth import AppCaller
-from service.api.routes.deps import EngineDep, RequestIdDep
+from service.api.routes.deps import EngineDep, PoolDep, RequestIdDep
 from service.api.routes.errors import errors
 from service.html.widget import CONTENT_SECURITY_POLICY
 from service.results import Origin
@@ -31,26 +34,43 @@ _HTML: dict[int | str, dict[str, Any]] = {
     response_model=ExplainResponse,
     responses={**_HTML, **errors(401, 403, 404, 413, 422, 503)},
 )
-def explain(
-    name: str, body: ExplainRequest, engine: EngineDep, caller: AppCaller, request_id: RequestIdDep
-) -> ExplainResponse | HTMLResponse:
+async def explain(
+    name: str,
+    body: ExplainRequest,
+    engine: EngineDep,
+    pool: PoolDep,
+    caller: AppCaller,
+    request_id: RequestIdDep,
+    request: Request,
+) -> Response:
     """Predict and explain instances with a SHAP method or LIME, seeded and reproducible.
 
     Every explanation is recorded in the audit store before it is returned; `id` is the
     record's id (`GET /v1/explanations/{id}`). If the record cannot be written: 503.
     With `format: html` the same explanation comes back as a self-contained HTML page
     (`widget` picks the variant, `theme` the colours), under a Content-Security-Policy
-    that lets it load nothing.
+    that lets it load nothing. `timing` and the `Server-Timing` header say where the
+    server's time went (validate, compute, people, audit, total, in ms).
     """
     origin = Origin(caller=caller.key_id, channel="api", request_id=request_id)
-    result = engine.explain(name, body.instances, mapping.explain_spec(body), origin=origin)
+    spec = mapping.explain_spec(body)
+    result = await pool.run(engine.explain, name, body.instances, spec, origin=origin)
+    timing = _whole_request(result.timing, request)
+    headers = {"Server-Timing": server_timing(timing)}
     if result.page is not None:  # format: html, rendered once; the record keeps its hash
-        return HTMLResponse(
-            result.page,
-            headers={
-                "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-                "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer",
-            },
-        )
-    return mapping.explain_response(result)
+        headers |= {
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        }
+        return HTMLResponse(result.page, headers=headers)
+    return JSONBytes({**mapping.explain_json(result), "timing": timing}, headers=headers)
+
+
+def _whole_request(timing: Mapping[str, float], request: Request) -> dict[str, float]:
+    """The engine's timings, with ``total_ms`` from the request's arrival (middleware)."""
+    started = request.scope.get("state", {}).get("started")
+    out = dict(timing)
+    if isinstance(started, float):
+        out["total_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from service.api.routes.auth import require_role
-from service.api.routes.deps import EngineDep
+from service.api.routes.deps import EngineDep, PoolDep
 from service.api.routes.errors import errors
 from service.wire import mapping
 from service.wire.schemas import PredictRequest, PredictResponse
@@ -19,6 +19,8 @@ router = APIRouter(
 
 
 @router.post("/{name}/predict", operation_id="predict", responses=errors(404, 413, 422))
-def predict(name: str, body: PredictRequest, engine: EngineDep) -> PredictResponse:
+async def predict(
+    name: str, body: PredictRequest, engine: EngineDep, pool: PoolDep
+) -> PredictResponse:
     """Score instances: label and class probabilities, or a value for regressors."""
-    return mapping.predict_response(engine.predict(name, body.instances))
+    return mapping.predict_response(await pool.run(engine.predict, name, body.instances))

@@ -43,12 +43,20 @@ def test_an_ended_job_is_sealed_and_final(tmp_path: Path) -> None:
         jobs = JobStore(store)
         jobs.add(_job("m", days_old=0))
         job_id = _job("m", days_old=0).id
-        assert jobs.started(job_id, rows_done=0, rows_failed=0, partitions_done=0)
-        assert jobs.progress(job_id, rows_done=5, rows_failed=1)
-        done = jobs.finish(job_id, "succeeded", result_sha256="c" * 64, rows_failed=1)
+        claim = {"rows_done": 0, "rows_failed": 0, "partitions_done": 0}
+        assert jobs.claim(job_id, expected=None, run_id="r1", **claim)
+        # A second service resuming with what it read before loses the race.
+        assert not jobs.claim(job_id, expected=None, run_id="r2", **claim)
+        assert jobs.claim(job_id, expected="r1", run_id="r3", **claim)
+        assert not jobs.progress(job_id, run_id="r1", rows_done=5, rows_failed=1)
+        assert jobs.progress(job_id, run_id="r3", rows_done=5, rows_failed=1)
+        with pytest.raises(Conflict, match="another service"):
+            jobs.finish(job_id, "succeeded", run_id="r1")
+        done = jobs.finish(job_id, "succeeded", result_sha256="c" * 64, rows_failed=1, run_id="r3")
         assert done.rows_done == 10
+        assert len(done.document["runs"]) == 2
         assert done.record_sha256 == sha256_json(record_fields(jobs.get(job_id)))
-        assert not jobs.progress(job_id, rows_done=1, rows_failed=0)
+        assert not jobs.progress(job_id, run_id="r3", rows_done=1, rows_failed=0)
         with pytest.raises(Conflict, match="already succeeded"):
             jobs.finish(job_id, "cancelled")
         assert [j.id for j in jobs.unfinished()] == []

@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text, nullable=True),
         sa.Column("document", sa.JSON, nullable=False),
         sa.Column("record_sha256", _HASH, nullable=True),
+        sa.Column("run_id", sa.String(32), nullable=True),
     )
     op.create_index("ix_jobs_created", "jobs", ["created_at", "id"])
     op.create_index("ix_jobs_model", "jobs", ["model_name", "created_at"])

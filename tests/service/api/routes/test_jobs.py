@@ -36,8 +36,11 @@ OPTIONS: dict[str, dict[str, Any]] = {
 def jobs_client(
     dask_scheduler: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
+    root = tmp_path_factory.mktemp("jobs_api")
+    (root / "inputs").mkdir()
+    (root / "inputs" / "rows.csv").write_bytes(rows_csv("diabetes_progression", 7))
     settings = job_settings(
-        tmp_path_factory.mktemp("jobs_api"), dask_scheduler, max_job_rows=MAX_JOB_ROWS
+        root, dask_scheduler, max_job_rows=MAX_JOB_ROWS, jobs_input_root=root / "inputs"
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
@@ -99,6 +102,7 @@ def _instances(model: str, n: int) -> list[dict[str, Any]]:
     return list(reader)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "model", ["german_credit", "breast_cancer", "hiring_screen", "diabetes_progression"]
 )
@@ -276,12 +280,25 @@ def test_malformed_submissions_say_what_is_wrong(jobs_client: TestClient) -> Non
     text = jobs_client.post("/v1/jobs", content=b"x", headers={"content-type": "text/plain"})
     assert text.status_code == 422
     assert "multipart/form-data" in text.json()["error"]["message"]
-    uri = jobs_client.post("/v1/jobs", json={"model": "german_credit", "input_uri": "/etc/passwd"})
-    assert uri.status_code == 422
-    assert "CLARION_JOBS_INPUT_ROOT" in uri.json()["error"]["message"]
-    scheme = jobs_client.post("/v1/jobs", json={"model": "german_credit", "input_uri": "zz://a/b"})
-    assert scheme.status_code == 422
-    assert scheme.json()["error"]["details"][0]["problem"] == "unsupported scheme"
+    for uri, problem in [
+        ("/etc/passwd", "outside the input root"),
+        ("../audit.db", "outside the input root"),
+        ("missing.csv", "no such file"),
+        ("zz://a/b", "unsupported scheme"),
+        ("http://169.254.169.254/latest", "unsupported scheme"),
+        ("simplecache::file:///etc/passwd", "unsupported scheme"),
+    ]:
+        refused = jobs_client.post("/v1/jobs", json={"model": "german_credit", "input_uri": uri})
+        assert refused.status_code == 422, uri
+        assert refused.json()["error"]["details"][0]["problem"] == problem, uri
+    from_root = jobs_client.post(
+        "/v1/jobs", json={"model": "diabetes_progression", "input_uri": "rows.csv"}
+    )
+    assert from_root.status_code == 202, from_root.text
+    job = wait_for(jobs_client, from_root.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["input"]["uri"] == "rows.csv"
+    assert job["progress"]["rows_done"] == 7
     fmt = jobs_client.get("/v1/jobs/" + "0" * 32 + "/result", params={"format": "xlsx"})
     assert fmt.status_code == 422
     assert jobs_client.get("/v1/jobs/" + "0" * 32).status_code == 404

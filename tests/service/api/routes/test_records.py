@@ -38,7 +38,15 @@ def test_every_explanation_is_a_record_with_its_id(audit_client: TestClient) -> 
     assert record["id"] == response["id"]
     assert record["model"]["sha256"] == response["model"]["sha256"]
     assert record["provenance"]["seed"] == 3
-    assert record["response"] == response
+    assert _sent(record["response"]) == _sent(response)
+    # The record keeps the timings known when it was written; the response adds the
+    # write itself (audit_ms) and a total that covers it.
+    recorded, sent = record["response"]["timing"], response["timing"]
+    assert "audit_ms" not in recorded
+    assert {k: sent[k] for k in recorded if k != "total_ms"} == {
+        k: v for k, v in recorded.items() if k != "total_ms"
+    }
+    assert sent["total_ms"] >= recorded["total_ms"] + sent["audit_ms"] * 0.999
     assert record["request"]["method"] == "exact_shap"
     assert record["request"]["options"] == {"seed": 3}
     assert record["input"]["features"] == ["income", "debt", "employment", "has_guarantor"]
@@ -181,7 +189,7 @@ def test_sensitive_values_are_encrypted_at_rest(
     record = audit_client.get(f"/v1/explanations/{response['id']}").json()
     assert record["sealed"] == "opened"
     assert record["input"]["values"][0] == HIRING
-    assert record["response"] == response
+    assert _sent(record["response"]) == _sent(response)
     replay = audit_client.post(f"/v1/explanations/{response['id']}/replay").json()
     assert replay["identical"], replay
 
@@ -272,3 +280,8 @@ def test_a_rendered_widget_is_hashed_in_the_record(audit_client: TestClient) -> 
     record = audit_client.get(f"/v1/explanations/{summary['id']}").json()
     assert record["request"]["format"] == "html"
     assert record["widgets"] == {"page": sha256_hex(r.text)}
+
+
+def _sent(response: dict[str, Any]) -> dict[str, Any]:
+    """A response without its timing, the one part a record keeps as of its writing."""
+    return {k: v for k, v in response.items() if k != "timing"}

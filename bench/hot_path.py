@@ -1,0 +1,314 @@
+"""The hot path, side by side in one run: Clarion's explain against the floor a team would
+otherwise run, a bare FastAPI + ONNX Runtime predict service.
+
+1. Starts the bare predict service (``bench/bare_predict.py``: pydantic body, one ONNX
+   Runtime session, no validation, no audit; uvicorn, one process, as written by hand)
+   and ``clarion serve`` with its defaults (a worker per CPU, SQLite audit store), both
+   on loopback, on the bundled models plus an XGBoost bundle with 100 background rows.
+2. For 1 and 16 concurrent clients (threads with keep-alive connections, in this
+   process), sends ``german_credit`` rows for a fixed time: to the bare service's
+   ``/predict`` and to Clarion's ``/explain`` (``output: raw``: exact TreeSHAP, reasons,
+   narrative, the audit record). Prints p50, p99 and throughput, and the ratios.
+3. One 100-instance tree_shap request over HTTP against the same explanation computed
+   in process by the engine (no HTTP, no audit), medians over repeats.
+4. tree_shap through the API on the XGBoost bundle (300 trees of depth 6, 30 features,
+   100 background rows; 1,000 rows in requests of 100) against shap's TreeExplainer
+   (interventional, same background) on the original XGBoost model.
+5. Checks the audit store holds exactly one record per 2xx explanation.
+
+Both servers and the clients share this machine's cores: compare within one run.
+
+Usage: python bench/hot_path.py [--duration 20] [--workers N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.launch import clean_environment, free_port, serve_command, stop, wait_until_ready
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, bytes]:
+    conn.request("POST", path, body=body, headers={"content-type": "application/json"})
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def load(port: int, path: str, bodies: list[bytes], clients: int, seconds: float) -> dict[str, Any]:
+    """``clients`` threads, each on its own keep-alive connection, for ``seconds``."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        seen: dict[int, int] = {}
+        i = k
+        while time.perf_counter() < stop_at:
+            start = time.perf_counter()
+            status, _ = _post(conn, path, bodies[i % len(bodies)])
+            mine.append((time.perf_counter() - start) * 1000)
+            seen[status] = seen.get(status, 0) + 1
+            i += clients
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            for s, n in seen.items():
+                statuses[s] = statuses.get(s, 0) + n
+
+    begin = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - begin
+    latencies.sort()
+    return {
+        "n": len(latencies),
+        "p50": statistics.median(latencies),
+        "p99": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "rps": len(latencies) / elapsed,
+        "statuses": statuses,
+    }
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+
+
+def _xgboost_bundle(models: Path) -> tuple[Any, Any, np.ndarray]:
+    """An XGBoost bundle (300 trees, depth 6, 30 features) with 100 background rows."""
+    from bench.tree_shap_bench import build_xgboost
+
+    model, proto, card, X = build_xgboost(seed=0)
+    folder = models / "bench_xgboost"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(proto.SerializeToString())
+    features = "\n".join(f"- name: {f.name}" for f in card.features)
+    (folder / "card.yaml").write_text(
+        f"name: bench_xgboost\nversion: '1'\ntask: classification\nclasses: ['no', 'yes']\n"
+        f"positive_class: 'yes'\noutput: {{default: raw}}\nfeatures:\n{features}\n",
+        encoding="utf-8",
+    )
+    background = X[:100]
+    header = ",".join(f.name for f in card.features)
+    rows = "\n".join(",".join(repr(float(v)) for v in row) for row in background)
+    (folder / "background.csv").write_text(f"{header}\n{rows}\n", encoding="utf-8")
+    return model, card, X
+
+
+def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per load phase")
+    parser.add_argument("--workers", type=int, default=None, help="clarion serve --workers")
+    parser.add_argument("--quick", action="store_true", help="5 s phases, fewer repeats")
+    args = parser.parse_args()
+    seconds = 5.0 if args.quick else args.duration
+    repeats = 5 if args.quick else 15
+
+    work = Path(tempfile.mkdtemp(prefix="clarion-hot-"))
+    models = work / "models"
+    shutil.copytree(ROOT / "models", models, ignore=shutil.ignore_patterns("*.py", "builders"))
+    xgb_model, xgb_card, xgb_X = _xgboost_bundle(models)
+    bare_port, clarion_port = free_port(), free_port()
+    bare = _start(
+        [sys.executable, "-m", "uvicorn", "--factory", "bench.bare_predict:create_app",
+         "--host", "127.0.0.1", "--port", str(bare_port), "--log-level", "warning"],
+        clean_environment(BARE_BUNDLE=str(ROOT / "models" / "german_credit")),
+        work / "bare.log",
+    )  # fmt: skip
+    env = clean_environment(
+        CLARION_MODELS_DIR=str(models),
+        CLARION_DATABASE_URL=f"sqlite:///{work / 'audit.db'}",
+        CLARION_DATA_DIR=str(work),
+        CLARION_LOG_LEVEL="warning",
+    )
+    began = time.perf_counter()
+    clarion = _start(
+        serve_command(host="127.0.0.1", port=clarion_port, workers=args.workers),
+        env,
+        work / "clarion.log",
+    )
+    try:
+        wait_until_ready(f"http://127.0.0.1:{bare_port}/health", bare, what="bare", timeout=60)
+        wait_until_ready(
+            f"http://127.0.0.1:{clarion_port}/health/ready", clarion, what="clarion", timeout=180
+        )
+        print(f"clarion serve ready after {time.perf_counter() - began:.1f} s", flush=True)
+        conn = http.client.HTTPConnection("127.0.0.1", clarion_port, timeout=60)
+        conn.request("GET", "/v1/models/german_credit/samples?limit=50")
+        instances = json.loads(conn.getresponse().read())["instances"]
+        conn.close()
+        bare_bodies = [json.dumps({"instances": [x]}).encode() for x in instances]
+        explain_bodies = [
+            json.dumps({"instances": [x], "output": "raw"}).encode() for x in instances
+        ]
+        # Same predictions from both: the floor computes what Clarion computes.
+        _check_same_predictions(bare_port, clarion_port, instances[:5])
+        explained_2xx = 0
+        rows: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        for clients in (1, 16):
+            load(bare_port, "/predict", bare_bodies, clients, 2.0)  # warm
+            load(clarion_port, "/v1/models/german_credit/explain", explain_bodies, clients, 2.0)
+            b = load(bare_port, "/predict", bare_bodies, clients, seconds)
+            c = load(
+                clarion_port, "/v1/models/german_credit/explain", explain_bodies, clients, seconds
+            )
+            rows.append((f"{clients} client(s)", b, c))
+        print(
+            "\n== one german_credit row: Clarion explain (tree_shap, raw, audited) vs bare predict"
+        )
+        print(
+            f"{'':<12} {'bare p50':>9} {'p99':>8} {'req/s':>7} | {'clarion p50':>11} {'p99':>8} "
+            f"{'expl/s':>7} | {'p50 x':>6} {'thru x':>6}"
+        )
+        for label, b, c in rows:
+            print(
+                f"{label:<12} {b['p50']:>8.2f}ms {b['p99']:>6.1f}ms {b['rps']:>7.0f} | "
+                f"{c['p50']:>9.2f}ms {c['p99']:>6.1f}ms {c['rps']:>7.0f} | "
+                f"{c['p50'] / b['p50']:>6.2f} {c['rps'] / b['rps']:>6.2f}"
+            )
+            bad = {s: n for s, n in c["statuses"].items() if s != 200}
+            if bad:
+                print(f"   clarion non-200 answers: {bad}")
+        print(
+            "   targets: 1 client p50 ratio <= 3; 16 clients throughput ratio >= 0.5, "
+            "clarion p99 <= 400 ms"
+        )
+        explained_2xx += sum(c["statuses"].get(200, 0) for _, _, c in rows)
+
+        explained_2xx += _hundred_rows(clarion_port, instances, repeats)
+        explained_2xx += _xgboost(clarion_port, xgb_model, xgb_card, xgb_X, repeats)
+    finally:
+        stop(clarion, grace=30.0)
+        stop(bare)
+    with sqlite3.connect(work / "audit.db") as db:
+        records = db.execute("select count(*) from explanation_records").fetchone()[0]
+    print(
+        f"\naudit: {records} records for {explained_2xx} explanations answered 200 (plus "
+        f"warm-up ones): {'ok' if records >= explained_2xx else 'MISSING RECORDS'}"
+    )
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _check_same_predictions(bare: int, clarion: int, instances: list[dict[str, Any]]) -> None:
+    a = http.client.HTTPConnection("127.0.0.1", bare, timeout=60)
+    b = http.client.HTTPConnection("127.0.0.1", clarion, timeout=60)
+    body = json.dumps({"instances": instances}).encode()
+    p = json.loads(_post(a, "/predict", body)[1])["predictions"]
+    q = json.loads(_post(b, "/v1/models/german_credit/predict", body)[1])["predictions"]
+    worst = max(
+        abs(x["probabilities"][k] - y["probabilities"][k])
+        for x, y in zip(p, q, strict=True)
+        for k in x["probabilities"]
+    )
+    assert worst < 1e-6, f"the floor and Clarion disagree by {worst}"
+
+
+def _hundred_rows(port: int, instances: list[dict[str, Any]], repeats: int) -> int:
+    """One 100-instance request over HTTP against the engine in process."""
+    from service.engine import Engine
+    from service.models.registry import ModelRegistry
+    from service.results import ExplainSpec
+    from service.settings import Settings
+
+    hundred = [instances[i % len(instances)] for i in range(100)]
+    body = json.dumps({"instances": hundred, "output": "raw"}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    size = len(_post(conn, "/v1/models/german_credit/explain", body)[1])
+    http_ms = _median_ms(lambda: _post(conn, "/v1/models/german_credit/explain", body), repeats)
+    settings = Settings(models_dir=ROOT / "models", database_url="sqlite:///:memory:")
+    registry = ModelRegistry(settings)
+    registry.load_one("german_credit")
+    engine = Engine(registry, settings)
+    spec = ExplainSpec(output="raw")
+    engine.explain("german_credit", hundred, spec, record=False)  # warm
+    local_ms = _median_ms(
+        lambda: engine.explain("german_credit", hundred, spec, record=False), repeats
+    )
+    print(f"\n== 100 german_credit rows in one tree_shap request (medians of {repeats})")
+    print(
+        f"HTTP {http_ms:.1f} ms ({size / 1024:.0f} KiB) vs in-process engine {local_ms:.1f} ms: "
+        f"{http_ms / local_ms:.2f}x (target <= 2x)"
+    )
+    return repeats + 1
+
+
+def _xgboost(port: int, model: Any, card: Any, X: np.ndarray, repeats: int) -> int:
+    """tree_shap through the API (100 background rows) against shap's TreeExplainer."""
+    import shap
+
+    background, rows = X[:100], X[1000:2000]
+    names = [f.name for f in card.features]
+    bodies = [
+        json.dumps(
+            {"instances": [dict(zip(names, map(float, r), strict=True)) for r in rows[i : i + 100]],
+             "output": "raw", "method": "tree_shap"}
+        ).encode()
+        for i in range(0, len(rows), 100)
+    ]  # fmt: skip
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    ours = []
+    for body in bodies:  # warm (first request per worker builds nothing: tables at load)
+        status, data = _post(conn, "/v1/models/bench_xgboost/explain", body)
+        assert status == 200, data[:300]
+        ours.append(data)
+    api_ms = _median_ms(
+        lambda: [_post(conn, "/v1/models/bench_xgboost/explain", b) for b in bodies], 3
+    )
+    masker = shap.maskers.Independent(background, max_samples=len(background))
+    explainer = shap.TreeExplainer(
+        model, masker, feature_perturbation="interventional", model_output="raw"
+    )
+    shap_values = explainer.shap_values(rows)
+    shap_ms = _median_ms(lambda: explainer.shap_values(rows), 3)
+    attributions = np.array(
+        [
+            [a["attribution"] for a in e["attributions"]]
+            for data in ours
+            for e in json.loads(data)["explanations"]
+        ]
+    )
+    worst = float(np.max(np.abs(attributions - np.asarray(shap_values))))
+    print("\n== XGBoost (300 trees, depth 6, 30 features), 1,000 rows, 100 background rows")
+    print(
+        f"Clarion tree_shap through the API {api_ms:.0f} ms vs shap TreeExplainer "
+        f"{shap_ms:.0f} ms: {shap_ms / api_ms:.1f}x (target >= 8x); largest difference "
+        f"{worst:.1e}"
+    )
+    return len(bodies) * 4
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""The serving path around the maths: truthful timing, a bounded compute pool that keeps the
+event loop free, and ``clarion serve --workers``."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from service.api.app import create_app
+from service.api.pool import ComputePool
+from service.errors import Overloaded
+from service.launch import clean_environment, free_port, serve_command, stop, wait_until_ready
+from tests.support import make_settings
+
+CASE = {"income": 173.1379, "debt": 30.0, "employment": "part_time", "has_guarantor": 1}
+
+
+def test_timing_covers_the_audit_write_and_server_timing_names_each_stage(
+    tiny_models_dir: Path,
+) -> None:
+    with TestClient(create_app(make_settings(tiny_models_dir))) as c:
+        r = c.post("/v1/models/tiny_credit/explain", json={"instances": [CASE]})
+        assert r.status_code == 200, r.text
+        timing = r.json()["timing"]
+        stages = {"validate_ms", "compute_ms", "explain_ms", "people_ms", "audit_ms", "total_ms"}
+        assert stages <= set(timing)
+        parts = timing["validate_ms"] + timing["compute_ms"] + timing["people_ms"]
+        assert timing["total_ms"] >= parts + timing["audit_ms"]
+        header = r.headers["server-timing"]
+        named = dict(part.strip().split(";dur=") for part in header.split(","))
+        assert list(named) == ["validate", "compute", "people", "audit", "total"]
+        assert float(named["total"]) == timing["total_ms"]
+
+
+def test_a_full_pool_refuses_at_once_with_retry_after() -> None:
+    release = threading.Event()
+
+    async def scenario() -> None:
+        pool = ComputePool(threads=1, queue=0)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(pool.run, release.wait)
+            while pool.admitted == 0:
+                await anyio.sleep(0.001)
+            with pytest.raises(Overloaded) as refused:
+                await pool.run(time.sleep, 0)
+            assert refused.value.status_code == 503
+            assert refused.value.headers["Retry-After"] == "1"
+            release.set()
+        assert pool.admitted == 0
+        assert await pool.run(sum, [1, 2]) == 3  # free again
+
+    anyio.run(scenario)
+
+
+def test_an_overloaded_service_answers_503_overloaded(tiny_models_dir: Path) -> None:
+    with TestClient(create_app(make_settings(tiny_models_dir))) as c:
+        pool = c.app.state.pool  # type: ignore[attr-defined]
+        pool.admitted = pool.capacity  # as if every thread and queue place were taken
+        r = c.post("/v1/models/tiny_credit/explain", json={"instances": [CASE]})
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "overloaded"
+        assert r.headers["retry-after"] == "1"
+        assert c.get("/health/live").status_code == 200
+        pool.admitted = 0
+        assert c.post("/v1/models/tiny_credit/explain", json={"instances": [CASE]}).is_success
+
+
+def test_health_answers_while_explanations_run(tiny_models_dir: Path, tmp_path: Path) -> None:
+    """Explanations run on the compute threads; the event loop stays free for health checks
+    (the bound is generous on purpose: a busy 2-core machine, not a benchmark)."""
+    port = free_port()
+    env = clean_environment(
+        CLARION_MODELS_DIR=str(tiny_models_dir),
+        CLARION_DATABASE_URL=f"sqlite:///{tmp_path / 'audit.db'}",
+        CLARION_LOG_LEVEL="warning",
+    )
+    import subprocess
+
+    server = subprocess.Popen(
+        serve_command(host="127.0.0.1", port=port, workers=1),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(f"{url}/health/ready", server, what="service", timeout=120)
+        heavy = {"instances": [CASE] * 20, "method": "kernel_shap", "options": {"nsamples": 8000}}
+        done = threading.Event()
+
+        def explain() -> None:
+            with httpx.Client(base_url=url, timeout=120) as client:
+                while not done.is_set():
+                    client.post("/v1/models/tiny_credit/explain", json=heavy)
+
+        workers = [threading.Thread(target=explain) for _ in range(2)]
+        for w in workers:
+            w.start()
+        time.sleep(1.0)  # both explanations running
+        latencies = []
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for _ in range(20):
+                start = time.perf_counter()
+                assert client.get("/health/live").status_code == 200
+                latencies.append((time.perf_counter() - start) * 1000)
+                time.sleep(0.05)
+        done.set()
+        for w in workers:
+            w.join(timeout=120)
+        assert statistics.median(latencies) < 50, latencies
+        assert max(latencies) < 250, latencies
+    finally:
+        stop(server)
+
+
+@pytest.mark.slow
+def test_serve_runs_worker_processes_that_share_one_audit_store(
+    tiny_models_dir: Path, tmp_path: Path
+) -> None:
+    import sqlite3
+    import subprocess
+
+    port = free_port()
+    database = tmp_path / "audit.db"
+    env = clean_environment(
+        CLARION_MODELS_DIR=str(tiny_models_dir),
+        CLARION_DATABASE_URL=f"sqlite:///{database}",
+        CLARION_LOG_LEVEL="warning",
+    )
+    server = subprocess.Popen(
+        serve_command(host="127.0.0.1", port=port, workers=2),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(f"{url}/health/ready", server, what="service", timeout=120)
+        children = _children(server.pid)
+        assert len(children) >= 2, children  # the worker processes
+
+        def explain(n: int) -> int:
+            with httpx.Client(base_url=url, timeout=60) as client:
+                ok = 0
+                for _ in range(n):
+                    r = client.post("/v1/models/tiny_credit/explain", json={"instances": [CASE]})
+                    ok += r.status_code == 200
+                return ok
+
+        results: list[int] = []
+        threads = [threading.Thread(target=lambda: results.append(explain(10))) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(results) == 40
+    finally:
+        assert stop(server, grace=20.0) in (0, -2, 130)  # a clean stop (SIGINT)
+    with sqlite3.connect(database) as db:
+        assert db.execute("select count(*) from explanation_records").fetchone()[0] == 40
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(c) for c in text]
+    return found

@@ -1,0 +1,117 @@
+"""Group commit: concurrent records share transactions, and every caller returns only once
+its own record is committed; a failed write fails exactly the requests it should."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from service.api.app import create_app
+from service.audit.commits import GroupCommit
+from service.audit.store import AuditStore
+from tests.helpers.audit import audit_settings
+
+
+class SlowLog:
+    """A write that takes a while (as an fsync does) and remembers what was committed."""
+
+    def __init__(self, bad: set[int] | None = None, delay: float = 0.02) -> None:
+        self.committed: list[int] = []
+        self.groups: list[list[int]] = []
+        self.bad = bad or set()
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    def write(self, items: Sequence[int]) -> None:
+        time.sleep(self.delay)
+        if self.bad & set(items):
+            raise RuntimeError(f"cannot write {sorted(self.bad & set(items))}")
+        with self.lock:
+            self.groups.append(list(items))
+            self.committed.extend(items)
+
+
+def _submit_all(commit: GroupCommit[int], log: SlowLog, n: int) -> dict[int, str]:
+    outcome: dict[int, str] = {}
+
+    def one(i: int) -> None:
+        try:
+            commit.submit(i)
+        except RuntimeError:
+            outcome[i] = "failed"
+            return
+        # Returned: its item must already be committed.
+        with log.lock:
+            outcome[i] = "committed" if i in log.committed else "returned early"
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        list(pool.map(one, range(n)))
+    return outcome
+
+
+def test_concurrent_items_share_transactions_and_return_only_once_committed() -> None:
+    log = SlowLog()
+    commit = GroupCommit(log.write)
+    outcome = _submit_all(commit, log, 32)
+    assert outcome == {i: "committed" for i in range(32)}
+    assert sorted(log.committed) == list(range(32))  # each exactly once
+    assert len(log.groups) < 32  # shared: fewer transactions than items
+    assert max(len(g) for g in log.groups) > 1
+
+
+def test_one_item_at_a_time_is_one_transaction_each() -> None:
+    log = SlowLog(delay=0.0)
+    commit = GroupCommit(log.write)
+    for i in range(5):
+        commit.submit(i)
+    assert log.groups == [[0], [1], [2], [3], [4]]
+
+
+def test_a_bad_item_fails_only_its_own_request() -> None:
+    log = SlowLog(bad={7})
+    commit = GroupCommit(log.write)
+    outcome = _submit_all(commit, log, 16)
+    assert outcome[7] == "failed"
+    assert {i: s for i, s in outcome.items() if i != 7} == {
+        i: "committed" for i in range(16) if i != 7
+    }
+    assert sorted(log.committed) == [i for i in range(16) if i != 7]
+
+
+def test_a_store_that_is_down_fails_every_request() -> None:
+    def down(items: Sequence[int]) -> None:
+        raise RuntimeError("down")
+
+    commit = GroupCommit(down)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(commit.submit, i) for i in range(8)]
+    assert all(isinstance(f.exception(), RuntimeError) for f in futures)
+
+
+def test_concurrent_explanations_each_get_one_record(
+    audit_models_dir: Path, database_url: str
+) -> None:
+    """Through HTTP on both databases: every 2xx explanation has exactly its record."""
+    app = create_app(audit_settings(audit_models_dir, database_url))
+    with TestClient(app) as client:
+        body = client.get("/v1/models/tiny_hiring/samples?limit=1").json()
+        request = {"instances": body["instances"], "method": "exact_shap"}
+
+        def explain(_: int) -> str:
+            response = client.post("/v1/models/tiny_hiring/explain", json=request)
+            assert response.status_code == 200, response.text
+            return str(response.json()["id"])
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            ids = list(pool.map(explain, range(24)))
+        store = AuditStore.open(database_url)
+        try:
+            assert store.count() == 24
+            assert {store.get_record(i).id for i in ids} == set(ids)
+        finally:
+            store.close()
