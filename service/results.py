@@ -21,6 +21,7 @@ from service.models.card import ModelCard
 from service.models.prediction import Prediction
 from service.people.notice import Notice
 from service.people.told import Counterfactual, Review, Screening, ShownReason, Told
+from service.vocabulary import Locale, Persona, Theme, Variant
 
 __all__ = [
     "ExplainResult",
@@ -55,12 +56,14 @@ class ExplainSpec:
     output: OutputSpace | None = None
     target: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
-    persona: Literal["end_user", "analyst", "audit"] = "end_user"
-    locale: Literal["en", "de"] = "en"
+    persona: Persona = "end_user"
+    locale: Locale = "en"
     counterfactuals: int = 0
     format: Literal["json", "html"] = "json"
-    widget: Literal["notice", "reasons", "chart", "counterfactuals"] = "notice"
-    theme: Literal["auto", "light", "dark"] = "auto"
+    widget: Variant = "notice"
+    theme: Theme = "auto"
+    reference: str | None = None
+    purpose: Literal["decision", "preview"] = "decision"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from typing import Any, Literal, get_args
 
 from service.explain.explainers import AUTO, EXPLAINERS
 from service.explain.explanation import OutputSpace
+from service.html.theme import Theme  # the widget's owner defines its colour schemes
+from service.html.widget import Variant  # and its variants
 
 __all__ = [
     "AUTO",
@@ -42,10 +44,6 @@ Persona = Literal["end_user", "analyst", "audit"]
 """Who reads an explanation: plain words, an analyst's numbers, or the audit view."""
 Locale = Literal["en", "de"]
 """Languages with narrative templates (``service.people.narratives.templates``)."""
-Variant = Literal["notice", "reasons", "chart", "counterfactuals"]
-"""End-user HTML widgets (the request's ``widget`` with ``format: html``)."""
-Theme = Literal["auto", "light", "dark"]
-"""Colour schemes of the HTML widgets; ``auto`` follows the reader's preference."""
 Verdict = Literal["ok", "inaccurate", "proxy", "not_actionable", "unclear_wording", "unstable"]
 """A reviewer's verdict on a recorded explanation."""
 RiskFlag = Literal["low_confidence", "near_threshold", "quality_failed", "proxy_flag"]

@@ -51,6 +51,7 @@ class Bundle:
     card_sha256: str = field(init=False)
 
     def __post_init__(self) -> None:
+        self.background.setflags(write=False)  # shared by every request: nobody writes it
         object.__setattr__(self, "model_sha256", hashlib.sha256(self.model_bytes).hexdigest())
         object.__setattr__(
             self, "background_sha256", hashlib.sha256(self.background_csv).hexdigest()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+
+from service.vocabulary import Persona
 
 __all__ = ["ChartBar", "Notice", "NoticeChart", "NoticeSection", "NoticeTable"]
 
@@ -56,7 +57,7 @@ class NoticeChart:
 class Notice:
     template_version: str
     locale: str
-    persona: Literal["end_user", "analyst", "audit"]
+    persona: Persona
     domain: str
     title: str
     lead: str

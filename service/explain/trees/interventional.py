@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from math import factorial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +34,9 @@ from numpy.typing import NDArray
 from service.explain.trees.ensemble import TreeEnsemble
 from service.explain.trees.paths import MAX_SLOTS, Paths, compile_paths
 from service.explain.trees.predict import predict_scores
+
+if TYPE_CHECKING:
+    from service.explain.trees.store import TableStore
 
 __all__ = ["PathTables", "TableCache", "build_tables", "shapley_values"]
 
@@ -273,33 +276,53 @@ def _shapley_chunks(
 class TableCache:
     """Paths per player grouping and tables per (background, grouping), kept across requests.
 
-    A small LRU: a served model sees one background and one or two groupings.
+    A small LRU: a served model sees one background and one or two groupings. With a
+    ``store`` (``trees.store.TableStore``), tables built once are read from disk by the
+    next process instead of being built again.
     """
 
-    def __init__(self, ensemble: TreeEnsemble, max_tables: int = 4) -> None:
+    def __init__(
+        self, ensemble: TreeEnsemble, max_tables: int = 4, store: TableStore | None = None
+    ) -> None:
         self._ensemble = ensemble
         self._max = max_tables
+        self._store = store
         self._paths: dict[tuple[tuple[int, ...], ...], Paths] = {}
         self._tables: OrderedDict[tuple[str, tuple[tuple[int, ...], ...]], PathTables] = (
             OrderedDict()
         )
         self._lock = threading.Lock()
+        # The served background is the same array on every request: hash it once.
+        self._digests: dict[int, tuple[NDArray[np.float64], str]] = {}
+
+    def _digest(self, given: NDArray[np.float64], bg: NDArray[np.float64]) -> str:
+        seen = self._digests.get(id(given))
+        if seen is not None and seen[0] is given:
+            return seen[1]
+        digest = hashlib.sha256(repr(bg.shape).encode() + bg.tobytes()).hexdigest()
+        if not given.flags.writeable:  # only arrays nobody can change in place are memoised
+            self._digests = {id(given): (given, digest)}
+        return digest
 
     def get(
         self, background: NDArray[np.float64], players: tuple[tuple[int, ...], ...]
     ) -> tuple[PathTables, bool]:
         """Tables for this background (n_background, n_features); True when they were cached."""
         bg = np.ascontiguousarray(background, dtype=np.float64)
-        digest = hashlib.sha256(repr(bg.shape).encode() + bg.tobytes()).hexdigest()
+        digest = self._digest(background, bg)
         key = (digest, players)
         with self._lock:
             if key in self._tables:
                 self._tables.move_to_end(key)
                 return self._tables[key], True
-            paths = self._paths.get(players)
-            if paths is None:
-                paths = self._paths[players] = compile_paths(self._ensemble, players)
-            tables = build_tables(self._ensemble, paths, bg)
+            tables = self._store.load(digest, players) if self._store is not None else None
+            if tables is None:
+                paths = self._paths.get(players)
+                if paths is None:
+                    paths = self._paths[players] = compile_paths(self._ensemble, players)
+                tables = build_tables(self._ensemble, paths, bg)
+                if self._store is not None:
+                    self._store.save(digest, players, tables)
             self._tables[key] = tables
             while len(self._tables) > self._max:
                 self._tables.popitem(last=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -35,6 +35,9 @@ from service.explain.trees.interventional import PathTables, TableCache, shapley
 from service.explain.trees.predict import predict_scores
 from service.models.card import ModelCard
 from service.models.runtime import OnnxModel
+
+if TYPE_CHECKING:
+    from service.explain.trees.store import TableStore
 
 __all__ = ["SelfCheck", "TreeSupport", "TreeUnsupported", "prepare_tree_support"]
 
@@ -129,22 +132,32 @@ class TreeSupport:
 
 
 def prepare_tree_support(
-    model: OnnxModel, proto: onnx.ModelProto, card: ModelCard, background: NDArray[np.float64]
+    model: OnnxModel,
+    proto: onnx.ModelProto,
+    card: ModelCard,
+    background: NDArray[np.float64],
+    *,
+    store: TableStore | None = None,
 ) -> TreeSupport | TreeUnsupported:
     """Analyse, build and self-check the trees; never raises ``UnsupportedModel``.
 
     background: (n_background, n_columns) canonical rows, used in the probe batch.
     ``model`` is only read (its layout and sessions); the returned ``TreeSupport`` carries
-    the exact raw space for the loader to compose.
+    the exact raw space for the loader to compose. ``store``: where built path tables are
+    kept for other processes (``trees.store``).
     """
     try:
-        return _prepare(model, proto, card, np.asarray(background, dtype=np.float64))
+        return _prepare(model, proto, card, np.asarray(background, dtype=np.float64), store)
     except UnsupportedModel as exc:
         return TreeUnsupported(exc.reason)
 
 
 def _prepare(
-    model: OnnxModel, proto: onnx.ModelProto, card: ModelCard, background: NDArray[np.float64]
+    model: OnnxModel,
+    proto: onnx.ModelProto,
+    card: ModelCard,
+    background: NDArray[np.float64],
+    store: TableStore | None = None,
 ) -> TreeSupport:
     if model.layout.kind != "matrix":
         raise UnsupportedModel("tree_shap needs the graph to take one [N, F] matrix input")
@@ -163,7 +176,7 @@ def _prepare(
         return head.raw_from_margin_graph(margin_graph(X))
 
     check = _self_check(model, card, ensemble, head, raw_fn, background)
-    return TreeSupport(ensemble, head, check, raw_fn, TableCache(ensemble))
+    return TreeSupport(ensemble, head, check, raw_fn, TableCache(ensemble, store=store))
 
 
 def _margin_graph(proto: onnx.ModelProto, analysis: GraphAnalysis) -> tuple[onnx.ModelProto, str]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from service.models.card import ModelCard
 from service.models.prediction import Prediction
@@ -34,12 +33,17 @@ from service.people.narratives.templates import TEMPLATE_VERSION, text
 from service.people.notice import ChartBar, Notice, NoticeChart, NoticeSection, NoticeTable
 from service.people.reasons import ReasonSet
 from service.people.told import Counterfactual, ShownReason
+from service.vocabulary import Persona
 
 __all__ = ["Bar", "Facts", "InputRow", "Persona", "compose", "describe_basis", "domain_of"]
 
-Persona = Literal["end_user", "analyst", "audit"]
 DOMAINS = ("credit", "hiring", "health")
 MAX_BARS = 8
+# EU member states: a card's jurisdiction falls back to the EU's wording (GDPR) when the
+# templates have none of its own.
+EU_MEMBERS = frozenset(
+    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
+)
 
 
 @dataclass(frozen=True)
@@ -131,8 +135,12 @@ def _lead(f: Facts, domain: str, kind: str) -> tuple[str, str]:
             )
         return title, lead
     title = text(loc, f"title.{domain}")
+    # Under review no outcome is announced: a person decides, so "not in your favour"
+    # followed by "a person will review it" would contradict itself.
+    review = [f"lead.{domain}.review", "lead.general.review"]
     lead = text(
         loc,
+        *(review if f.review and domain != "health" else []),
         f"lead.{domain}.{kind}",
         f"lead.{domain}.classification",
         f"lead.general.{kind}",
@@ -208,15 +216,28 @@ def _end_user(f: Facts, domain: str, kind: str) -> list[NoticeSection]:
                     paragraphs=[f.counterfactual_note or ""],
                 )
             )
-    sections.append(NoticeSection(kind="scope", paragraphs=[text(loc, "scope")]))
+    # The scope sentence speaks of "these factors": under review there are none.
+    scope = [f"scope.review.{domain}", "scope.review"] if f.review else ["scope"]
+    sections.append(NoticeSection(kind="scope", paragraphs=[text(loc, *scope)]))
     sections.append(
         NoticeSection(
             kind="rights",
             heading=text(loc, f"rights.heading.{domain}", "rights.heading"),
-            paragraphs=[text(loc, f"rights.{domain}")],
+            paragraphs=[text(loc, *rights_keys(domain, f.card.jurisdiction))],
         )
     )
     return sections
+
+
+def rights_keys(domain: str, jurisdiction: str | None) -> list[str]:
+    """The rights paragraph's template keys, most specific first: the card's jurisdiction,
+    the EU for a member state, then the domain's wording that names no law."""
+    keys = []
+    if jurisdiction is not None:
+        keys.append(f"rights.{domain}.{jurisdiction}")
+        if jurisdiction in EU_MEMBERS:
+            keys.append(f"rights.{domain}.EU")
+    return [*keys, f"rights.{domain}"]
 
 
 def describe_basis(confidence: Confidence, locale: str) -> str:

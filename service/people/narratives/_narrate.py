@@ -6,7 +6,7 @@ the instance's attributions as numbers and its values decoded once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,10 +54,9 @@ from service.people.told import (
     ShownReason,
     Told,
 )
+from service.vocabulary import Locale
 
 __all__ = ["Locale", "narrate"]
-
-Locale = Literal["en", "de"]
 
 
 def _lead_player(players: Sequence[PlayerInfo], reason: Reason) -> PlayerInfo:

@@ -79,6 +79,7 @@ def test_health_answers_while_explanations_run(tiny_models_dir: Path, tmp_path: 
     env = clean_environment(
         CLARION_MODELS_DIR=str(tiny_models_dir),
         CLARION_DATABASE_URL=f"sqlite:///{tmp_path / 'audit.db'}",
+        CLARION_DATA_DIR=str(tmp_path),
         CLARION_LOG_LEVEL="warning",
     )
     import subprocess
@@ -132,6 +133,7 @@ def test_serve_runs_worker_processes_that_share_one_audit_store(
     env = clean_environment(
         CLARION_MODELS_DIR=str(tiny_models_dir),
         CLARION_DATABASE_URL=f"sqlite:///{database}",
+        CLARION_DATA_DIR=str(tmp_path),
         CLARION_LOG_LEVEL="warning",
     )
     server = subprocess.Popen(

@@ -34,14 +34,6 @@ def _playable(cls: type[Explainer], request: pytest.FixtureRequest) -> list[Case
     return [case for case in cases if unavailable(cls, case) is None]
 
 
-def _case(cls: type[Explainer], name: str, request: pytest.FixtureRequest) -> Case:
-    case: Case = request.getfixturevalue(name)
-    reason = unavailable(cls, case)
-    if reason is not None:
-        pytest.skip(f"{cls.name} cannot play {name}: {reason}")
-    return case
-
-
 @pytest.mark.parametrize("cls", CLASSES, ids=IDS)
 def test_declares_itself(cls: type[Explainer]) -> None:
     check_declares_itself(cls)
@@ -55,12 +47,12 @@ def test_plays_at_least_two_of_the_cases(
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=IDS)
-@pytest.mark.parametrize("case_name", CASE_NAMES)
 @pytest.mark.parametrize("n", [1, 3])
-def test_shapes(
-    cls: type[Explainer], case_name: str, n: int, request: pytest.FixtureRequest
-) -> None:
-    check_shapes(cls, _case(cls, case_name, request), n)
+def test_shapes(cls: type[Explainer], n: int, request: pytest.FixtureRequest) -> None:
+    # Every case the method can play (no skips: cases it cannot play are refused, which
+    # test_availability_decides_fit checks).
+    for case in _playable(cls, request):
+        check_shapes(cls, case, n)
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=IDS)
