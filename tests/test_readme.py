@@ -51,3 +51,25 @@ def test_the_readme_german_credit_curl_answers_with_an_explanation(tmp_path: Pat
     assert abs(total - e["output_value"]) < 1e-5
     assert e["reasons"]
     assert e["narrative"]
+
+
+def test_the_layout_table_matches_the_tree() -> None:
+    """Every package of service/ has a row in the README's Layout, and every path a row
+    names exists."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout") :]
+    layout = layout[: layout.index("\n## ", 1)] if "\n## " in layout[1:] else layout
+    rows = [line for line in layout.splitlines() if line.startswith("| `")]
+    named = {m for row in rows for m in re.findall(r"`([\w./-]+)`", row.split("|")[1])}
+    for path in named:
+        assert (root / path).exists(), f"the Layout names {path}, which does not exist"
+    packages = {
+        f"service/{p.name}/"
+        for p in (root / "service").iterdir()
+        if p.is_dir() and (p / "__init__.py").exists()
+    }
+    missing = sorted(packages - named)
+    assert not missing, f"packages without a row in the README's Layout: {missing}"

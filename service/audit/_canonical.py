@@ -55,5 +55,13 @@ def sha256_hex(data: bytes | str) -> str:
 
 
 def sha256_json(value: Any) -> str:
-    """SHA-256 of the canonical JSON of ``jsonable(value)``."""
-    return sha256_hex(canonical_json(jsonable(value)))
+    """SHA-256 of the canonical JSON of ``jsonable(value)``.
+
+    Tried first on ``value`` as it is: most documents are already jsonable (the
+    recorder builds them so), which spares a deep copy; only a non-finite float (which
+    JSON cannot hold) or a tuple-keyed oddity sends it through ``jsonable``."""
+    try:
+        text = canonical_json(value)
+    except (ValueError, TypeError):
+        return sha256_hex(canonical_json(jsonable(value)))
+    return sha256_hex(text)

@@ -208,9 +208,10 @@ def result_document(
         request=mapping.request_fields(result.spec),
         X=result.X,
         values=[dict(e.given) for e in result.instances],
-        response=response_json(result),
+        response=mapping.explain_json(result),  # copied once, by build_document
         policy=policy,
         widgets={"page": sha256_hex(result.page)} if result.page is not None else None,
+        page=result.page,
     )
 
 
@@ -225,10 +226,13 @@ def build_document(
     policy: Literal["encrypt", "omit"],
     widgets: Mapping[str, str] | None = None,
     values: Sequence[Mapping[str, Any]] | None = None,
+    page: str | None = None,
 ) -> Built:
     """The redacted document of one explanation; ``header`` has id, created_at, origin;
     ``widgets``: SHA-256 of HTML rendered for the caller outside the response, by name;
-    ``values``: the rows as people give them (decoded from X when not given)."""
+    ``values``: the rows as people give them (decoded from X when not given); ``page``:
+    the HTML page the caller was sent (``format: html``), kept whole under ``shown``
+    (redacted like the notices when the card has sensitive features)."""
     if values is None:
         values = [decode_row(card, x) for x in X]
     response = jsonable(response)
@@ -260,7 +264,13 @@ def build_document(
         "widgets": {**_widgets(response), **(widgets or {})},
     }
     paths = _sensitive_paths(card, response, X.shape[0])
-    secrets = [[list(p), copy.deepcopy(_get(document, p))] for p in paths]
+    if page is not None:
+        document["shown"] = {"page": page}
+        if any(f.sensitive for f in card.features):
+            paths.append(("shown", "page"))
+    # The document is this function's own copy (jsonable above), and no redacted path lies
+    # inside another, so each taken value is detached once its place is set to null.
+    secrets = [[list(p), _get(document, p)] for p in paths]
     for p in paths:
         _set(document, p, None)
     document["sensitive"] = {
