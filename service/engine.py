@@ -30,6 +30,7 @@ from service.models.prediction import predictions
 from service.models.registry import LoadedModel, ModelRegistry
 from service.people.coverage import CoverageReport, copy_coverage, reached_in
 from service.people.narratives import narrate
+from service.people.told import Told
 from service.results import (
     ExplainedInstance,
     ExplainedRows,
@@ -105,7 +106,8 @@ class Engine:
     def predict(self, name: str, instances: Sequence[Any]) -> PredictResult:
         model = self.registry.get(name)
         X = self._rows(model, instances)
-        y = model.runtime.run(X)
+        with deadline(self.settings.predict_timeout_s, "CLARION_PREDICT_TIMEOUT_S"):
+            y = model.runtime.run(X)
         return PredictResult(
             model=self.model_ref(model), predictions=predictions(model.bundle.card, y)
         )
@@ -159,7 +161,11 @@ class Engine:
         return [int(i) for i in np.argmax(probabilities, axis=1)]
 
     def _check_budget(self, explainer: Explainer, game: Game, n_samples: int) -> None:
-        """Refuse, before any work, a request over the per-request explanation budget."""
+        """Refuse, before any work, options the method does not take (422 naming
+        ``options.<name>``: the budget arithmetic needs them valid) and a request over the
+        per-request explanation budget: model rows scored, and bytes of the largest
+        matrix of coalition rows held at once (rows x columns x 8)."""
+        explainer.validate_params()
         rows = explainer.model_rows(game, n_samples)
         limit = self.settings.max_explanation_rows
         if rows > limit:
@@ -169,6 +175,16 @@ class Engine:
                 f"the limit is {limit:,} (CLARION_MAX_EXPLANATION_ROWS): send fewer instances "
                 "or a smaller sample budget",
                 details={"field": "options", "problem": "over the explanation budget"},
+            )
+        peak = explainer.peak_rows(game, n_samples) * game.n_columns * 8
+        most = self.settings.max_explanation_bytes
+        if peak > most:
+            raise InvalidInput(
+                f"this request would hold {peak / 2**20:,.0f} MiB of coalition rows at once "
+                f"({explainer.name} and its options over {game.n_background} background rows); "
+                f"the limit is {most / 2**20:,.0f} MiB (CLARION_MAX_EXPLANATION_BYTES): ask for "
+                "a smaller sample budget",
+                details={"field": "options", "problem": "over the explanation memory budget"},
             )
 
     def copy_coverage(
@@ -355,22 +371,26 @@ class Engine:
             target = explanation.output_names[k]
             output_value = float(explanation.outputs[i, k])
             base_value = float(explanation.base_values[i, k])
-            told = narrate(
-                card,
-                X[i],
-                given,
-                phi,
-                prediction=prediction,
-                target=target,
-                output_value=output_value,
-                base_value=base_value,
-                quality=quality,
-                background=model.bundle.background,
-                predict=model.runtime.run,
-                output_space=space,
-                persona=spec.persona,
-                locale=spec.locale,
-                counterfactuals=spec.counterfactuals,
+            told = (
+                Told()  # compact: numbers only, nothing for people is computed
+                if spec.compact
+                else narrate(
+                    card,
+                    X[i],
+                    given,
+                    phi,
+                    prediction=prediction,
+                    target=target,
+                    output_value=output_value,
+                    base_value=base_value,
+                    quality=quality,
+                    background=model.bundle.background,
+                    predict=model.runtime.run,
+                    output_space=space,
+                    persona=spec.persona,
+                    locale=spec.locale,
+                    counterfactuals=spec.counterfactuals,
+                )
             )
             out.append(
                 ExplainedInstance(

@@ -64,6 +64,7 @@ class ExplainSpec:
     theme: Theme = "auto"
     reference: str | None = None
     purpose: Literal["decision", "preview"] = "decision"
+    compact: bool = False  # numbers only: the people layer (reasons, notice) is skipped
 
 
 @dataclass(frozen=True)

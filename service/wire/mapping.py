@@ -48,6 +48,9 @@ def explain_spec(request: w.ExplainRequest) -> ExplainSpec:
         format=request.format,
         widget=request.widget,
         theme=request.theme,
+        reference=request.reference,
+        purpose=request.purpose,
+        compact=request.compact,
     )
 
 

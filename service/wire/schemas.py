@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from service import vocabulary
@@ -193,6 +200,36 @@ class ExplainRequest(_Model):
         default="auto",
         description="With `format: html`: `auto` follows the reader's colour-scheme preference.",
     )
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Your business reference (an application or loan number), kept on the "
+        "audit record: listings filter on it (`GET /v1/explanations?reference=...`).",
+        examples=["LOAN-2026-00417"],
+    )
+    purpose: Literal["decision", "preview"] = Field(
+        default="decision",
+        description="`decision`: an explanation about a person's case; `preview`: trying "
+        "things out (the workspace sends it). Review samples, listings, reports and exports "
+        "take decisions only unless asked for previews.",
+    )
+    compact: bool = Field(
+        default=False,
+        description="Numbers only, for services that explain many rows: the prediction, "
+        "attributions, base and output values and quality, with `reasons`, `narrative`, "
+        "`notice` and `counterfactuals` left empty (not computed, so faster) and "
+        "`confidence` `not_rated`. Not with `format: html` or `counterfactuals`.",
+    )
+
+    @model_validator(mode="after")
+    def _compact_is_numbers_only(self) -> ExplainRequest:
+        if self.compact and (self.format == "html" or self.counterfactuals):
+            raise ValueError(
+                "compact returns numbers only: it cannot be combined with format html or "
+                "counterfactuals"
+            )
+        return self
 
 
 class Attribution(BaseModel):
@@ -306,6 +343,11 @@ class NoticeChart(BaseModel):
     show_values: bool = Field(description="Whether numbers are printed (never for end users).")
     table_caption: str
     columns: list[str]
+    toward_raises: bool = Field(
+        default=True,
+        description="Whether bars toward the outcome raised the model's score (a binary "
+        "classifier's positive class, a regressor's estimate); colours mean raised/lowered.",
+    )
 
 
 class Notice(BaseModel):

@@ -175,3 +175,25 @@ def _children(pid: int) -> list[int]:
         text = (task / "children").read_text().split()
         found += [int(c) for c in text]
     return found
+
+
+def test_compact_explanations_carry_the_numbers_without_the_people_layer(
+    tiny_models_dir: Path,
+) -> None:
+    with TestClient(create_app(make_settings(tiny_models_dir))) as c:
+        full = c.post("/v1/models/tiny_credit/explain", json={"instances": [CASE]}).json()
+        r = c.post("/v1/models/tiny_credit/explain", json={"instances": [CASE], "compact": True})
+        assert r.status_code == 200, r.text
+        lean, rich = r.json()["explanations"][0], full["explanations"][0]
+        for key in ("prediction", "target", "output_value", "base_value", "attributions"):
+            assert lean[key] == rich[key]
+        assert lean["reasons"] == []
+        assert lean["narrative"] == ""
+        assert lean["notice"] is None
+        assert lean["confidence"] == "not_rated"
+        refused = c.post(
+            "/v1/models/tiny_credit/explain",
+            json={"instances": [CASE], "compact": True, "format": "html"},
+        )
+        assert refused.status_code == 422
+        assert "compact" in refused.json()["error"]["message"]
