@@ -1,8 +1,9 @@
 """Benchmark: Clarion's tree_shap (read from the ONNX graph) against shap's TreeExplainer.
 
 XGBoost, 300 trees of depth 6 on 30 features (sklearn make_classification, seeded),
-exported with onnxmltools. 1,000 rows are explained against 100 and against 1,000
-background rows, side by side in one run:
+exported with onnxmltools, explained against 100 and against 1,000 background rows;
+and a scikit-learn random forest, 100 trees of depth 10 (a third of its paths read
+more than 8 players), against 100 background rows. 1,000 rows each, side by side:
 
 - ours: ``TreeShap`` over a ``Game`` built from ``OnnxModel`` (the product path),
   timed cold (path tables built for that background inside the timed call) and warm
@@ -120,9 +121,48 @@ def fresh(support: TreeSupport) -> TreeSupport:
     )
 
 
+def build_forest(seed: int) -> tuple[Any, Any, ModelCard, Array]:
+    """A scikit-learn random forest, 100 trees of depth 10 on 30 features, and its graph."""
+    from skl2onnx import to_onnx
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = make_classification(
+        n_samples=6000, n_features=N_FEATURES, n_informative=15, random_state=seed
+    )
+    model = RandomForestClassifier(n_estimators=100, max_depth=10, n_jobs=2, random_state=seed)
+    model.fit(X, y)
+    proto = to_onnx(model, X[:1].astype(np.float32), options={"zipmap": False}, target_opset=17)
+    card = ModelCard(
+        name="bench_forest",
+        version="1",
+        task="classification",
+        features=tuple(Feature(name=f"x{j}") for j in range(N_FEATURES)),
+        classes=("no", "yes"),
+    )
+    return model, proto, card, X.astype(np.float64)
+
+
 def bench_xgboost(args: argparse.Namespace) -> None:
     print("== XGBoost: 300 trees, depth 6, 30 features ==", flush=True)
-    xgb_model, proto, card, data = build_xgboost(args.seed)
+    side_by_side(args, *build_xgboost(args.seed), backgrounds=(100, 1000))
+
+
+def bench_forest(args: argparse.Namespace) -> None:
+    print("== RandomForest: 100 trees, depth 10, 30 features (long paths) ==", flush=True)
+    side_by_side(args, *build_forest(args.seed), backgrounds=(100,))
+
+
+def side_by_side(
+    args: argparse.Namespace,
+    native: Any,
+    proto: Any,
+    card: ModelCard,
+    data: Array,
+    backgrounds: tuple[int, ...],
+) -> None:
+    """Ours cold and warm against shap's interventional TreeExplainer on ``native``."""
+    xgb_model = native
     onnx_model = OnnxModel(proto, card)
     seconds, support = _timed(lambda: prepare_tree_support(onnx_model, proto, card, data[:100]))
     assert isinstance(support, TreeSupport), support
@@ -136,7 +176,7 @@ def bench_xgboost(args: argparse.Namespace) -> None:
     print(f"numba first-call compile (or cache load): {compile_s:.2f} s (not counted)", flush=True)
 
     shap = _import_shap()
-    for n_bg in (100, 1000):
+    for n_bg in backgrounds:
         background = data[:n_bg]
         cold, warm, ours = [], [], None
         for r in range(args.repeats):
@@ -166,11 +206,16 @@ def bench_xgboost(args: argparse.Namespace) -> None:
             )
         assert ours is not None
         assert sv is not None
-        diff = float(np.abs(ours.values[: len(shap_rows), :, 1] - np.asarray(sv)).max())
+        sv = np.asarray(sv)
+        sv = sv[..., 1] if sv.ndim == 3 else sv  # forests: one column per class
+        diff = float(np.abs(ours.values[: len(shap_rows), :, 1] - sv).max())
         additivity = float(ours.additivity_residual.max())
         c, w, s = statistics.median(cold), statistics.median(warm), statistics.median(theirs)
+        tables, _ = support.tables(background, tuple(p.columns for p in card.players))
         print(
-            f"bg={n_bg:5d}: ours {c * 1e3:.3f} ms/row cold, {w * 1e3:.3f} ms/row warm | "
+            f"bg={n_bg:5d}: path tables {tables.nbytes / 2**20:.0f} MiB "
+            f"({tables.n_dense} of {tables.paths.n_paths} paths dense) | "
+            f"ours {c * 1e3:.3f} ms/row cold, {w * 1e3:.3f} ms/row warm | "
             f"shap {s * 1e3:.2f} ms/row | throughput ratio {s / c:.1f}x cold, {s / w:.1f}x warm | "
             f"max |ours - shap| {diff:.2e} | max additivity residual vs ORT {additivity:.2e}",
             flush=True,
@@ -211,6 +256,33 @@ def bench_german_credit(args: argparse.Namespace) -> None:
         f"{ensemble.n_trees} trees: ours {statistics.median(times) * 1e3:.3f} ms/row (cold) | "
         f"max additivity residual vs ORT {float(explanation.additivity_residual.max()):.2e} | "
         f"dense tables vs table-less paths {float(np.abs(dense - sparse).max()):.2e}",
+        flush=True,
+    )
+    # Probability space (the card's default): 20 players, beyond enumeration, so tree_shap
+    # samples only the residual of its raw values as a control variate. Its error against
+    # exact values is tested against a 2**20-coalition oracle
+    # (tests/service/explain/explainers/test_tree_probability.py); here, its cost.
+    prob = Game(
+        predict=model.function("probability"),
+        background=background,
+        players=game.players,
+        player_names=game.player_names,
+        output_names=game.output_names,
+        output_space="probability",
+        trees=support,
+    )
+    TreeShap().fit(prob).explain(X[:2])
+    raw_t, prob_t, last = [], [], None
+    for _ in range(args.repeats):
+        raw_t.append(_timed(partial(TreeShap().fit(game).explain, X))[0] / len(X))
+        t, last = _timed(partial(TreeShap().fit(prob).explain, X))
+        prob_t.append(t / len(X))
+    assert last is not None
+    r, p = statistics.median(raw_t), statistics.median(prob_t)
+    print(
+        f"probability space ({last.meta['algorithm']}, {last.meta['residual_pairs']} pairs): "
+        f"{p * 1e3:.3f} ms/row vs raw {r * 1e3:.3f} ms/row (warm tables): {p / r:.1f}x the cost; "
+        f"reported sampling_error median {float(np.median(last.quality['sampling_error'])):.2e}",
         flush=True,
     )
 
@@ -307,6 +379,7 @@ def main() -> None:
     print(f"numba threads: {numba.get_num_threads()}; shap's TreeExplainer runs one thread")
     if not args.http_only:
         bench_xgboost(args)
+        bench_forest(args)
         if not args.skip_german_credit:
             bench_german_credit(args)
     if args.http or args.http_only:

@@ -98,12 +98,33 @@ def run_server(settings: Any) -> None:
         "log_level": "warning",
         "log_config": None,  # uvicorn's records go through service.logs: one line, no traceback
         "proxy_headers": False,  # X-Forwarded-For is trusted only from CLARION_TRUSTED_PROXIES
+        # SIGTERM: requests get 5 s to finish, then the lifespan cancels the model runs
+        # still in flight, so the server stops within 10 s whatever is running.
+        "timeout_graceful_shutdown": 5,
     }
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)
         return
     os.environ.update(_environment(settings))
+    _metrics_directory()
     uvicorn.run("service.api.app:create_app", factory=True, workers=settings.workers, **common)
+
+
+def _metrics_directory() -> None:
+    """Prometheus multiprocess mode for the workers: ``PROMETHEUS_MULTIPROC_DIR`` (a fresh
+    temporary folder unless the operator names one), emptied of the files a previous run
+    left, set before any worker starts (``service.api.metrics``)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from service.api.metrics import MULTIPROC_ENV
+
+    folder = Path(os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="clarion-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(folder)
 
 
 def _environment(settings: Any) -> dict[str, str]:
@@ -215,6 +236,9 @@ def explain(
             f"error: --output-space must be raw or probability; got {output_space!r}", err=True
         )
         raise typer.Exit(2)
+    if (problem := _unwritable(output)) is not None:  # before the models load, not after
+        typer.echo(f"error: --output {output}: {problem}", err=True)
+        raise typer.Exit(2)
     space: OutputSpace | None = None
     if output_space is not None:
         space = "raw" if output_space == "raw" else "probability"
@@ -252,6 +276,22 @@ def explain(
         if trail is not None:
             trail.close()
     typer.echo(f"wrote {len(X)} explanations to {output}", err=True)
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be written as an output file; None if it can."""
+    import os
+
+    if path.is_dir():
+        return "is a folder"
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        return f"its folder {parent} does not exist"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "is not writable"
+    if not path.exists() and not os.access(parent, os.W_OK):
+        return f"its folder {parent} is not writable"
+    return None
 
 
 def _input_rows(card: Any, data: bytes) -> Any:

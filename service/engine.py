@@ -19,6 +19,7 @@ import structlog
 from numpy.typing import NDArray
 
 from service.errors import InvalidInput
+from service.explain.capabilities import Capabilities
 from service.explain.deadline import deadline
 from service.explain.explainers import EXPLAINERS, Explainer, choose_method
 from service.explain.explanation import Explanation, OutputSpace
@@ -166,6 +167,9 @@ class Engine:
         per-request explanation budget: model rows scored, and bytes of the largest
         matrix of coalition rows held at once (rows x columns x 8)."""
         explainer.validate_params()
+        # what these options cannot do at all is said in the method's words (tree_shap's
+        # "too many players for exact probabilities"), not as a budget in model rows
+        explainer.check(Capabilities.of_game(game))
         rows = explainer.model_rows(game, n_samples)
         limit = self.settings.max_explanation_rows
         if rows > limit:

@@ -19,6 +19,7 @@ refuses a request before any route runs renders the same classes with ``to_dict`
     ├── BundleRejected (422, bundle_rejected)        a model bundle failed validation
     ├── UnsupportedModel (422, unsupported_model)    an exact reader cannot serve this graph
     ├── RateLimited (429, rate_limited)              over the per-key request rate (Retry-After)
+    ├── ModelError (502, model_error)                the model answered NaN or infinity
     └── Unavailable (503, unavailable)               a dependency (store, model) cannot serve now
         ├── ExplanationTimeout (503, explanation_timeout)  over CLARION_EXPLAIN_TIMEOUT_S
         ├── SealError (503, unavailable)             a sealed audit value cannot be opened
@@ -46,6 +47,7 @@ __all__ = [
     "InvalidInput",
     "InvalidRequest",
     "MethodNotAllowed",
+    "ModelError",
     "NotFitted",
     "NotFound",
     "Overloaded",
@@ -181,6 +183,15 @@ class RateLimited(ClarionError):
     @property
     def headers(self) -> Mapping[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class ModelError(ClarionError):
+    """The served model answered something no one may be told (NaN or infinity) for a
+    valid request: the fault is the model's, as a gateway's upstream (hence 502), and
+    retrying the same rows gives the same answer."""
+
+    status_code = 502
+    code = "model_error"
 
 
 class Unavailable(ClarionError):

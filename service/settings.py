@@ -31,6 +31,11 @@ def _default_database_url() -> str:
     return f"sqlite:///{(Path.cwd() / 'data' / 'clarion.db').as_posix()}"
 
 
+def _default_data_dir() -> Path:
+    """``./data``, the folder of the default audit database."""
+    return Path.cwd() / "data"
+
+
 def _default_jobs_dir() -> str:
     """``./data/jobs``, beside the default audit database."""
     return (Path.cwd() / "data" / "jobs").as_posix()
@@ -62,14 +67,25 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     max_upload_bytes: int = Field(default=32 * 1_048_576, ge=1_024)
+    max_card_bytes: int = Field(default=1_048_576, ge=1_024)
+    """An uploaded card's limit: a card is a page of YAML, not a data file."""
     max_instances: int = Field(default=100, ge=1)
     max_background_rows: int = Field(default=5_000, ge=1)
     max_model_nodes: int = Field(default=200_000, ge=1)
     default_seed: int = Field(default=0, ge=0)
     max_explanation_rows: int = Field(default=50_000_000, ge=1_000)
     """Budget per explain request: model rows scored (rows x samples x background rows)."""
+    max_explanation_bytes: int = Field(default=1_073_741_824, ge=1_048_576)
+    """The largest matrix of coalition rows one request may hold at once (rows x columns x 8)."""
     explain_timeout_s: float | None = Field(default=30.0, gt=0)
     """Wall-time limit of one explanation; past it the request gets a 503 (None: no limit)."""
+    model_check_cpu_s: float | None = Field(default=30.0, gt=0)
+    """CPU-time limit of the child process that first runs a bundle (start-up, upload);
+    None loads bundles without the child (trusted bundles only)."""
+    model_check_memory_bytes: int = Field(default=2 * 1_073_741_824, ge=16 * 1_048_576)
+    """Address space that child may add to what it holds after its imports."""
+    predict_timeout_s: float | None = Field(default=30.0, gt=0)
+    """Wall-time limit of one prediction's model runs (cancelled inside ONNX Runtime)."""
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
     """Requests per minute to /v1 per API key (the authenticated caller); off unless set,
     since the gateway in front of a product backend usually limits its callers."""
@@ -85,6 +101,10 @@ class Settings(BaseSettings):
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API; empty means CORS stays off."""
 
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """The service's own files (default ``./data``, beside the default SQLite store): the
+    audit encryption key it makes on first start when none is configured
+    (``audit-encryption.key``, mode 0600)."""
     database_url: str = Field(default_factory=_default_database_url)
     """The audit store: ``sqlite:///path`` (default ``./data/clarion.db``) or
     ``postgresql+psycopg://user@host/db`` for several replicas."""
@@ -99,10 +119,11 @@ class Settings(BaseSettings):
     """Accepted as an admin key from start-up (for automation); create real keys with it."""
     audit_encryption_key: SecretStr | None = None
     """URL-safe base64 of 32 random bytes (``clarion audit new-encryption-key``): encrypts
-    the values of features a card marks ``sensitive`` in audit records (AES-256-GCM)."""
+    the values of features a card marks ``sensitive`` in audit records (AES-256-GCM).
+    Unset, the service makes one on first start in ``data_dir`` and uses it from then on."""
     sensitive_policy: Literal["encrypt", "omit"] = "encrypt"
-    """``encrypt`` sensitive values (needs the key; without it they are omitted, with a
-    warning at start-up) or ``omit`` them from audit records (such records cannot be replayed)."""
+    """``encrypt`` sensitive values (with the configured key, else the one in ``data_dir``)
+    or ``omit`` them from audit records (such records cannot be replayed)."""
 
     dask_scheduler: str | None = None
     """Batch jobs run on this Dask scheduler (``tcp://host:8786``); unset, the service

@@ -30,6 +30,17 @@ def _no_clarion_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(key)
 
 
+@pytest.fixture(autouse=True)
+def _data_dir_outside_the_checkout(
+    _no_clarion_environment: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Settings read from the environment (the CLI) keep their files (the audit encryption
+    key made on first start) in a temporary folder, never the repository's data/."""
+    monkeypatch.setenv("CLARION_DATA_DIR", str(tmp_path_factory.mktemp("clarion-data")))
+
+
 @pytest.fixture
 def settings(tiny_models_dir: Path, tmp_path: Path) -> Settings:
     return make_settings(tiny_models_dir, database_url=f"sqlite:///{tmp_path / 'audit.db'}")

@@ -160,4 +160,8 @@ def make_settings(
     overrides.setdefault(
         "jobs_dir", (Path(tempfile.gettempdir()) / f"clarion-jobs-{uuid.uuid4().hex}").as_posix()
     )
+    # So does the audit encryption key the service makes when none is configured.
+    overrides.setdefault(
+        "data_dir", Path(tempfile.gettempdir()) / f"clarion-data-{uuid.uuid4().hex}"
+    )
     return Settings(models_dir=models_dir, database_url=database_url, **overrides)

@@ -42,7 +42,7 @@ LABEL_LIMIT = 420
 RAISES, LOWERS = "raises", "lowers"
 DIRECTION_SCALE = alt.Scale(
     domain=[RAISES, LOWERS],
-    range=[LIGHT["toward"], LIGHT["against"]],
+    range=[LIGHT["raises"], LIGHT["lowers"]],
 )
 # Okabe-Ito, for up to eight methods; shapes repeat the distinction.
 METHOD_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000"]
@@ -237,7 +237,7 @@ def render_global_importance(frame: pd.DataFrame, *, max_features: int = 15) -> 
     top = order[0] if order else "no feature"
     chart: alt.Chart = (
         alt.Chart(data)
-        .mark_bar(color=LIGHT["against"])
+        .mark_bar(color=LIGHT["lowers"])
         .encode(
             y=alt.Y("label:N", sort=order, axis=_label_axis()),
             x=alt.X("mean_abs:Q", title="Mean |contribution| over the sample"),
@@ -392,7 +392,7 @@ def render_reason_frequency(counts: Mapping[str, int], *, what: str = "cases") -
     top = f"{order[0]} is given most often ({counts[order[0]]})" if order else "no reasons"
     chart: alt.Chart = (
         alt.Chart(frame)
-        .mark_bar(color=LIGHT["against"])
+        .mark_bar(color=LIGHT["lowers"])
         .encode(
             y=alt.Y("code:N", sort=order, axis=_label_axis("Reason code")),
             x=alt.X("count:Q", title=f"{what.capitalize()} giving the reason"),

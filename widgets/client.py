@@ -178,11 +178,17 @@ class ClarionClient:
         locale: str = "en",
         counterfactuals: int = 0,
         options: Mapping[str, Any] | None = None,
+        target: str | None = None,
     ) -> Json:
-        """``POST /v1/models/{name}/explain`` as JSON: the whole ``ExplainResponse``."""
+        """``POST /v1/models/{name}/explain`` as JSON: the whole ``ExplainResponse``.
+
+        ``target``: the class every row is explained toward (population views need one).
+        """
         body = self._explain_body(
             instances, method, output, persona, locale, counterfactuals, options
         )
+        if target is not None:
+            body["target"] = target
         return self._json("POST", f"/v1/models/{name}/explain", json=body)
 
     def explain_html(
@@ -223,6 +229,8 @@ class ClarionClient:
             "locale": locale,
             "counterfactuals": counterfactuals,
             "options": dict(options or {}),
+            # The workspace tries things out: its explanations stay out of review samples.
+            "purpose": "preview",
         }
         if output is not None:
             body["output"] = output
@@ -276,18 +284,24 @@ class ClarionClient:
         record_id: str,
         *,
         verdict: str,
-        reviewer: str,
         note: str = "",
         position: int | None = None,
         supersedes: str | None = None,
     ) -> Json:
-        """``POST /v1/explanations/{id}/annotations``: add a verdict (never an edit)."""
-        body: Json = {"verdict": verdict, "reviewer": reviewer, "note": note}
+        """``POST /v1/explanations/{id}/annotations``: add a verdict (never an edit), as the
+        client's API key (the service takes the reviewer from the key)."""
+        body: Json = {"verdict": verdict, "note": note}
         if position is not None:
             body["position"] = position
         if supersedes is not None:
             body["supersedes"] = supersedes
         return self._json("POST", f"/v1/explanations/{record_id}/annotations", json=body)
+
+    def sign_off(self, record_id: str, annotation_id: str, *, note: str = "") -> Json:
+        """``POST .../annotations/{aid}/signoff``: confirm a verdict as a second reviewer (the
+        client's key; 409 if it gave the verdict, 403 without a key on an open service)."""
+        path = f"/v1/explanations/{record_id}/annotations/{annotation_id}/signoff"
+        return self._json("POST", path, json={"note": note})
 
     def annotations(self, record_id: str) -> list[Json]:
         """``GET /v1/explanations/{id}/annotations``: verdicts and sign-offs, oldest first."""

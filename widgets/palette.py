@@ -1,5 +1,9 @@
 """The workspace's chart colours: the light palette of the end-user widget.
 
+One meaning on both sides: orange (``raises``) raised the model's score for the
+explained target (german_credit: the risk of "bad"), blue (``lowers``) lowered it; the
+end-user widget colours its bars the same way (see ``service.html.theme``).
+
 The widget's stylesheet (``service.html.theme``) is the source; the workspace does not
 import the service, so ``tests/widgets/test_palette.py`` keeps the two equal.
 """
@@ -13,6 +17,6 @@ __all__ = ["LIGHT"]
 LIGHT: Mapping[str, str] = {
     "fg": "#1A1C20",
     "border": "#6B7280",
-    "toward": "#B34700",
-    "against": "#0061A0",
+    "raises": "#B34700",
+    "lowers": "#0061A0",
 }

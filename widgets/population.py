@@ -16,7 +16,13 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["display_value", "long_frame", "reason_counts", "reasons_by_group"]
+__all__ = [
+    "display_value",
+    "long_frame",
+    "population_target",
+    "reason_counts",
+    "reasons_by_group",
+]
 
 
 def display_value(value: Any) -> str:
@@ -50,6 +56,23 @@ def _position(feature: Mapping[str, Any] | None, value: Any, lo: float, hi: floa
     if isinstance(value, bool | int | float) and hi > lo:
         return (float(value) - lo) / (hi - lo)
     return 0.5
+
+
+def population_target(detail: Mapping[str, Any]) -> str | None:
+    """The one class a population view explains every case toward.
+
+    Without it the service explains a multiclass model toward each row's predicted class,
+    so signs would flip from row to row and one plot would mix several targets. Binary
+    models: the card's ``positive_class`` (the service defaults it to the second class,
+    as scikit-learn and shap do); otherwise the first class. Regressors: None.
+    """
+    classes = list(detail.get("classes") or [])
+    if not classes:
+        return None
+    positive = detail.get("positive_class")
+    if positive in classes:
+        return str(positive)
+    return str(classes[1] if len(classes) == 2 else classes[0])
 
 
 def long_frame(detail: Mapping[str, Any], response: Mapping[str, Any]) -> pd.DataFrame:

@@ -24,6 +24,7 @@ __all__ = [
     "replay_headline",
     "replay_rows",
     "sample_rows",
+    "withheld",
 ]
 
 
@@ -31,12 +32,22 @@ def _words(value: str) -> str:
     return value.replace("_", " ")
 
 
+def _when(value: Any) -> str:
+    """An ISO time as ``2026-12-03 14:05`` (UTC), for a table cell."""
+    if not isinstance(value, str):
+        return ""
+    return value[:16].replace("T", " ")
+
+
 def sample_rows(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """A drawn sample's items as table rows."""
+    """A drawn sample's items as table rows: when, who asked, the caller's reference."""
     return [
         {
             "rank": i["rank"],
             "record": i["record_id"],
+            "created at (UTC)": _when(i.get("created_at")),
+            "caller": i.get("caller") or "",
+            "reference": i.get("reference") or "",
             "case": i["position"],
             "part": i["part"],
             "outcome": display_value(i.get("stratum", {}).get("outcome")),
@@ -53,10 +64,14 @@ def filter_items(
     part: str | None = None,
     risk: str | None = None,
     outcome: str | None = None,
+    reference: str | None = None,
 ) -> list[Mapping[str, Any]]:
-    """Items of one part (stratified/risk), with one risk flag, or of one outcome stratum."""
+    """Items of one part (stratified/risk), with one risk flag, of one outcome stratum, or
+    whose reference contains ``reference`` (case-insensitive)."""
     out = []
     for i in items:
+        if reference and reference.casefold() not in str(i.get("reference") or "").casefold():
+            continue
         if part and i["part"] != part:
             continue
         if risk and risk not in i.get("risk", []):
@@ -91,6 +106,19 @@ class RecordView:
     explanation: Mapping[str, Any]
     provenance: list[dict[str, str]]
     sealed: str
+    reference: str = ""
+    page: str | None = None  # the HTML the person was sent (format: html), if kept
+
+
+def withheld(record: Mapping[str, Any]) -> str:
+    """Why text that quotes sensitive values is not shown (never ``None``)."""
+    status = record.get("sealed")
+    if status == "omitted":
+        policy = (record.get("sensitive") or {}).get("policy") or "omit"
+        return f"withheld: sensitive-value policy {policy}"
+    if status == "sealed":
+        return "withheld: sealed, and the service's key cannot open it"
+    return "not recorded"
 
 
 def _cell(value: Any) -> str:
@@ -120,6 +148,8 @@ def record_view(record: Mapping[str, Any], position: int = 0) -> RecordView:
         ("record", record["id"]),
         ("created at", str(record.get("created_at"))),
         ("caller / channel", f"{record.get('caller')} / {record.get('channel')}"),
+        ("reference", record.get("reference") or ""),
+        ("purpose", record.get("purpose") or "decision"),
         ("model", f"{model.get('name')} {model.get('version')}"),
         ("model sha256", model.get("sha256", "")),
         ("method", response.get("method", "")),
@@ -135,15 +165,18 @@ def record_view(record: Mapping[str, Any], position: int = 0) -> RecordView:
         ("input sha256", record.get("input", {}).get("sha256", "")),
         ("record sha256", record.get("record_sha256", "")),
     ]
+    narrative = e.get("narrative")
     return RecordView(
         title=f"Record {record['id']}, case {position}",
         outcome=outcome,
         inputs=[{"feature": k, "value": _cell(v)} for k, v in values.items()],
         reasons=[r["text"] for r in e.get("reasons", [])],
-        narrative=e.get("narrative", ""),
+        narrative=narrative if isinstance(narrative, str) else withheld(record),
         explanation=e,
         provenance=[{"field": k, "value": _cell(v)} for k, v in rows],
         sealed=str(record.get("sealed", "clear")),
+        reference=str(record.get("reference") or ""),
+        page=(record.get("shown") or {}).get("page"),
     )
 
 

@@ -68,13 +68,15 @@ class Feat:
     sensitive: bool = False
     column: str | None = None  # raw data column (german_credit)
     codes: Mapping[str, Any] | None = None  # raw code -> card value (german_credit)
+    never_suggest: tuple[str, ...] = ()  # values a counterfactual may never propose
+    direction: str = "any"  # which way a counterfactual may move a numeric value
 
     @classmethod
     def from_copy(cls, entry: Mapping[str, Any]) -> Feat:
         fields = dict(entry)
         if fields.get("type") == "categorical" and "categories" not in fields:
             fields["categories"] = list((fields.get("codes") or {}).values())
-        for key in ("categories", "range"):
+        for key in ("categories", "range", "never_suggest"):
             if fields.get(key) is not None:
                 fields[key] = tuple(fields[key])
         return cls(**fields)
@@ -99,6 +101,8 @@ class Feat:
                 "raises": raises.format(s=self.subject),
                 "lowers": lowers.format(s=self.subject),
             },
+            "never_suggest": list(self.never_suggest) if self.never_suggest else None,
+            "direction": self.direction if self.direction != "any" else None,
         }
         return {k: v for k, v in entry.items() if v is not None}
 
@@ -179,6 +183,7 @@ class Spec:
     link: str | None = None
     outcome_labels: Mapping[str, str] = field(default_factory=dict)  # class -> English words
     locales: tuple[Locale, ...] = ()
+    jurisdiction: str | None = None  # picks the notices' rights paragraph (US, EU, DE, ...)
 
     @property
     def feature_names(self) -> list[str]:
@@ -196,6 +201,8 @@ class Spec:
             "domain": self.domain,
             "description": self.description,
         }
+        if self.jurisdiction:
+            card["jurisdiction"] = self.jurisdiction
         if self.classes:
             card["classes"] = list(self.classes)
             card["positive_class"] = self.positive_class
@@ -274,6 +281,7 @@ def load_spec(
         positive_class=copy.get("positive_class"),
         favorable_class=copy.get("favorable_class"),
         link=copy.get("link"),
+        jurisdiction=copy.get("jurisdiction"),
         outcome_labels=outcome_labels,
         locales=tuple(locales),
         **{k: copy[k] for k in _SPEC_KEYS},

@@ -7,6 +7,7 @@ loads the models and owns them until shutdown.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,9 +18,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
+from service.api.metrics import MeteredRecorder, Metrics, MetricsMiddleware
 from service.api.middleware import (
     BodyLimitMiddleware,
     CurlFriendlyJsonMiddleware,
@@ -33,15 +36,19 @@ from service.api.routes import (
     explanations,
     health,
     holds,
+    inference,
     jobs,
     keys,
+    kserve,
+    metrics,
     models,
     predictions,
     records,
     reviews,
     vocabulary,
 )
-from service.api.routes.errors import document_middleware_errors
+from service.api.routes.errors import document_middleware_errors, without_default_422
+from service.api.tracing import Tracing
 from service.audit import AuditTrail
 from service.engine import Engine
 from service.errors import (
@@ -55,6 +62,7 @@ from service.errors import (
 from service.jobs import JobManager
 from service.logs import configure_logging
 from service.models.registry import ModelRegistry
+from service.models.runtime import cancel_runs
 from service.settings import Settings
 
 __all__ = ["create_app"]
@@ -75,7 +83,17 @@ def _request_id(request: Request) -> str | None:
     return state.get("request_id")
 
 
+def _speaks_protocol(path: str) -> bool:
+    """Open Inference Protocol (``/v2/...``) and KServe v1 (``...:predict``, ``...:explain``)
+    routes, whose clients expect the protocols' own error shape."""
+    return path.startswith("/v2/") or path == "/v2" or path.endswith((":predict", ":explain"))
+
+
 def _error(request: Request, status: int, body: dict[str, Any]) -> JSONResponse:
+    if _speaks_protocol(request.url.path):
+        # {"error": "..."}; the protocols answer an invalid request with 400.
+        status = 400 if status == 422 else status
+        return JSONResponse({"error": body["message"]}, status_code=status)
     body["request_id"] = _request_id(request)
     return JSONResponse({"error": body}, status_code=status)
 
@@ -133,13 +151,19 @@ def _operation_id(route: APIRoute) -> str:
     return route.operation_id or route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the service. ``settings`` defaults to ``Settings()`` (``CLARION_*`` variables)."""
+def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -> FastAPI:
+    """Build the service. ``settings`` defaults to ``Settings()`` (``CLARION_*`` variables);
+    ``span_exporter`` turns tracing on with that exporter (tests; else ``OTEL_*``)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, json=settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Explainers with pure-Python loops (shap's KernelExplainer) hold the GIL between
+        # switches; the event loop needs it a dozen times per request, so a health check
+        # waited up to 5 ms each time (Python's default). 0.5 ms keeps it under 100 ms
+        # during the heaviest allowed explanation (issue 12, item 5).
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         limiter = RateLimiter.from_settings(settings)
         audit = AuditTrail.open(settings)
         registry = ModelRegistry(settings)
@@ -148,22 +172,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = registry
         app.state.audit = audit
         app.state.limiter = limiter
-        app.state.engine = Engine(registry, settings, recorder=audit.recorder)
+        tracing = app.state.tracing
+        if tracing is not None:
+            tracing.instrument_libraries(audit.store.engine)
+        recorder = MeteredRecorder(audit.recorder, app.state.metrics, tracing)  # counted, timed
+        app.state.engine = Engine(registry, settings, recorder=recorder)
         # Batch jobs: the Dask cluster starts on first use; unfinished jobs resume now.
         app.state.jobs = JobManager(app.state.engine, audit.store, settings)
         app.state.jobs.resume_in_background()
         app.state.pool = ComputePool(threads=settings.compute_threads, queue=settings.compute_queue)
         audit.log_auth_mode()
+        audit.log_encryption()
         log.info("service.started", models=len(registry), refused=len(registry.refused))
         try:
             yield
         finally:
+            # Runs still in flight after uvicorn's graceful wait end now (503), so the
+            # compute threads finish and the process stops (issue 12: SIGTERM within 10 s).
+            if cancelled := cancel_runs():
+                log.warning("service.runs_cancelled", runs=cancelled)
             app.state.jobs.close()
             limiter.close()
             audit.close()
+            app.state.metrics.close()
+            if app.state.tracing is not None:
+                app.state.tracing.close()
             log.info("service.stopped")
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the service itself, never a CDN, so
+    # they work on an air-gapped network (fastapi-offline's bundled assets, MIT).
+    app = FastAPIOffline(
         title="Clarion",
         version="0.1.0",
         description=DESCRIPTION,
@@ -176,11 +214,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected)
     for router in (health.router, models.router, predictions.router, explanations.router):
         app.include_router(router)
+    app.include_router(inference.router)  # Open Inference Protocol (v2)
+    app.include_router(kserve.router)  # KServe v1 :predict, :explain
     for router in (records.router, reviews.router, holds.router, keys.router):
         app.include_router(router)
     app.include_router(coverage.router)
     app.include_router(jobs.router)
     app.include_router(vocabulary.router)
+    app.include_router(metrics.router)
 
     def limit_for(scope: Scope) -> int:
         if scope["path"].rstrip("/") == "/v1/jobs" and scope["method"] == "POST":
@@ -190,12 +231,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_middleware_errors(FastAPI.openapi(app))
+            schema = without_default_422(FastAPI.openapi(app))
+            upload = schema.get("components", {}).get("schemas", {}).get("Body_upload_model")
+            if upload is not None:  # FastAPI names and builds this one from the form fields
+                upload.setdefault("description", "A model bundle's files, as multipart fields.")
+            app.openapi_schema = document_middleware_errors(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
     # Added innermost first: the request id is bound before anything can refuse a request.
+    # Prometheus metrics: built with the app (prometheus-client reads
+    # PROMETHEUS_MULTIPROC_DIR then); innermost, where the matched route is known.
+    app.state.metrics = Metrics()
+    app.state.tracing = Tracing.from_environment(app, span_exporter)  # OTEL_*, opt-in
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(CurlFriendlyJsonMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
     if settings.cors_origins:

@@ -3,7 +3,8 @@
 Modules, one noun each: ``tables`` (schema), ``migrations`` (Alembic), ``store``
 (database and records), ``documents`` (what a record holds; redaction), ``crypto``
 (sealing sensitive values), ``recorder`` (writing records), ``replay``, ``sampling``,
-``annotations``, ``retention`` (holds, purge), ``exports``,
+``annotations``, ``retention`` (holds, purge), ``exports``, ``keyfile`` (the key the
+service makes itself when none is configured, and its rotation),
 ``report``, ``trail`` (all of it, opened once).
 """
 

@@ -1,11 +1,14 @@
 """Annotations: append-only reviewer verdicts on a record, corrections and sign-offs.
 
 A verdict (ok, inaccurate, proxy, not_actionable, unclear_wording, unstable) with a
-note, reviewer and time, tied to the record's hash at that moment. Nothing is
-edited: a correction is a new verdict that ``supersedes`` the one it corrects (each
-verdict can be superseded once: a unique constraint settles concurrent corrections),
-and a second reviewer's sign-off is a new row that ``signs_off`` a current verdict
-(once; the verdict's own reviewer cannot sign it off).
+note, reviewer and time, tied to the record's hash at that moment. The reviewer is the
+authenticated API key (``caller``: its id; ``reviewer``: its name, else its id), never
+free text. Nothing is edited: a correction is a new verdict that ``supersedes`` the one
+it corrects (each verdict can be superseded once: a unique constraint settles
+concurrent corrections), and a second reviewer's sign-off is a new row that
+``signs_off`` a current verdict (once; the key that gave the verdict cannot sign it
+off, and neither can the anonymous caller of an open service: four eyes need two
+known keys).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy.orm import Session
 from service.audit.schemas import AnnotationOut, AnnotationRequest, SignOffRequest
 from service.audit.store import AuditStore
 from service.audit.tables import Annotation, ExplanationRecord
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 __all__ = ["annotate", "annotations_of", "sign_off"]
 
@@ -49,10 +52,19 @@ def _current_verdict(session: Session, annotation_id: str, record_id: str) -> An
     return target
 
 
+_ANONYMOUS = "anonymous"
+
+
 def annotate(
-    store: AuditStore, record_id: str, body: AnnotationRequest, *, caller: str
+    store: AuditStore,
+    record_id: str,
+    body: AnnotationRequest,
+    *,
+    caller: str,
+    reviewer: str | None = None,
 ) -> AnnotationOut:
-    """Add a verdict (or a correction of one) to a record."""
+    """Add a verdict (or a correction of one) to a record, by the key ``caller``
+    (``reviewer``: its name, default its id)."""
     with store.writing(conflict="that verdict was superseded at the same time") as session:
         record = _record(session, record_id)
         if body.position is not None and body.position >= record.n_instances:
@@ -70,7 +82,7 @@ def annotate(
             kind="verdict",
             verdict=body.verdict,
             note=body.note,
-            reviewer=body.reviewer,
+            reviewer=reviewer or caller,
             caller=caller,
             created_at=datetime.now(UTC),
             record_sha256=record.record_sha256,
@@ -81,15 +93,29 @@ def annotate(
 
 
 def sign_off(
-    store: AuditStore, record_id: str, annotation_id: str, body: SignOffRequest, *, caller: str
+    store: AuditStore,
+    record_id: str,
+    annotation_id: str,
+    body: SignOffRequest,
+    *,
+    caller: str,
+    reviewer: str | None = None,
 ) -> AnnotationOut:
-    """A second reviewer confirms a current verdict."""
+    """A second reviewer (the key ``caller``, named ``reviewer``) confirms a current verdict."""
+    if caller == _ANONYMOUS:
+        raise Forbidden(
+            "a sign-off needs a reviewer's API key: the anonymous caller of an open service "
+            "cannot be the second pair of eyes",
+            details={"field": "authorization", "problem": "anonymous sign-off"},
+        )
     with store.writing(conflict=f"verdict {annotation_id} was signed off already") as session:
         record = _record(session, record_id)
         verdict = _current_verdict(session, annotation_id, record_id)
-        if verdict.reviewer == body.reviewer:
+        if verdict.caller == caller:
             raise Conflict(
-                f"{body.reviewer} gave verdict {annotation_id}; a second reviewer must sign it off"
+                f"key {caller} ({verdict.reviewer}) gave verdict {annotation_id}; a second "
+                "reviewer, with another key, must sign it off",
+                details={"field": "authorization", "problem": "same reviewer"},
             )
         done = session.scalar(select(Annotation.id).where(Annotation.signs_off == annotation_id))
         if done is not None:
@@ -101,7 +127,7 @@ def sign_off(
             kind="signoff",
             verdict=None,
             note=body.note,
-            reviewer=body.reviewer,
+            reviewer=reviewer or caller,
             caller=caller,
             created_at=datetime.now(UTC),
             record_sha256=record.record_sha256,

@@ -223,6 +223,55 @@ def new_encryption_key() -> None:
     typer.echo(new_key())
 
 
+@audit_app.command("rotate-key")
+def rotate_key(database_url: DatabaseUrl = None) -> None:
+    """Re-seal every record's sensitive values under a new encryption key.
+
+    Stop the service first. With CLARION_AUDIT_ENCRYPTION_KEY set, the new key is printed
+    once: set it in place of the old one before starting again. Without it, the key file in
+    CLARION_DATA_DIR is replaced. Record hashes do not change.
+    """
+    from pydantic import SecretStr
+
+    from service.audit.crypto import new_key
+    from service.audit.keyfile import key_file, replace_file, rotate
+
+    def action() -> None:
+        settings = _settings(database_url)
+        trail = _trail(database_url)
+        try:
+            source = trail.key_source
+            if source is None:
+                raise _CannotOpen("sensitive values are omitted by policy: no key to rotate")
+            new = SecretStr(new_key())
+            path = key_file(settings.data_dir) if source.origin != "settings" else None
+            if path is not None:
+                # The new key is on disk before any record needs it.
+                staged = path.with_name(path.name + ".next")
+                replace_file(staged, new)
+            done = rotate(trail.store, source.key, new)
+            if path is not None:
+                staged.replace(path)
+        finally:
+            trail.close()
+        typer.echo(
+            json.dumps(
+                {
+                    "resealed": done.resealed,
+                    "already_new": done.skipped,
+                    "old_key_id": done.old_key_id,
+                    "new_key_id": done.new_key_id,
+                    "key_file": str(path) if path is not None else None,
+                }
+            )
+        )
+        if path is None:
+            typer.echo("set CLARION_AUDIT_ENCRYPTION_KEY to this new key (shown once):", err=True)
+            typer.echo(new.get_secret_value())
+
+    _run(action)
+
+
 @keys_app.command("create")
 def create_key(
     role: Annotated[str, typer.Option("--role", help="app, reviewer or admin.")],

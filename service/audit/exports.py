@@ -43,7 +43,7 @@ __all__ = ["ExportFile", "build_export", "case_packet"]
 _LISTING = [
     "record_id", "position", "created_at", "model", "version", "model_sha256", "method",
     "caller", "outcome", "score", "confidence", "quality_failed", "proxy_flag",
-    "current_verdicts", "signed_off", "record_sha256",
+    "current_verdicts", "signed_off", "record_sha256", "reference", "purpose",
 ]  # fmt: skip
 
 
@@ -134,14 +134,21 @@ def _listing(
                 x.id, d.position, x.created_at.isoformat(), x.model_name, x.model_version,
                 x.model_sha256, x.method, x.caller, d.outcome, d.score, d.confidence,
                 d.quality_failed, d.proxy_flag, ";".join(a.verdict or "" for a in mine),
-                any(a.signed_off_by for a in mine), x.record_sha256,
+                any(a.signed_off_by for a in mine), x.record_sha256, x.reference, x.purpose,
             ]  # fmt: skip
             writer.writerow([_cell(v) for v in row])
     return buf.getvalue().encode("utf-8")
 
 
-def build_export(store: AuditStore, sealer: Sealer | None, request: ExportRequest) -> ExportFile:
-    """The export the request asks for, stamped with the hashes of its contents."""
+def build_export(
+    store: AuditStore,
+    sealer: Sealer | None,
+    request: ExportRequest,
+    *,
+    printed_by: str | None = None,
+) -> ExportFile:
+    """The export the request asks for, stamped with the hashes of its contents;
+    ``printed_by``: who asked (the packets say so)."""
     records = _select(store, request)
     ids = [x.id for x in records]
     notes = annotations_of(store, ids)
@@ -173,7 +180,7 @@ def build_export(store: AuditStore, sealer: Sealer | None, request: ExportReques
         return ExportFile(f"clarion-listing-{stamp}.csv", "text/csv", listing)
     files = {"records.jsonl": jsonl, "listing.csv": listing}
     for d in details:
-        files[f"cases/{d.id}.html"] = _packet(d, notes[d.id]).encode("utf-8")
+        files[f"cases/{d.id}.html"] = _packet(d, notes[d.id], printed_by).encode("utf-8")
     manifest["files"] = {name: sha256_hex(data) for name, data in files.items()}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -187,9 +194,9 @@ def _pretty(manifest: dict[str, Any]) -> bytes:
     return json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
 
 
-def _packet(detail: RecordDetail, notes: list[AnnotationOut]) -> str:
+def _packet(detail: RecordDetail, notes: list[AnnotationOut], printed_by: str | None) -> str:
     """The case packet, stamped with the SHA-256 of what it shows: the record document and
-    its annotations, as canonical JSON."""
+    its annotations, as canonical JSON; and when and for whom it was printed."""
     document = detail.model_dump(mode="json")
     shown = {"document": document, "annotations": [a.model_dump(mode="json") for a in notes]}
     return render_case_packet(
@@ -198,10 +205,14 @@ def _packet(detail: RecordDetail, notes: list[AnnotationOut]) -> str:
         record_sha256=detail.record_sha256,
         packet_sha256=sha256_json(shown),
         status=detail.sealed,
+        printed_at=datetime.now(UTC),
+        printed_by=printed_by,
     )
 
 
-def case_packet(store: AuditStore, sealer: Sealer | None, record_id: str) -> str:
-    """The HTML case packet of one record."""
+def case_packet(
+    store: AuditStore, sealer: Sealer | None, record_id: str, *, printed_by: str | None = None
+) -> str:
+    """The HTML case packet of one record, printed for ``printed_by``."""
     detail = record_detail(store.get_record(record_id), sealer)
-    return _packet(detail, annotations_of(store, [record_id])[record_id])
+    return _packet(detail, annotations_of(store, [record_id])[record_id], printed_by)

@@ -17,7 +17,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator
 from sqlalchemy import ColumnElement, and_, exists, or_
@@ -64,6 +64,9 @@ class RecordFilter:
     quality_failed: bool | None = None
     proxy_flag: bool | None = None
     caller: str | None = None
+    reference: str | None = None
+    purpose: Literal["decision", "preview"] = "decision"
+    """Decisions only unless previews are asked for (the workspace's own explanations)."""
 
     def __post_init__(self) -> None:
         # SQLite cannot compare a naive bound with stored aware times: normalise here too.
@@ -99,6 +102,9 @@ class RecordFilter:
             clauses.append(r.proxy_flag == self.proxy_flag)
         if self.caller is not None:
             clauses.append(r.caller == self.caller)
+        if self.reference is not None:
+            clauses.append(r.reference == self.reference)
+        clauses.append(r.purpose == self.purpose)
         if self.outcome is not None:
             clauses.append(
                 exists().where(Decision.record_id == r.id, Decision.outcome == self.outcome)
@@ -114,6 +120,8 @@ class RecordFilter:
             until=self.until,
             method=self.method,
             caller=self.caller,
+            reference=self.reference,
+            purpose=self.purpose,
         )
         clauses = plain.record_clauses()
         if self.outcome is not None:

@@ -94,6 +94,8 @@ class AuditRecorder:
             record_sha256=sha256_json(document),
             document=document,
             sealed=sealed,
+            reference=result.spec.reference,
+            purpose=result.spec.purpose,
         )
         self._commits.submit((row, decisions))
         log.debug("audit.recorded", record=result.id, model=row.model_name, caller=row.caller)

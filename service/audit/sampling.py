@@ -240,10 +240,32 @@ def draw_sample(store: AuditStore, request: SampleRequest, *, created_by: str) -
             )
             for i in items
         )
-    return _out(sample, items)
+    return _out(store, sample, items)
 
 
-def _out(sample: Sample, items: list[SampleItemOut]) -> SampleOut:
+def _with_records(store: AuditStore, items: list[SampleItemOut]) -> list[SampleItemOut]:
+    """Items with their record's time, caller and reference (not part of any hash)."""
+    ids = sorted({i.record_id for i in items})
+    found: dict[str, tuple[datetime, str, str | None]] = {}
+    r = ExplanationRecord
+    with store.reading() as session:
+        for start in range(0, len(ids), 500):
+            rows = session.execute(
+                select(r.id, r.created_at, r.caller, r.reference).where(
+                    r.id.in_(ids[start : start + 500])
+                )
+            )
+            found |= {rid: (when, caller, ref) for rid, when, caller, ref in rows}
+    out = []
+    for i in items:
+        got = found.get(i.record_id)
+        keys = ("created_at", "caller", "reference")
+        out.append(i.model_copy(update=dict(zip(keys, got, strict=True))) if got else i)
+    return out
+
+
+def _out(store: AuditStore, sample: Sample, items: list[SampleItemOut]) -> SampleOut:
+    items = _with_records(store, items)
     return SampleOut(
         id=sample.id,
         created_at=sample.created_at,
@@ -282,7 +304,7 @@ def _load(store: AuditStore, sample_id: str) -> tuple[Sample, list[SampleItemOut
 
 
 def get_sample(store: AuditStore, sample_id: str) -> SampleOut:
-    return _out(*_load(store, sample_id))
+    return _out(store, *_load(store, sample_id))
 
 
 def redraw_sample(store: AuditStore, sample_id: str) -> RedrawOut:
@@ -297,5 +319,5 @@ def redraw_sample(store: AuditStore, sample_id: str) -> RedrawOut:
         frame_size=len(units),
         frame_sha256=frame_sha,
         items_sha256=items_sha,
-        items=items,
+        items=_with_records(store, items),
     )

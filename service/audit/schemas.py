@@ -60,18 +60,29 @@ class Filters(_In):
     quality_failed: bool | None = Field(default=None, description="A quality gate failed.")
     proxy_flag: bool | None = Field(default=None, description="A proxy feature was a reason.")
     caller: str | None = Field(default=None, description="API key id of the caller.")
+    reference: str | None = Field(
+        default=None, max_length=200, description="The caller's business reference."
+    )
+    purpose: Literal["decision", "preview"] = Field(
+        default="decision",
+        description="`decision` (the default) or `preview`: the workspace's own explanations.",
+    )
 
     def to_filter(self) -> RecordFilter:
         return RecordFilter(**self.model_dump())
 
 
 class ModelRefOut(BaseModel):
+    """The model a record was made with: name, version and ONNX file hash."""
+
     name: str
     version: str
     sha256: str
 
 
 class RecordSummary(BaseModel):
+    """One explanation record in brief."""
+
     id: str
     created_at: datetime
     caller: str
@@ -85,9 +96,13 @@ class RecordSummary(BaseModel):
     proxy_flag: bool
     review_required: bool
     record_sha256: str
+    reference: str | None = Field(default=None, description="The caller's business reference.")
+    purpose: Literal["decision", "preview"] = "decision"
 
 
 class RecordList(BaseModel):
+    """A page of explanation records, newest first."""
+
     explanations: list[RecordSummary]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
 
@@ -116,9 +131,18 @@ class RecordDetail(BaseModel):
     record_sha256: str = Field(description="SHA-256 of the stored document's canonical JSON.")
     sealed_sha256: str | None
     schema_version: int
+    reference: str | None = Field(default=None, description="The caller's business reference.")
+    purpose: Literal["decision", "preview"] = "decision"
+    shown: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the person was sent besides the JSON: `page`, the HTML of a "
+        "`format: html` request (null when withheld; see `sensitive`).",
+    )
 
 
 class Difference(BaseModel):
+    """One way a replayed explanation differs from its record."""
+
     kind: Literal["value", "structure", "model_changed", "library_version", "background_changed"]
     path: str
     feature: str | None = None
@@ -128,6 +152,8 @@ class Difference(BaseModel):
 
 
 class ReplayResult(BaseModel):
+    """A record's explanation recomputed, and every difference from the record."""
+
     record_id: str
     identical: bool = Field(description="Values, model and libraries all as recorded.")
     values_identical: bool = Field(description="Every number bitwise equal, every text equal.")
@@ -142,6 +168,8 @@ def _default_weights() -> dict[RiskFlag, float]:
 
 
 class RiskSpec(_In):
+    """How a review sample weighs risky records: thresholds and weights per flag."""
+
     low_confidence_below: float = Field(default=0.65, ge=0, le=1)
     near_threshold_within: float = Field(
         default=0.1, ge=0, le=1, description="Top-two probability margin counted as near."
@@ -153,6 +181,8 @@ class RiskSpec(_In):
 
 
 class SampleRequest(_In):
+    """A new review sample: which records, how many, stratified how."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -177,15 +207,22 @@ class SampleRequest(_In):
 
 
 class SampleItemOut(BaseModel):
+    """One record drawn into a review sample, with its stratum and rank."""
+
     rank: int
     record_id: str
     position: int
     part: Literal["stratified", "risk"]
     stratum: dict[str, Any]
     risk: list[str]
+    created_at: datetime | None = Field(default=None, description="When the record was made.")
+    caller: str | None = Field(default=None, description="API key id that asked for it.")
+    reference: str | None = Field(default=None, description="The caller's business reference.")
 
 
 class SampleOut(BaseModel):
+    """A review sample: its seed, frame and the records drawn."""
+
     id: str
     created_at: datetime
     created_by: str
@@ -198,6 +235,8 @@ class SampleOut(BaseModel):
 
 
 class RedrawOut(BaseModel):
+    """A review sample drawn again from its recorded seed, compared with the original."""
+
     sample_id: str
     identical: bool
     frame_size: int
@@ -207,9 +246,10 @@ class RedrawOut(BaseModel):
 
 
 class AnnotationRequest(_In):
+    """A new annotation: a verdict and a note about a record."""
+
     verdict: Verdict
     note: str = Field(default="", max_length=10_000)
-    reviewer: str = Field(min_length=1, max_length=128, description="Who reviewed.")
     position: int | None = Field(default=None, ge=0, description="Which instance, if several.")
     supersedes: str | None = Field(
         default=None, description="Id of an earlier verdict this one corrects."
@@ -217,19 +257,25 @@ class AnnotationRequest(_In):
 
 
 class SignOffRequest(_In):
-    reviewer: str = Field(min_length=1, max_length=128, description="A second reviewer.")
+    """A second reviewer's sign-off: by the key that calls, which must not be the verdict's."""
+
     note: str = Field(default="", max_length=10_000)
 
 
 class AnnotationOut(BaseModel):
+    """A reviewer's annotation of a record (append-only)."""
+
     id: str
     record_id: str
     position: int | None
     kind: Literal["verdict", "signoff"]
     verdict: str | None
     note: str
-    reviewer: str
-    caller: str
+    reviewer: str = Field(
+        description="Who: the API key's name (else its id); free text on annotations made "
+        "before reviewers were taken from keys."
+    )
+    caller: str = Field(description="The API key id that made the annotation.")
     created_at: datetime
     record_sha256: str
     supersedes: str | None
@@ -240,14 +286,20 @@ class AnnotationOut(BaseModel):
 
 
 class AnnotationList(BaseModel):
+    """The annotations of a record, oldest first."""
+
     annotations: list[AnnotationOut]
 
 
 class HoldRequest(_In):
+    """A new legal hold over records a filter finds."""
+
     reason: str = Field(min_length=1, max_length=2_000)
 
 
 class HoldOut(BaseModel):
+    """A legal hold: which records it keeps from deletion, and why."""
+
     id: str
     record_id: str | None
     model_name: str | None
@@ -259,10 +311,14 @@ class HoldOut(BaseModel):
 
 
 class HoldList(BaseModel):
+    """Legal holds, active and released."""
+
     holds: list[HoldOut]
 
 
 class ExportRequest(_In):
+    """Which records to export (a sample's or a filter's) and in what format."""
+
     sample_id: str | None = Field(default=None, description="Export a sample's records...")
     filters: Filters | None = Field(default=None, description="...or the records a filter finds.")
     format: Literal["zip", "jsonl", "csv"] = Field(
@@ -274,11 +330,15 @@ class ExportRequest(_In):
 
 
 class KeyCreate(_In):
+    """A new API key: its role and a name."""
+
     role: Literal["app", "reviewer", "admin"]
     name: str | None = Field(default=None, max_length=128)
 
 
 class KeyOut(BaseModel):
+    """An API key's id, role, name and state, never its secret."""
+
     id: str
     role: str
     name: str | None
@@ -288,14 +348,20 @@ class KeyOut(BaseModel):
 
 
 class KeyCreated(KeyOut):
+    """A created API key; the secret is shown this once."""
+
     key: str = Field(description="The key itself, shown once: it is stored only as a hash.")
 
 
 class KeyList(BaseModel):
+    """API keys, without their secrets."""
+
     keys: list[KeyOut]
 
 
 class MetricSummary(BaseModel):
+    """Count, mean and quantiles of one measure over records."""
+
     count: int
     mean: float
     min: float
@@ -305,6 +371,8 @@ class MetricSummary(BaseModel):
 
 
 class SelectionRate(BaseModel):
+    """How often one group got the favourable outcome, against the best group."""
+
     group: str
     count: int
     selected: int
@@ -315,6 +383,8 @@ class SelectionRate(BaseModel):
 
 
 class ModelReport(BaseModel):
+    """A model's explanations over a period: counts, quality, selection rates."""
+
     model: str
     versions: list[str]
     since: datetime | None

@@ -17,8 +17,10 @@
                          hashes, times, status) and its progress
 
 Records and annotations are never updated; the only UPDATEs the service issues are
-releasing a legal hold, revoking an API key, and a job's progress until it ends (a
-finished job's row is final, its ``record_sha256`` taken over it then). Times are
+releasing a legal hold, revoking an API key, a job's progress until it ends (a
+finished job's row is final, its ``record_sha256`` taken over it then), and
+``clarion audit rotate-key`` re-sealing a record's ``sealed`` column under a new key
+(the document, and so the record's hash, stays as it was). Times are
 timezone-aware UTC on the way in and out (SQLite stores them naive, in UTC); ids are
 UUID hex strings. The Alembic migrations in ``migrations/versions`` create exactly
 these tables, and a test compares the two.
@@ -42,6 +44,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -117,6 +120,12 @@ class ExplanationRecord(Base):
     record_sha256: Mapped[str] = mapped_column(_HASH)
     document: Mapped[dict[str, Any]]
     sealed: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(200), index=True)
+    """The caller's business reference (an application or loan number), if given."""
+    purpose: Mapped[str] = mapped_column(
+        String(16), index=True, default="decision", server_default=text("'decision'")
+    )
+    """``decision`` (about a person) or ``preview`` (the workspace trying things out)."""
 
 
 class Decision(Base):

@@ -27,6 +27,8 @@ def record_summary(record: ExplanationRecord, decisions: list[Decision]) -> Reco
         proxy_flag=record.proxy_flag,
         review_required=record.review_required,
         record_sha256=record.record_sha256,
+        reference=record.reference,
+        purpose="preview" if record.purpose == "preview" else "decision",
     )
 
 
@@ -53,4 +55,7 @@ def record_detail(record: ExplanationRecord, sealer: Sealer | None) -> RecordDet
         record_sha256=record.record_sha256,
         sealed_sha256=doc.get("sealed_sha256"),
         schema_version=int(doc.get("schema_version", 1)),
+        reference=record.reference,
+        purpose="preview" if record.purpose == "preview" else "decision",
+        shown=doc.get("shown") or {},
     )

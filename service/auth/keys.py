@@ -41,10 +41,17 @@ _PREFIX = "clarion_"
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: the key id recorded in audit rows, and its role."""
+    """An authenticated caller: the key id recorded in audit rows, its role, and the name
+    it was given when created (what annotations show as the reviewer)."""
 
     key_id: str
     role: Role
+    name: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """The key's name, else its id: who a verdict or sign-off is by."""
+        return self.name or self.key_id
 
 
 ANONYMOUS = Principal("anonymous", "admin")
@@ -95,7 +102,7 @@ class KeyRing:
         """The principal a presented key belongs to, or None for an unknown or revoked key."""
         digest = _digest(token)
         if self._bootstrap is not None and hmac.compare_digest(digest, self._bootstrap):
-            return Principal("bootstrap", "admin")
+            return Principal("bootstrap", "admin", "bootstrap")
         if not token.startswith(_PREFIX):
             return None
         with self.store.reading() as session:
@@ -104,7 +111,7 @@ class KeyRing:
             )
         if row is None or row.role not in ROLES:
             return None
-        return Principal(row.id, row.role)
+        return Principal(row.id, row.role, row.name)
 
     def required(self) -> bool:
         """Whether a request without a key is refused (see the module docstring)."""

@@ -15,15 +15,20 @@ from contextvars import ContextVar
 
 from service.errors import ExplanationTimeout
 
-__all__ = ["ExplanationTimeout", "check_deadline", "deadline"]
+__all__ = ["ExplanationTimeout", "check_deadline", "current_deadline", "deadline"]
 
-_deadline: ContextVar[tuple[float, float] | None] = ContextVar("clarion_deadline", default=None)
+_deadline: ContextVar[tuple[float, float, str] | None] = ContextVar(
+    "clarion_deadline", default=None
+)
 
 
 @contextmanager
-def deadline(seconds: float | None) -> Iterator[None]:
-    """Limit the work inside the block to ``seconds`` of wall time (None: no limit)."""
-    token = _deadline.set(None if seconds is None else (time.monotonic() + seconds, seconds))
+def deadline(seconds: float | None, setting: str = "CLARION_EXPLAIN_TIMEOUT_S") -> Iterator[None]:
+    """Limit the work inside the block to ``seconds`` of wall time (None: no limit);
+    ``setting`` names the limit in the error."""
+    token = _deadline.set(
+        None if seconds is None else (time.monotonic() + seconds, seconds, setting)
+    )
     try:
         yield
     finally:
@@ -34,8 +39,16 @@ def check_deadline() -> None:
     """Raise ExplanationTimeout if the current request's deadline has passed."""
     current = _deadline.get()
     if current is not None and time.monotonic() > current[0]:
+        what = "explanation" if current[2] == "CLARION_EXPLAIN_TIMEOUT_S" else "request"
         raise ExplanationTimeout(
-            f"the explanation took longer than the limit of {current[1]:g} s "
-            "(CLARION_EXPLAIN_TIMEOUT_S); ask for fewer instances or a smaller budget",
+            f"the {what} took longer than the limit of {current[1]:g} s "
+            f"({current[2]}); ask for fewer instances or a smaller budget",
             details={"field": "options", "problem": "explanation time limit exceeded"},
         )
+
+
+def current_deadline() -> float | None:
+    """The current request's deadline on ``time.monotonic``'s clock (None: no limit), for
+    the runtime's watchdog, which cancels an ONNX Runtime run that outlives it."""
+    current = _deadline.get()
+    return None if current is None else current[0]

@@ -81,6 +81,8 @@ class NoticeChart(Protocol):
     def table_caption(self) -> str: ...
     @property
     def columns(self) -> Sequence[str]: ...
+    @property
+    def toward_raises(self) -> bool: ...  # bars toward the outcome raised the model's score
 
 
 class Notice(Protocol):
@@ -114,6 +116,8 @@ class Explained(Protocol):
 class Annotation(Protocol):
     """A reviewer's verdict or sign-off, as the case packet lists it."""
 
+    @property
+    def id(self) -> str: ...
     @property
     def created_at(self) -> datetime: ...
     @property

@@ -4,7 +4,9 @@ Self-contained (inline CSS, no scripts, fonts or links to fetch), printable, and
 stamped: it shows the record's hash and the SHA-256 of the data it displays (the
 record document and its annotations, as canonical JSON, computed by the audit trail
 that owns them), so a packet can be checked against the store years later. Signs are
-written in words, never shown by colour alone. Copy and layout are in
+written in words, never shown by colour alone; numbers are rounded for people (the
+record keeps them whole); attributions come largest first; quality gates and screening
+are tables; text that was withheld says why. Copy and layout are in
 ``templates/casepacket.html.j2`` and ``templates/casepacket.css``; this module only
 picks out the values the template shows.
 """
@@ -13,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from service.html._templates import render
 from service.html._types import Annotation
 
-__all__ = ["render_case_packet"]
+__all__ = ["render_case_packet", "withheld_reason"]
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,19 @@ class _Decision:
     outcome: Any
     given: Mapping[str, Any] | None  # the input as given (sealed values are None)
     shown: list[str]
-    attributions: list[_Attribution]
+    attributions: list[_Attribution]  # largest magnitude first
     quality: Mapping[str, Any]
+    probabilities: list[tuple[str, float]]  # largest first
+    gates: list[Mapping[str, Any]]
+    review: Mapping[str, Any]
+    screening: Mapping[str, Any]
+
+
+def withheld_reason(status: str, policy: Any) -> str:
+    """Why text quoting sensitive values is not in the packet (never a bare ``None``)."""
+    if status == "omitted":
+        return f"withheld: sensitive-value policy {policy or 'omit'}"
+    return "withheld: sealed (the configured encryption key cannot open it)"
 
 
 def _shown_text(instance: Mapping[str, Any]) -> list[str]:
@@ -59,7 +73,9 @@ def _shown_text(instance: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _decision(instance: Mapping[str, Any], given: Mapping[str, Any] | None) -> _Decision:
+def _decision(
+    instance: Mapping[str, Any], given: Mapping[str, Any] | None, withheld: str | None
+) -> _Decision:
     prediction = instance.get("prediction") or {}
     attributions = instance.get("attributions") or []
     scale = max((abs(a.get("attribution") or 0.0) for a in attributions), default=0.0) or 1.0
@@ -68,14 +84,28 @@ def _decision(instance: Mapping[str, Any], given: Mapping[str, Any] | None) -> _
         phi = float(a.get("attribution") or 0.0)
         label = str(a.get("label") or a.get("feature"))
         bars.append(_Attribution(label, a.get("value"), phi, round(100 * abs(phi) / scale)))
+    bars.sort(key=lambda b: -abs(b.phi))  # stable: equal sizes keep card order
+    probabilities = prediction.get("probabilities") or {}
+    ranked = sorted(
+        ((str(k), float(v)) for k, v in probabilities.items() if isinstance(v, int | float)),
+        key=lambda kv: -kv[1],
+    )
+    review = instance.get("review") or {}
+    shown = _shown_text(instance)
+    if not shown and withheld is not None:
+        shown = [withheld]
     return _Decision(
         instance=instance,
         prediction=prediction,
         outcome=prediction.get("label") or prediction.get("value"),
         given=given,
-        shown=_shown_text(instance),
+        shown=shown,
         attributions=bars,
         quality=instance.get("quality") or {},
+        probabilities=ranked,
+        gates=[g for g in review.get("gates") or [] if isinstance(g, Mapping)],
+        review=review,
+        screening=instance.get("screening") or {},
     )
 
 
@@ -86,20 +116,37 @@ def render_case_packet(
     record_sha256: str,
     packet_sha256: str,
     status: str,
+    printed_at: datetime | None = None,
+    printed_by: str | None = None,
 ) -> str:
     """One record as self-contained HTML.
 
     ``document``: the record as JSON (``RecordDetail``); ``packet_sha256``: the SHA-256
     of what the packet shows, which the caller computes from the same document and
-    annotations.
+    annotations; ``printed_at``/``printed_by``: when and for whom (the API key's name)
+    this copy was made.
     """
     response = document.get("response") or {}
     given = document.get("input") or {}
     values = given.get("values") or []
+    sensitive = document.get("sensitive") or {}
+    withheld = (
+        withheld_reason(status, sensitive.get("policy"))
+        if status in ("omitted", "sealed")
+        else None
+    )
     decisions = [
-        _decision(instance, values[i] if i < len(values) else None)
+        _decision(instance, values[i] if i < len(values) else None, withheld)
         for i, instance in enumerate(response.get("explanations") or [])
     ]
+    by_id = {getattr(a, "id", None): a for a in annotations}
+    signers = {
+        a.signed_off_by: by_id[a.signed_off_by].reviewer
+        for a in annotations
+        if a.signed_off_by is not None and a.signed_off_by in by_id
+    }
+    shown = document.get("shown") or {}
+    page = shown.get("page")
     return render(
         "casepacket.html.j2",
         document=document,
@@ -112,4 +159,9 @@ def render_case_packet(
         record_sha256=record_sha256,
         packet_sha256=packet_sha256,
         status=status,
+        signers=signers,
+        page=page,
+        page_withheld=withheld if "page" in shown and page is None else None,
+        printed_at=printed_at.isoformat(timespec="seconds") if printed_at else None,
+        printed_by=printed_by,
     )

@@ -7,6 +7,13 @@ for the light theme until they also pass as text colours): it stays distinct und
 the common colour-vision deficiencies, and the sign of a contribution is never shown
 by colour alone anyway (bar side, a +/- badge and words carry it too).
 
+What the colours mean, everywhere (this widget, the case packet and the workspace's
+analyst charts, whose palette ``widgets/palette.py`` copies): **orange (``raises``)
+raised the model's score** (a binary classifier's positive class, e.g. german_credit's
+risk of "bad"; a regressor's estimate), **blue (``lowers``) lowered it**. The end-user
+chart places bars toward or against the person's result, so an approved applicant's
+bars toward approval are blue (they lowered the estimated risk), as in the analyst view.
+
 The stylesheet is scoped to ``.clarion`` so that an embedding page is not restyled,
 uses CSS custom properties for the palette, follows ``prefers-color-scheme`` when the
 theme is ``auto`` and pins a palette for ``light`` or ``dark``. It references nothing
@@ -19,6 +26,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 __all__ = [
+    "CHART_TEXT_PX",
     "GRAPHIC_COLOURS",
     "PALETTES",
     "TEXT_COLOURS",
@@ -29,6 +37,9 @@ __all__ = [
 ]
 
 Theme = Literal["auto", "light", "dark"]
+# The end-user chart's text size in CSS px: the SVG is never scaled, so this is what a
+# reader gets at every width (at least 12 px is the floor a browser test holds it to).
+CHART_TEXT_PX = 14
 
 PALETTES: Mapping[str, Mapping[str, str]] = {
     "light": {
@@ -38,8 +49,8 @@ PALETTES: Mapping[str, Mapping[str, str]] = {
         "fg": "#1A1C20",
         "muted": "#4A5160",
         "border": "#6B7280",
-        "toward": "#B34700",
-        "against": "#0061A0",
+        "raises": "#B34700",
+        "lowers": "#0061A0",
         "on_bar": "#FFFFFF",
         "focus": "#1F4FD1",
     },
@@ -50,8 +61,8 @@ PALETTES: Mapping[str, Mapping[str, str]] = {
         "fg": "#ECEEF2",
         "muted": "#B4BAC5",
         "border": "#8B93A1",
-        "toward": "#E69F00",
-        "against": "#56B4E9",
+        "raises": "#E69F00",
+        "lowers": "#56B4E9",
         "on_bar": "#15171B",
         "focus": "#8AB4F8",
     },
@@ -63,17 +74,17 @@ TEXT_COLOURS: tuple[tuple[str, str], ...] = (
     ("fg", "review"),
     ("muted", "bg"),
     ("muted", "surface"),
-    ("toward", "bg"),
-    ("against", "bg"),
-    ("on_bar", "toward"),
-    ("on_bar", "against"),
+    ("raises", "bg"),
+    ("lowers", "bg"),
+    ("on_bar", "raises"),
+    ("on_bar", "lowers"),
 )
 # ... and which are graphical objects against which backgrounds (3:1).
 GRAPHIC_COLOURS: tuple[tuple[str, str], ...] = (
-    ("toward", "bg"),
-    ("against", "bg"),
-    ("toward", "surface"),
-    ("against", "surface"),
+    ("raises", "bg"),
+    ("lowers", "bg"),
+    ("raises", "surface"),
+    ("lowers", "surface"),
     ("border", "bg"),
     ("border", "surface"),
     ("focus", "bg"),
@@ -120,8 +131,8 @@ _RULES = """
   align-items: flex-start; margin: 0.4rem 0; }
 .clarion .badge { flex: none; display: inline-block; min-width: 1.5rem; text-align: center;
   border-radius: 4px; font-weight: 700; line-height: 1.5rem; color: var(--c-on-bar); }
-.clarion .badge.toward { background: var(--c-toward); }
-.clarion .badge.against { background: var(--c-against); }
+.clarion .badge.raises { background: var(--c-raises); }
+.clarion .badge.lowers { background: var(--c-lowers); }
 .clarion .badge.option { background: var(--c-fg); color: var(--c-bg); }
 .clarion .review { background: var(--c-review); border: 2px solid var(--c-border);
   border-radius: 6px; padding: 0.75rem 1rem; }
@@ -129,16 +140,19 @@ _RULES = """
 .clarion figure { margin: 1rem 0; padding: 0.5rem; border-radius: 6px;
   background: var(--c-surface); }
 .clarion figcaption { font-weight: 600; }
-.clarion svg { width: 100%; height: auto; display: block; }
-.clarion svg text { fill: var(--c-fg); font: 13px system-ui, -apple-system, "Segoe UI",
+.clarion svg.bars { width: 100%; display: block; overflow: visible; }
+.clarion svg text { fill: var(--c-fg); font: __CHART_PX__px/1 system-ui, -apple-system, "Segoe UI",
   Roboto, Arial, sans-serif; }
-.clarion svg .axis { fill: var(--c-muted); }
-.clarion svg .bar.toward { fill: var(--c-toward); }
-.clarion svg .bar.against { fill: var(--c-against); }
+.clarion .chart-key { display: flex; flex-wrap: wrap; justify-content: space-between;
+  gap: 0 0.75rem; margin: 0.25rem 0; color: var(--c-muted); font-size: 0.875rem; }
+.clarion .chart-key.against-only { justify-content: flex-end; }
+.clarion svg .bar.raises { fill: var(--c-raises); }
+.clarion svg .bar.lowers { fill: var(--c-lowers); }
 .clarion svg .zero { stroke: var(--c-fg); stroke-width: 2; }
 .clarion table { border-collapse: collapse; width: 100%; margin: 0.5rem 0; }
 .clarion th, .clarion td { text-align: left; padding: 0.3rem 0.5rem;
-  border-bottom: 1px solid var(--c-border); vertical-align: top; }
+  border-bottom: 1px solid var(--c-border); vertical-align: top;
+  overflow-wrap: anywhere; }  /* a phone: break a long value rather than overflow */
 .clarion caption { text-align: left; font-weight: 600; padding: 0.25rem 0; }
 .clarion details { margin: 0.5rem 0; }
 .clarion summary { cursor: pointer; font-weight: 600; }
@@ -166,4 +180,4 @@ def stylesheet(theme: Theme = "auto", *, page: bool = False) -> str:
             f"{scope} {{ {light} }}\n@media (prefers-color-scheme: dark) {{ {scope} {{ {dark} }} }}"
         )
     around = "\nbody { margin: 0; padding: 1rem; background: var(--c-bg); }" if page else ""
-    return palette + around + _RULES
+    return palette + around + _RULES.replace("__CHART_PX__", str(CHART_TEXT_PX))

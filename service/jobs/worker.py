@@ -57,6 +57,11 @@ _WORKER_FIELDS = (
     "max_background_rows",
     "default_seed",
     "max_explanation_rows",
+    "max_explanation_bytes",
+    # Where tree tables are cached on disk (``trees.store``): the service's folder, so a
+    # local cluster's workers read the tables the service built; a remote worker that
+    # cannot use the path rebuilds them.
+    "data_dir",
 )
 _MAX_BLOCK_ROWS = 1_024
 _BLOCK_MODEL_ROWS = 4_000_000  # model rows per block: bounds memory

@@ -45,6 +45,11 @@ _LOCALE_RE = re.compile(LOCALE_PATTERN)
 
 FeatureType = Literal["numeric", "integer", "binary", "categorical"]
 Actionability = Literal["actionable", "hard_to_change", "immutable"]
+# Which way a counterfactual may move a numeric feature (advice nobody would ship, such as
+# "borrow for longer", is ruled out by the card, not by the search).
+Direction = Literal["increase", "decrease", "any"]
+# Jurisdictions whose rights wording the notices carry: ISO 3166-1 alpha-2, or EU.
+JURISDICTION_PATTERN = r"^[A-Z]{2}$"
 
 
 class _Strict(BaseModel):
@@ -137,6 +142,11 @@ class Feature(_Strict):
     code: str | None = None
     phrases: Phrases = Phrases()
     translations: Mapping[str, LocalCopy] = Field(default_factory=dict)
+    # Advice controls for counterfactuals: values never proposed (a category, or 1 for a
+    # one-hot column or binary flag that must never be switched on) and the only
+    # direction a numeric value may be moved in.
+    never_suggest: tuple[str | int | float, ...] = ()
+    direction: Direction = "any"
 
     @model_validator(mode="after")
     def _check_values(self) -> Feature:
@@ -162,6 +172,7 @@ class Feature(_Strict):
                     f"feature {self.name!r}: 'format' must be a Python format spec for numbers "
                     f"such as ',.0f' or '.1%'; got {self.format!r}"
                 ) from exc
+        self._check_advice()
         _check_locales(self.translations, f"feature {self.name!r}")
         known = {str(c) for c in self.categories or ()}
         for locale, local in self.translations.items():
@@ -172,6 +183,42 @@ class Feature(_Strict):
                     f"categories {unknown}"
                 )
         return self
+
+    def _check_advice(self) -> None:
+        if self.direction != "any" and self.type not in ("numeric", "integer"):
+            raise ValueError(
+                f"feature {self.name!r}: 'direction' applies to numeric and integer features; "
+                f"this one is {self.type}"
+            )
+        if not self.never_suggest:
+            return
+        if self.type == "categorical":
+            allowed = {str(c) for c in self.categories or ()}
+        elif self.type == "binary":
+            allowed = {"0", "1", "False", "True"}
+        else:
+            raise ValueError(
+                f"feature {self.name!r}: 'never_suggest' applies to categorical and binary "
+                f"features; this one is {self.type}"
+            )
+        unknown = sorted(str(v) for v in self.never_suggest if str(v) not in allowed)
+        if unknown:
+            raise ValueError(
+                f"feature {self.name!r}: never_suggest names values it cannot take: {unknown}"
+            )
+
+    def never_suggests(self, value: float) -> bool:
+        """Whether a counterfactual may not propose this encoded value (see the module notes)."""
+        if self.type == "binary":
+            return any(float(v) == value for v in self.never_suggest)
+        if self.type == "categorical" and self.categories is not None:
+            banned = {str(v) for v in self.never_suggest}
+            for index, category in enumerate(self.categories):
+                if str(category) in banned and (
+                    value == index or (isinstance(category, (int, float)) and value == category)
+                ):
+                    return True
+        return False
 
     @property
     def display_label(self) -> str:
@@ -218,6 +265,9 @@ class ModelCard(_Strict):
     outcome_labels: Mapping[str, Mapping[str, str]] = Field(default_factory=dict)
     reason_codes: Mapping[str, ReasonCode] = Field(default_factory=dict)
     confidence: ConfidenceSpec | None = None
+    # Where the people the model decides about live: picks the rights paragraph of the
+    # notices (US: FCRA wording; EU: GDPR; DE: GDPR and BDSG). None: general wording.
+    jurisdiction: str | None = Field(default=None, pattern=JURISDICTION_PATTERN)
 
     @model_validator(mode="after")
     def _check(self) -> ModelCard:
@@ -235,11 +285,19 @@ class ModelCard(_Strict):
                     f"positive_class {self.positive_class!r} is not one of "
                     f"classes {list(self.classes)}"
                 )
+            if self.positive_class is None and len(self.classes) == 2:
+                # As scikit-learn and shap do: a binary model is explained toward its second
+                # class, so that signs never flip with the predicted class. The field stays
+                # out of ``model_fields_set``, which is how loading knows to warn.
+                object.__setattr__(self, "positive_class", self.classes[1])
         elif self.classes is not None or self.positive_class is not None:
             raise ValueError("a regression card takes no 'classes' or 'positive_class'")
         clash = set(self.groups) & set(names)
         if clash:
             raise ValueError(f"group names may not equal feature names: {sorted(clash)}")
+        orphans = sorted(set(self.groups) - {f.group for f in self.features if f.group})
+        if orphans:  # a typo would silently drop the reviewed label
+            raise ValueError(f"groups {orphans} label no group of any feature")
         self._check_people_copy()
         return self
 
@@ -286,6 +344,11 @@ class ModelCard(_Strict):
             )
         if self.confidence is not None and self.task == "regression":
             raise ValueError("'confidence' buckets apply to classifiers; this card is a regressor")
+
+    @property
+    def positive_class_defaulted(self) -> bool:
+        """True when a binary card left ``positive_class`` out and the second class was taken."""
+        return self.positive_class is not None and "positive_class" not in self.model_fields_set
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -338,7 +401,7 @@ def parse_card(text: str | bytes) -> ModelCard:
         return ModelCard.model_validate(raw)
     except ValidationError as exc:
         details = [
-            {"field": "card." + ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
+            {"field": ".".join(["card", *(str(p) for p in err["loc"])]), "problem": err["msg"]}
             for err in exc.errors()
         ]
         summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])

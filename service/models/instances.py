@@ -42,6 +42,15 @@ def _category_index(feature: Feature, value: Any) -> int:
     raise _Problem(f"unknown category {value!r}; allowed: {shown}{more}")
 
 
+def _shown(value: Any) -> str:
+    """A value for a message, cut short: a 400-digit integer is not echoed in full."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer over Python's digit limit for str()
+        return "a number too long to show"
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
 def encode_value(feature: Feature, value: Any) -> float:
     """One person-given value -> its canonical float. Raises _Problem with the reason."""
     if value is None:
@@ -55,10 +64,13 @@ def encode_value(feature: Feature, value: Any) -> float:
             return float(value)
         if isinstance(value, int | float) and value in (0, 1):
             return float(value)
-        raise _Problem(f"must be 0, 1, true or false; got {value!r}")
+        raise _Problem(f"must be 0, 1, true or false; got {_shown(value)}")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Problem(f"must be a number; got {type(value).__name__} {value!r}")
-    number = float(value)
+        raise _Problem(f"must be a number; got {type(value).__name__} {_shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError as exc:  # an integer literal of over 308 digits
+        raise _Problem("must be a finite number; got an integer too large for a float") from exc
     if not math.isfinite(number):
         raise _Problem(f"must be a finite number; got {value!r}")
     if feature.type == "integer" and not number.is_integer():

@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from service.errors import BundleRejected, ClarionError, Conflict, NotFound
+from service.errors import BundleRejected, ClarionError, Conflict, ModelError, NotFound
 from service.explain.capabilities import NOT_A_TREE_ENSEMBLE, Capabilities
 from service.explain.explanation import OutputSpace
 from service.explain.game import PredictFn
+from service.explain.trees.store import TableStore
 from service.explain.trees.support import TreeSupport, TreeUnsupported, prepare_tree_support
 from service.models.bundle import (
     BACKGROUND_FILE,
@@ -39,6 +40,7 @@ from service.models.bundle import (
     read_bundle_dir,
 )
 from service.models.runtime import OnnxModel
+from service.models.sandbox import check_in_child
 from service.settings import Settings
 
 __all__ = ["LoadedModel", "ModelRegistry"]
@@ -101,6 +103,8 @@ def build_model(bundle: Bundle, settings: Settings) -> LoadedModel:
     probe = bundle.background[: min(8, bundle.background.shape[0])]
     try:
         y = runtime.run(probe)
+    except ModelError as exc:
+        raise BundleRejected(f"the test prediction on background rows failed: {exc}") from exc
     except ClarionError:
         raise
     except Exception as exc:  # ORT's errors are untyped; any failure here refuses the bundle
@@ -119,8 +123,19 @@ def build_model(bundle: Bundle, settings: Settings) -> LoadedModel:
             requested=list(runtime.requested_providers),
             in_use=list(runtime.providers_in_use),
         )
+    if bundle.card.positive_class_defaulted:
+        # Explanations of a binary model must point one way for every row; say which.
+        log.warning(
+            "model.positive_class_defaulted",
+            model=bundle.card.name,
+            positive_class=bundle.card.positive_class,
+            hint="set positive_class in the card to choose the class explanations point to",
+        )
     # Parse tree ensembles for exact TreeSHAP; a refusal is kept as the reason, never fatal.
-    trees = prepare_tree_support(runtime, bundle.model, bundle.card, bundle.background)
+    # Tables built for this model and background are kept on disk for the other workers
+    # and the next start (``trees.store``), named by the model file's SHA-256.
+    store = TableStore(settings.data_dir / "cache" / "trees", bundle.model_sha256)
+    trees = prepare_tree_support(runtime, bundle.model, bundle.card, bundle.background, store=store)
     loaded = LoadedModel(bundle=bundle, runtime=runtime, trees=trees)
     if isinstance(trees, TreeSupport):
         _warm_tree_tables(loaded, trees)
@@ -188,7 +203,9 @@ class ModelRegistry:
 
     def _load_path(self, path: Path) -> None:
         try:
-            loaded = build_model(read_bundle_dir(path, self.limits), self.settings)
+            bundle = read_bundle_dir(path, self.limits)
+            check_in_child(bundle, self.settings)  # loop and memory bombs
+            loaded = build_model(bundle, self.settings)
         except ClarionError as exc:
             self.refused[path.name] = exc.message
             log.error("model.refused", model=path.name, reason=exc.message)
@@ -212,6 +229,7 @@ class ModelRegistry:
                 f"a model named {name!r} is already served; upload it under a new name",
                 details={"field": "card.name", "problem": "already served"},
             )
+        check_in_child(bundle, self.settings)  # loop and memory bombs
         loaded = build_model(bundle, self.settings)
         self._persist(bundle)
         with self._lock:

@@ -10,22 +10,30 @@ string types. Outputs come back as float64 probabilities in card class order
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import onnx
+import structlog
 from numpy.typing import NDArray
 
-from service.errors import BundleRejected
-from service.explain.deadline import check_deadline
+from service.errors import BundleRejected, ModelError, Unavailable
+from service.explain.deadline import check_deadline, current_deadline
 from service.models.card import ModelCard
 
 __all__ = [
+    "CHECK_SCRIPT",
     "InputLayout",
     "OnnxModel",
     "available_providers",
+    "cancel_runs",
+    "check_inputs",
+    "feeds_for",
     "onnxruntime_version",
 ]
 
@@ -38,6 +46,8 @@ _NUMERIC_TYPES: dict[int, Any] = {
     onnx.TensorProto.INT32: np.int32,
 }
 _PROB_EPS = 1e-15
+
+log = structlog.get_logger(__name__)
 
 
 def available_providers() -> list[str]:
@@ -180,10 +190,188 @@ def _pick_output(session: Any, card: ModelCard, zipmap_tensor: str | None) -> tu
     )
 
 
+def feeds_for(layout: InputLayout, X: NDArray[Any]) -> dict[str, Any]:
+    """The graph's inputs for canonical rows X (n_samples, n_features)."""
+    feeds: dict[str, Any] = {}
+    for feed in layout.feeds:
+        if layout.kind == "matrix" and not np.issubdtype(feed.dtype, np.integer):
+            # The one input takes all of X's columns in card order: no gather, and no
+            # copy when X is already in the input's dtype.
+            feeds[feed.name] = np.asarray(X, dtype=feed.dtype)
+            continue
+        block = X[:, list(feed.columns)]
+        if feed.categories is not None:
+            codes = block[:, 0].astype(np.int64)
+            feeds[feed.name] = np.asarray(feed.categories, dtype=object)[codes].reshape(-1, 1)
+        elif np.issubdtype(feed.dtype, np.integer):
+            feeds[feed.name] = np.rint(block).astype(feed.dtype)
+        else:
+            feeds[feed.name] = block.astype(feed.dtype)
+    return feeds
+
+
+CHECK_SCRIPT = r"""
+import json, resource, sys
+job = json.loads(sys.argv[1])
+import numpy as np
+import onnxruntime as ort
+
+def vm_bytes():
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+used = resource.getrusage(resource.RUSAGE_SELF)
+soft = int(used.ru_utime + used.ru_stime) + 1 + max(1, int(job["cpu_s"]))
+resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 5))
+cap = vm_bytes() + int(job["memory_bytes"])
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+try:
+    data = np.load(job["feeds"], allow_pickle=False)
+    feeds = {}
+    for key, name in job["names"].items():
+        value = data[key]
+        feeds[name] = value.astype(object) if value.dtype.kind == "U" else value
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        job["model"], sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    session.run(None, feeds)
+    answer = {"ok": True}
+except MemoryError:
+    answer = {"ok": False, "memory": True}
+except Exception as exc:
+    text = str(exc)
+    low = text.lower()
+    answer = {
+        "ok": False,
+        "memory": "alloc" in low or "memory" in low,
+        "error": text.splitlines()[0][:300] if text else type(exc).__name__,
+    }
+sys.stdout.write(json.dumps(answer) + "\n")
+"""
+"""The sandboxed check's child (``service.models.sandbox``), run as ``python -c``: it
+imports only numpy and ONNX Runtime, sets its CPU-time and address-space limits, creates
+a session for the graph at ``job["model"]`` and runs it once on the saved feeds."""
+
+
+def check_inputs(model: onnx.ModelProto, card: ModelCard, X: NDArray[Any]) -> dict[str, Any]:
+    """What the sandboxed check feeds the graph for canonical rows X: the graph's inputs,
+    strings as unicode arrays (they are saved without pickle). No session is created."""
+    feeds = feeds_for(infer_layout(model.graph, card), X)
+    return {k: v.astype(str) if v.dtype == object else v for k, v in feeds.items()}
+
+
+# How often the watchdog looks for runs past their deadline: a run is cancelled at most
+# this long after its deadline.
+_TICK_S = 0.05
+
+
+class _Watchdog:
+    """Cancels ONNX Runtime runs from outside: a Python thread cannot be killed, but a run
+    stops soon after its ``RunOptions.terminate`` is set (TRAPS.md). One daemon thread
+    sets it on every run whose request deadline has passed; ``cancel_all`` sets it on
+    every run in flight (shutdown)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._runs: dict[int, tuple[float | None, Any]] = {}
+        self._next = 0
+        self._thread: threading.Thread | None = None
+        self.cancelled: set[int] = set()
+
+    @contextmanager
+    def watching(self) -> Iterator[Any]:
+        """RunOptions for one ``session.run``, cancelled at the request's deadline."""
+        import onnxruntime as ort
+
+        options = ort.RunOptions()
+        when = current_deadline()
+        with self._cond:
+            token = self._next
+            self._next += 1
+            self._runs[token] = (when, options)
+            if when is not None and self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="clarion-ort-watchdog", daemon=True
+                )
+                self._thread.start()
+            # No notify: waking the watchdog on every run cost a context switch per ONNX
+            # Runtime call (measured ~6 ms per explanation on a busy 2-core machine); it
+            # looks again within _TICK_S instead.
+        try:
+            yield options
+        except Exception as exc:
+            with self._cond:
+                stopped = token in self.cancelled
+            if stopped:
+                raise Unavailable(
+                    "the model run was cancelled: the service is shutting down",
+                    details={"problem": "shutting down"},
+                ) from exc
+            if options.terminate:
+                check_deadline()  # raises ExplanationTimeout naming the limit
+            raise
+        finally:
+            with self._cond:
+                self._runs.pop(token, None)
+                self.cancelled.discard(token)
+
+    def cancel_all(self) -> int:
+        with self._cond:
+            for token, (_, options) in self._runs.items():
+                options.terminate = True
+                self.cancelled.add(token)
+            return len(self._runs)
+
+    def _loop(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                upcoming = []
+                for when, options in self._runs.values():
+                    if when is None or options.terminate:
+                        continue
+                    if when <= now:
+                        options.terminate = True
+                    else:
+                        upcoming.append(when)
+                self._cond.wait(timeout=min([_TICK_S, *(w - now for w in upcoming)]))
+
+
+_WATCHDOG = _Watchdog()
+
+
+def cancel_runs() -> int:
+    """Stop every ONNX Runtime run in flight in this process (at shutdown); their requests
+    end with 503. Returns how many were running."""
+    return _WATCHDOG.cancel_all()
+
+
+def _check_finite(y: NDArray[np.float64], model: str) -> None:
+    """Refuse NaN or infinite model output (502 ``model_error``): nothing computed from it
+    may be recorded as a decision or shown to a person."""
+    if not np.isfinite(y).all():
+        bad = int(np.count_nonzero(~np.isfinite(y).all(axis=1)))
+        log.warning("model.non_finite_output", model=model, rows=int(y.shape[0]), bad_rows=bad)
+        raise ModelError(
+            f"the model {model!r} answered NaN or infinity for {bad} of {y.shape[0]} "
+            "row(s) it scored; nothing can be predicted or explained from that: check the "
+            "model with these inputs",
+            details={"field": "model", "problem": "non-finite model output"},
+        )
+
+
 class OnnxModel:
     """One ONNX Runtime session, fed from canonical float64 matrices.
 
-    ``predict_proba(X)`` / ``predict_value(X)``: (n_samples, n_outputs) float64.
+    ``run(X)``: (n_samples, n_outputs) float64, class probabilities for a classifier and
+    the value for a regressor.
     """
 
     def __init__(
@@ -236,22 +424,7 @@ class OnnxModel:
         return np.float64
 
     def _feeds(self, X: NDArray[Any]) -> dict[str, Any]:
-        feeds: dict[str, Any] = {}
-        for feed in self.layout.feeds:
-            if self.layout.kind == "matrix" and not np.issubdtype(feed.dtype, np.integer):
-                # The one input takes all of X's columns in card order: no gather, and no
-                # copy when X is already in the input's dtype.
-                feeds[feed.name] = np.asarray(X, dtype=feed.dtype)
-                continue
-            block = X[:, list(feed.columns)]
-            if feed.categories is not None:
-                codes = block[:, 0].astype(np.int64)
-                feeds[feed.name] = np.asarray(feed.categories, dtype=object)[codes].reshape(-1, 1)
-            elif np.issubdtype(feed.dtype, np.integer):
-                feeds[feed.name] = np.rint(block).astype(feed.dtype)
-            else:
-                feeds[feed.name] = block.astype(feed.dtype)
-        return feeds
+        return feeds_for(self.layout, X)
 
     def run(self, X: NDArray[Any]) -> NDArray[np.float64]:
         """Raw graph output for canonical rows, (n_samples, n_outputs) float64, chunked."""
@@ -260,8 +433,10 @@ class OnnxModel:
         for start in range(0, n, self.chunk_rows):
             check_deadline()
             stop = min(n, start + self.chunk_rows)
-            (y,) = self._session.run([self._output], self._feeds(X[start:stop]))
+            with _WATCHDOG.watching() as options:
+                (y,) = self._session.run([self._output], self._feeds(X[start:stop]), options)
             out[start:stop] = np.asarray(y, dtype=np.float64).reshape(stop - start, -1)
+        _check_finite(out, self.card.name)
         return out
 
     def graph_function(
@@ -287,9 +462,12 @@ class OnnxModel:
             for start in range(0, X.shape[0], self.chunk_rows):
                 check_deadline()
                 chunk = X[start : start + self.chunk_rows]
-                (y,) = session.run([output], self._feeds(chunk))
+                with _WATCHDOG.watching() as options:
+                    (y,) = session.run([output], self._feeds(chunk), options)
                 parts.append(np.asarray(y, dtype=np.float64).reshape(chunk.shape[0], -1))
-            return np.concatenate(parts, axis=0) if parts else np.empty((0, 0))
+            out = np.concatenate(parts, axis=0) if parts else np.empty((0, 0))
+            _check_finite(out, self.card.name)
+            return out
 
         return fn
 

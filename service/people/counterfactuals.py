@@ -5,7 +5,10 @@ not a proxy (suggesting a change to a proxy is suggesting a change to what it st
 for). Numeric values stay inside the card's ``range`` intersected with the background's
 [min, max]; categories, binary values and one-hot columns only take values that occur
 in the background. Candidate numeric values are the background's quantiles at 0%, 5%,
-..., 100% (rounded for integer features).
+..., 100% (rounded for integer features). The card rules out advice nobody would ship:
+a feature's ``never_suggest`` values are never proposed (a category, or 1 for a one-hot
+column or binary flag), and its ``direction`` (``increase``/``decrease``) keeps every
+numeric suggestion on that side of the current value.
 
 Cost (documented, and returned with each counterfactual):
 
@@ -110,7 +113,7 @@ def moves_for(
         if len(player.columns) > 1:  # a one-hot group: switch which column is hot
             block = background[:, list(player.columns)]
             for hot in range(len(player.columns)):
-                if not np.any(block[:, hot] == 1):
+                if not np.any(block[:, hot] == 1) or features[hot].never_suggests(1.0):
                     continue
                 values = tuple(1.0 if i == hot else 0.0 for i in range(len(player.columns)))
                 if not np.array_equal(x[list(player.columns)], values):
@@ -123,7 +126,7 @@ def moves_for(
             continue
         if f.type in ("categorical", "binary"):
             for v in np.unique(seen):
-                if v != x[c]:
+                if v != x[c] and not f.never_suggests(float(v)):
                     moves.append(Move(index, (c,), (float(v),), 1.0))
             continue
         lo, hi = float(seen.min()), float(seen.max())
@@ -134,9 +137,16 @@ def moves_for(
             grid = np.clip(np.round(grid), math.ceil(lo), math.floor(hi))
         scale = _scale(background[:, c])
         for v in np.unique(grid):
-            if v != x[c]:
+            if v != x[c] and _allowed(f.direction, float(x[c]), float(v)):
                 moves.append(Move(index, (c,), (float(v),), _numeric_cost(x[c], float(v), scale)))
     return moves
+
+
+def _allowed(direction: str, old: float, new: float) -> bool:
+    """Whether the card's ``direction`` lets a numeric value move from old to new."""
+    if math.isnan(old) or direction == "any":
+        return True
+    return new > old if direction == "increase" else new < old
 
 
 def _margins(P: NDArray[np.float64], desired: Sequence[int]) -> NDArray[np.float64]:

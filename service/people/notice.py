@@ -51,6 +51,9 @@ class NoticeChart:
     show_values: bool  # never for end users
     table_caption: str
     columns: Sequence[str]
+    # Whether bars toward the result raised the model's score (the positive class's
+    # probability, the estimate): the colours mean raised/lowered everywhere.
+    toward_raises: bool = True
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ class JobSubmission(JobSpecIn):
 
 
 class JobProgress(BaseModel):
+    """How far a job has come: rows and partitions done."""
+
     rows_done: int
     rows_total: int
     rows_failed: int = Field(description="Rows reported with an `error` (bad values).")
@@ -89,6 +91,8 @@ class JobProgress(BaseModel):
 
 
 class JobResult(BaseModel):
+    """A finished job's result file: rows, failures, hash and formats offered."""
+
     rows: int
     rows_failed: int
     sha256: str = Field(description="SHA-256 of the result's Parquet file.")
@@ -96,6 +100,8 @@ class JobResult(BaseModel):
 
 
 class JobInput(BaseModel):
+    """A job's input file: its format, hash and number of rows."""
+
     format: Literal["csv", "parquet"]
     sha256: str
     rows: int
@@ -129,11 +135,15 @@ class Job(BaseModel):
 
 
 class JobList(BaseModel):
+    """Batch jobs, newest first."""
+
     jobs: list[Job]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
 
 
 class JobRowReplay(BaseModel):
+    """One row of a job explained again, compared with the job's result."""
+
     job_id: str
     row: int
     identical: bool = Field(description="Values, model and libraries all as in the job.")

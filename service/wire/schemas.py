@@ -113,6 +113,8 @@ class _Model(BaseModel):
 
 
 class PredictRequest(_Model):
+    """Rows to score."""
+
     instances: list[Instance] = Field(
         min_length=1,
         description="Rows to score: objects keyed by feature name, or lists in card order. "
@@ -121,6 +123,8 @@ class PredictRequest(_Model):
 
 
 class Prediction(BaseModel):
+    """A classifier's label and class probabilities, or a regressor's value."""
+
     label: str | None = Field(default=None, description="Predicted class (classifiers).")
     probabilities: dict[str, float] | None = Field(
         default=None, description="Class probabilities in card class order (classifiers)."
@@ -129,17 +133,23 @@ class Prediction(BaseModel):
 
 
 class ModelRef(BaseModel):
+    """Which model answered: name, version and the SHA-256 of its ONNX file."""
+
     name: str
     version: str
     sha256: str
 
 
 class PredictResponse(BaseModel):
+    """One prediction per row, in request order, and the model that made them."""
+
     model: ModelRef
     predictions: list[Prediction]
 
 
 class ExplainRequest(_Model):
+    """Rows to explain, with the method, output space, target and how to tell people."""
+
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [_CREDIT_EXAMPLE, _NOTICE_EXAMPLE]}
     )
@@ -148,7 +158,7 @@ class ExplainRequest(_Model):
     method: Method = Field(
         default=vocabulary.AUTO,
         description="`auto` picks tree_shap for tree ensembles, exact_shap up to "
-        f"{DEFAULT_MAX_PLAYERS} players, else permutation_shap.",
+        f"{DEFAULT_MAX_PLAYERS} players, else sampled_shap.",
     )
     output: OutputSpace | None = Field(
         default=None,
@@ -160,8 +170,12 @@ class ExplainRequest(_Model):
     )
     options: dict[str, Any] = Field(
         default_factory=dict,
-        description="Method options, e.g. `seed`, `nsamples` (kernel_shap), `max_evals` "
-        "(permutation_shap), `num_samples` (lime).",
+        description="Method options, e.g. `seed`, `num_samples` (lime). The sampling methods "
+        "(`sampled_shap`, `permutation_shap`, `kernel_shap`) share one budget language: "
+        "`max_evals` (coalitions per explained row; kernel_shap also takes `nsamples`), "
+        "`max_error` (target standard error in the output space) and `time_budget_ms` "
+        "(sampled_shap, permutation_shap); sampling stops at the first reached and each "
+        "instance's `quality` reports `sampling_error` and `evaluations`.",
     )
     # What people read (service/narratives, widgets): same explanation, worded for a persona.
     persona: Persona = Field(
@@ -233,6 +247,8 @@ class ExplainRequest(_Model):
 
 
 class Attribution(BaseModel):
+    """One player's share of the gap between the base value and the output."""
+
     feature: str = Field(description="Player name: a feature, or a group of one-hot columns.")
     label: str
     value: Any = Field(description="The instance's value, as given (a mapping for groups).")
@@ -290,6 +306,8 @@ class Counterfactual(BaseModel):
 
 
 class QualityGate(BaseModel):
+    """One quality check of an explanation: its value, its limit and whether it passed."""
+
     name: str
     value: float
     limit: float
@@ -310,6 +328,8 @@ class Review(BaseModel):
 
 
 class NoticeTable(BaseModel):
+    """A notice's table of reasons, as rows of cells."""
+
     columns: list[str]
     rows: list[list[str]]
 
@@ -325,6 +345,8 @@ class NoticeSection(BaseModel):
 
 
 class ChartBar(BaseModel):
+    """One bar of a notice's chart: a feature's signed share, as drawn."""
+
     code: str
     label: str
     value: float = Field(description="Contribution toward the outcome (negative: against it).")
@@ -335,6 +357,8 @@ class ChartBar(BaseModel):
 
 
 class NoticeChart(BaseModel):
+    """A notice's chart: its bars and the text alternative that describes them."""
+
     title: str
     alt: str = Field(description="Text alternative stating the chart's takeaway.")
     toward: str = Field(description="Axis caption for bars that pushed toward the outcome.")
@@ -364,6 +388,8 @@ class Notice(BaseModel):
 
 
 class InstanceExplanation(BaseModel):
+    """One row's explanation: its prediction, attributions and what a person reads."""
+
     prediction: Prediction
     target: str
     output_value: float = Field(description="The model output for `target` in the output space.")
@@ -403,6 +429,8 @@ class InstanceExplanation(BaseModel):
 
 
 class Provenance(BaseModel):
+    """What is needed to reproduce an explanation: seed, parameters, background, versions."""
+
     seed: int
     parameters: dict[str, Any]
     algorithm: str | None = None
@@ -413,6 +441,8 @@ class Provenance(BaseModel):
 
 
 class ExplainResponse(BaseModel):
+    """An explanation as recorded: per-row attributions, reasons and provenance."""
+
     id: str
     model: ModelRef
     method: str
@@ -423,6 +453,8 @@ class ExplainResponse(BaseModel):
 
 
 class ModelSummary(BaseModel):
+    """A served model in brief: name, version, task and ONNX file hash."""
+
     name: str
     version: str
     task: Literal["classification", "regression"]
@@ -432,10 +464,14 @@ class ModelSummary(BaseModel):
 
 
 class ModelList(BaseModel):
+    """Every served model."""
+
     models: list[ModelSummary]
 
 
 class ModelDetail(ModelSummary):
+    """A served model: its card, features, players, explainers and provenance."""
+
     card: dict[str, Any]
     features: list[dict[str, Any]]
     players: list[str]
@@ -450,16 +486,22 @@ class ModelDetail(ModelSummary):
 
 
 class SampleList(BaseModel):
+    """Background rows of a model, as people would type them."""
+
     instances: list[dict[str, Any]]
 
 
 class CopyGap(BaseModel):
+    """A feature that lacks reviewed words in a locale, and whether explanations reach it."""
+
     feature: str = Field(description="A feature, or a group of one-hot columns.")
     missing: list[str] = Field(description="Of `label`, `raises`, `lowers`.")
     reachable: bool = Field(description="Whether the feature can reach the top reasons.")
 
 
 class LocaleCoverage(BaseModel):
+    """How far one locale's reviewed words cover a model's features."""
+
     locale: str
     players: int = Field(description="Unprotected features (and groups): those that can show.")
     complete: bool = Field(
@@ -504,6 +546,8 @@ class Vocabulary(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """What went wrong: a stable code, a message, the offending fields, the request id."""
+
     code: str
     message: str
     details: list[dict[str, Any]] = Field(default_factory=list)
@@ -511,4 +555,6 @@ class ErrorBody(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    """Every error the service answers (except the inference protocols' routes)."""
+
     error: ErrorBody

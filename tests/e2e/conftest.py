@@ -107,3 +107,51 @@ def page(browser: Any, ui_url: str) -> Iterator[Any]:
     page.set_default_timeout(45_000)
     yield page
     context.close()
+
+
+BOOTSTRAP_ADMIN_KEY = "e2e-bootstrap-admin-key"
+
+
+@pytest.fixture(scope="session")
+def fresh_install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A service as a fresh install runs it: no audit encryption key configured (it makes
+    one in its data directory), keys required; an app key, two reviewer keys (alice, bob)
+    and a workspace that talks to it as bob. Yields the URLs and the keys."""
+    import httpx
+
+    folder = tmp_path_factory.mktemp("fresh")
+    port = free_port()
+    env = clean_environment(
+        CLARION_MODELS_DIR=str(ROOT / "models"),
+        CLARION_DATABASE_URL=f"sqlite:///{folder / 'audit.db'}",
+        CLARION_DATA_DIR=str(folder / "data"),
+        CLARION_BOOTSTRAP_ADMIN_KEY=BOOTSTRAP_ADMIN_KEY,
+        CLARION_LOG_LEVEL="warning",
+        CLARION_PORT=str(port),
+    )
+    api = f"http://127.0.0.1:{port}"
+    process, log = _serve(
+        api_command(host="127.0.0.1", port=port), env, folder, f"{api}/health/ready", "API", 180
+    )
+    admin = {"Authorization": f"Bearer {BOOTSTRAP_ADMIN_KEY}"}
+    keys = {}
+    for role, name in (("app", "loan portal"), ("reviewer", "alice"), ("reviewer", "bob")):
+        r = httpx.post(f"{api}/v1/keys", json={"role": role, "name": name}, headers=admin)
+        assert r.status_code == 201, r.text
+        keys[name] = r.json()["key"]
+    ui_port = free_port()
+    options = ["--server.fileWatcherType", "none", "--global.developmentMode", "false"]
+    ui = f"http://127.0.0.1:{ui_port}"
+    ui_process, ui_log = _serve(
+        workspace_command(api, port=ui_port, options=options),
+        clean_environment(CLARION_API_KEY=keys["bob"]),
+        folder,
+        f"{ui}/_stcore/health",
+        "UI",
+        90,
+    )
+    yield {"api_url": api, "ui_url": ui, "app": keys["loan portal"], **keys}
+    stop(ui_process)
+    ui_log.close()
+    stop(process)
+    log.close()

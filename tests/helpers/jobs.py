@@ -72,7 +72,7 @@ def submit(client: TestClient, spec: dict[str, Any], data: bytes, name: str = "r
     return client.post("/v1/jobs", files={"data": (name, data)}, data={"spec": json.dumps(spec)})
 
 
-def wait_for(client: TestClient, job_id: str, timeout_s: float = 120.0) -> dict[str, Any]:
+def wait_for(client: TestClient, job_id: str, timeout_s: float = 600.0) -> dict[str, Any]:
     """Poll ``GET /v1/jobs/{id}`` until the job has ended; its last state."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -138,3 +138,25 @@ def test_copy_coverage_is_reported_per_locale(engine: Engine, name: str) -> None
     # (card_copy.de.yaml; the build refuses a feature without German words).
     assert not en.gaps, en.gaps
     assert not de.gaps, de.gaps
+
+
+def test_german_credits_advice_respects_the_cards_controls(engine: Engine) -> None:
+    # Issue 16, defect 5: "Checking account balance: no checking account" (close your
+    # account) was the advice for declined applicants; the card now rules it out, and
+    # the amount, duration and instalment burden may only go down.
+    card = engine.registry.get("german_credit").bundle.card
+    assert card.feature("checking_account").never_suggest == ("no checking account",)
+    assert card.jurisdiction == "DE"
+    rows = _rows(engine, "german_credit", 100)
+    response = _explain(engine, "german_credit", rows, counterfactuals=3)
+    seen = 0
+    for row, e in zip(rows, response.explanations, strict=True):
+        for cf in e.counterfactuals or []:
+            seen += 1
+            changes = cf.changes
+            assert changes.get("checking_account") != "no checking account", e.narrative
+            assert changes.get("savings") != "unknown or no savings account", e.narrative
+            for name in ("credit_amount", "duration_months", "installment_rate"):
+                if name in changes:
+                    assert changes[name] < row[name], (name, row[name], changes[name])
+    assert seen > 0, "no counterfactual for any of 100 rows: nothing was checked"

@@ -147,3 +147,23 @@ def test_batch_refuses_an_unknown_output_format(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert ".parquet, .csv, .jsonl" in result.output
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [("missing/out.jsonl", "does not exist"), (".", "is a folder")],
+)
+def test_explain_refuses_an_unwritable_output_in_one_line(
+    tiny_models_dir: Path, tmp_path: Path, where: str, says: str
+) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text((tiny_models_dir / "tiny_credit" / "background.csv").read_text())
+    result = runner.invoke(
+        app,
+        ["explain", "--model", "tiny_credit", "--input", str(rows),
+         "--output", str(tmp_path / where), "--models-dir", str(tiny_models_dir)],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1, result.output
+    assert result.output.startswith("error: --output")
+    assert says in result.output

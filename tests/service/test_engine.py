@@ -193,6 +193,20 @@ def test_a_request_over_the_explanation_budget_is_refused_before_any_work(
     assert len(engine.explain_rows("tiny_credit", X[:2], ExplainSpec()).instances) == 2
 
 
+def test_options_that_cannot_explain_the_model_are_said_in_words_before_the_budget(
+    registry: ModelRegistry,
+) -> None:
+    """Too many players for an enumerating method is refused in the method's words, not
+    as a number of model rows (a tree model in probability space used to read "would
+    score 104,857,600 model rows")."""
+    engine = _with(registry, max_explanation_rows=1_000)
+    X = _background(engine, "tiny_credit", 3)  # 1,440 model rows: over the budget too
+    spec = ExplainSpec(method="exact_shap", options={"max_players": 2})
+    refused = _refusal(engine.explain_rows, "tiny_credit", X, spec)
+    assert "allows at most 2 players; this model has 4" in refused.message
+    assert "model rows" not in refused.message
+
+
 def test_a_request_over_the_memory_budget_is_refused(registry: ModelRegistry) -> None:
     # 70 rows x 480 coalition rows, 4 columns of 8 bytes: just over 1 MiB at once
     engine = _with(registry, max_explanation_bytes=1_048_576)

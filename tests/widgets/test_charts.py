@@ -73,7 +73,7 @@ def test_the_palette_is_the_widgets_orange_and_blue_and_readable_on_white() -> N
     scale = spec["layer"][0]["encoding"]["color"]["scale"]
     assert scale == {
         "domain": ["raises", "lowers"],
-        "range": [PALETTES["light"]["toward"], PALETTES["light"]["against"]],
+        "range": [PALETTES["light"]["raises"], PALETTES["light"]["lowers"]],
     }
     for colour in scale["range"]:
         assert contrast_ratio(colour, "#FFFFFF") >= 3.0

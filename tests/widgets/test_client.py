@@ -48,7 +48,8 @@ def test_every_answer_of_the_fake_follows_the_services_contract() -> None:
     sample = api.draw_sample(filters={"model": "loan"}, size=2, seed=1)
     SampleOut.model_validate(sample)
     SampleOut.model_validate(api.get_sample(sample["id"]))
-    AnnotationOut.model_validate(api.annotate(record_id, verdict="ok", reviewer="r"))
+    verdict = api.annotate(record_id, verdict="ok")
+    AnnotationOut.model_validate(verdict)
     AnnotationList.model_validate({"annotations": api.annotations(record_id)})
     ModelReport.model_validate(api.model_report("loan"))
 
@@ -76,6 +77,7 @@ def test_explain_sends_what_the_api_expects_and_html_comes_back_as_text() -> Non
         "locale": "de",
         "counterfactuals": 2,
         "options": {"seed": 4},
+        "purpose": "preview",
         "format": "html",
         "widget": "reasons",
         "theme": "dark",
@@ -156,5 +158,30 @@ def test_a_request_the_api_would_refuse_is_refused_by_the_fake_too() -> None:
     api = FakeApi().client()
     record_id = api.explain("loan", CASES[:1])["id"]
     with pytest.raises(ClientError, match=r"^verdict: Input should be 'ok'") as caught:
-        api.annotate(record_id, verdict="maybe", reviewer="r")
+        api.annotate(record_id, verdict="maybe")
     assert (caught.value.status, caught.value.code) == (422, "invalid_request")
+
+
+def test_a_sign_off_is_by_the_key_in_use_and_never_of_its_own_verdict() -> None:
+    fake = FakeApi()
+    api = fake.client()
+    record_id = api.explain("loan", CASES[:1])["id"]
+    verdict = api.annotate(record_id, verdict="ok")
+    with pytest.raises(ClientError) as own:
+        api.sign_off(record_id, verdict["id"])
+    assert own.value.status == 409
+    fake.reviewer = "sam"  # another reviewer's key
+    signed = api.sign_off(record_id, verdict["id"], note="agreed")
+    AnnotationOut.model_validate(signed)
+    assert (signed["kind"], signed["reviewer"], signed["signs_off"]) == (
+        "signoff",
+        "sam",
+        verdict["id"],
+    )
+    assert fake.requests[-1][2] == {"note": "agreed"}
+
+
+def test_the_workspaces_own_explanations_are_previews() -> None:
+    fake = FakeApi()
+    fake.client().explain("loan", CASES[:1])
+    assert fake.requests[-1][2]["purpose"] == "preview"  # type: ignore[index]

@@ -55,3 +55,14 @@ def test_reasons_are_counted_once_per_case_and_per_group() -> None:
     assert all(math.isclose(s, c / 2) for s, c in zip(full["share"], full["count"], strict=True))
     with pytest.raises(ValueError, match="must match"):
         reasons_by_group(explanations, CASES[:1], "employment")
+
+
+def test_population_views_explain_every_case_toward_one_target() -> None:
+    # Issue 16, defect 11: without a target a model was explained toward each row's
+    # predicted class, so one dependence plot mixed two targets (an X shape).
+    from widgets.population import population_target
+
+    assert population_target({"classes": ["good", "bad"], "positive_class": "bad"}) == "bad"
+    assert population_target({"classes": ["no", "yes"], "positive_class": None}) == "yes"
+    assert population_target({"classes": ["a", "b", "c"]}) == "a"
+    assert population_target({"classes": None}) is None

@@ -39,11 +39,18 @@ locale = row[4].radio("Reasons in", words["locales"], horizontal=True, key="mode
 
 detail = fetch(("model", name), lambda: api.get_model(name), what=f"read model {name}")
 samples = fetch(("samples", name, size), lambda: api.samples(name, size), what="load cases")
+target = population.population_target(detail)  # one target for every case in the views
 with st.spinner(f"Explaining {len(samples)} cases…"):
     response = fetch(
-        ("population", name, size, method, output, locale),
+        ("population", name, size, method, output, locale, target),
         lambda: api.explain(
-            name, samples, method=method, output=output, persona="analyst", locale=locale
+            name,
+            samples,
+            method=method,
+            output=output,
+            persona="analyst",
+            locale=locale,
+            target=target,
         ),
         what="explain the sample",
     )
@@ -51,7 +58,8 @@ explanations = response["explanations"]
 frame = population.long_frame(detail, response)
 st.caption(
     f"{len(samples)} cases from the model's background, explained with {response['method']} "
-    f"in the {response['output']} space."
+    f"in the {response['output']} space"
+    + (f", every case toward {target!r}." if target is not None else ".")
 )
 
 importance, dependence, reasons, copy = st.tabs(

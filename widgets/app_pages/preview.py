@@ -12,7 +12,6 @@ snippet (``widgets.snippets``). Method, seed and quality figures wait in an expa
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from typing import Any
@@ -242,9 +241,10 @@ with user_side:
             mime="text/html",
             icon=":material/download:",
         )
-        source = "data:text/html;charset=utf-8;base64," + base64.b64encode(html.encode()).decode()
+        # The served page itself, sized to its content (Streamlit measures an HTML string's
+        # height): a fixed height clipped the full notice and padded the short variants.
         st.iframe(
-            source, height=HEIGHTS[widget], tab_index=0,
+            html, height="content", tab_index=0,
             alt=f"The end-user widget ({widget}) exactly as the API serves it",
         )  # fmt: skip
 

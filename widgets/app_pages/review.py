@@ -43,6 +43,9 @@ with st.form("review.draw"):
     size = row[3].number_input("Size", min_value=1, max_value=10_000, value=20, key="review.size")
     seed = row[4].number_input("Seed", min_value=0, value=0, key="review.seed")
     strata = st.multiselect("Strata", STRATA, default=STRATA[:2], key="review.strata")
+    wanted_reference = st.text_input(
+        "Reference (exact)", key="review.reference", help="The caller's business reference."
+    )
     drawn = st.form_submit_button("Draw sample", type="primary")
 if drawn:
     st.session_state.pop("review.export", None)
@@ -51,6 +54,7 @@ if drawn:
         "outcome": None if outcome == ANY else outcome,
         "quality_failed": TRISTATE[quality_failed],
         "proxy_flag": TRISTATE[proxy_flag],
+        "reference": wanted_reference.strip() or None,
     }
     st.session_state["review.sample"] = fetch(
         None,
@@ -73,16 +77,18 @@ st.caption(
 if not sample["items"]:
     st.warning("No recorded decision matches these filters.")
     st.stop()
-narrow = st.columns(3)
+narrow = st.columns(4)
 part = narrow[0].selectbox("Part", [ANY, "stratified", "risk"], key="review.part")
 risk = narrow[1].selectbox("Risk flag", [ANY, *words["risk_flags"]], key="review.risk")
 outcomes = sorted({r["outcome"] for r in records.sample_rows(sample["items"])})
 shown_outcome = narrow[2].selectbox("Outcome shown", [ANY, *outcomes], key="review.shown_outcome")
+search = narrow[3].text_input("Reference contains", key="review.search")
 items = records.filter_items(
     sample["items"],
     part=None if part == ANY else part,
     risk=None if risk == ANY else risk,
     outcome=None if shown_outcome == ANY else shown_outcome,
+    reference=search.strip() or None,
 )
 st.dataframe(pd.DataFrame(records.sample_rows(items)), hide_index=True)
 if not items:
@@ -103,7 +109,10 @@ record = fetch(
 )
 view = records.record_view(record, position)
 st.subheader(view.title)
-st.markdown(f"**Outcome:** {view.outcome} · sensitive values: {view.sealed}")
+st.markdown(
+    f"**Outcome:** {view.outcome} · sensitive values: {view.sealed}"
+    + (f" · reference: {view.reference}" if view.reference else "")
+)
 shown, attributions, inputs, provenance, replay = st.tabs(
     ["Reasons as shown", "Attributions", "Input", "Provenance", "Replay"]
 )
@@ -113,6 +122,9 @@ with shown:
     )
     with st.expander("The whole text the person was given"):
         st.text(view.narrative)
+    if view.page is not None:
+        with st.expander("The page as sent (HTML)"):
+            st.code(view.page, language="html")
 attributions.altair_chart(charts.render_sorted_bar(view.explanation), width="stretch")
 inputs.dataframe(pd.DataFrame(view.inputs), hide_index=True)
 provenance.dataframe(pd.DataFrame(view.provenance), hide_index=True)
@@ -136,31 +148,34 @@ with replay:
 
 # 3. Verdicts
 st.subheader("Verdicts")
+st.caption(
+    "Verdicts and sign-offs are made as the API key this workspace uses: the service takes "
+    "the reviewer from the key. A sign-off needs another reviewer's key than the verdict's."
+)
 with st.form("review.annotate", clear_on_submit=True):
-    pair = st.columns(2)
-    verdict = pair[0].selectbox(
+    verdict = st.selectbox(
         "Verdict",
         words["verdicts"],
         format_func=lambda v: v.replace("_", " "),
         key="review.verdict",
     )
-    reviewer = pair[1].text_input("Reviewer", key="review.reviewer")
     note = st.text_area("Note", key="review.note")
     saved = st.form_submit_button("Save verdict")
 if saved:
-    if not reviewer.strip():
-        st.error("Say who reviewed: the reviewer's name is required.")
-    else:
-        annotation = fetch(
-            None,
-            lambda: api.annotate(
-                record_id, verdict=verdict, reviewer=reviewer.strip(), note=note, position=position
-            ),
-            what="save the verdict",
-        )
-        st.success(f"Verdict '{annotation['verdict']}' saved for record {record_id[:8]}.")
+    annotation = fetch(
+        None,
+        lambda: api.annotate(record_id, verdict=verdict, note=note, position=position),
+        what="save the verdict",
+    )
+    st.success(
+        f"Verdict '{annotation['verdict']}' saved by {annotation['reviewer']} "
+        f"for record {record_id[:8]}."
+    )
+if (signed := st.session_state.pop("review.signed", None)) is not None:
+    st.success(signed)
 verdicts = fetch(None, lambda: api.annotations(record_id), what="list the verdicts")
 if verdicts:
+    signers = {a["id"]: a["reviewer"] for a in verdicts if a["kind"] == "signoff"}
     st.dataframe(
         pd.DataFrame(
             [
@@ -172,12 +187,36 @@ if verdicts:
                     "note": a["note"],
                     "case": a["position"],
                     "current": a["current"],
+                    "signed off by": signers.get(a.get("signed_off_by") or "", ""),
                 }
                 for a in verdicts
             ]
         ),
         hide_index=True,
     )
+    open_verdicts = [
+        a for a in verdicts if a["kind"] == "verdict" and a["current"] and not a["signed_off_by"]
+    ]
+    if open_verdicts:
+        labels = {
+            a["id"]: f"{a['verdict']} by {a['reviewer']} ({a['created_at'][:16]})"
+            for a in open_verdicts
+        }
+        with st.form("review.signoff", clear_on_submit=True):
+            # Options are verdict ids: a verdict signed off meanwhile is no longer offered.
+            chosen = st.selectbox(
+                "Verdict to sign off", list(labels), format_func=labels.__getitem__
+            )
+            signoff_note = st.text_input("Sign-off note", key="review.signoff_note")
+            signing = st.form_submit_button("Sign off")
+        if signing and chosen is not None:
+            try:
+                done = api.sign_off(record_id, chosen, note=signoff_note)
+            except ClientError as exc:
+                st.error(f"Cannot sign off: {exc.message}")
+            else:
+                st.session_state["review.signed"] = f"Signed off by {done['reviewer']}."
+                st.rerun()
 else:
     st.caption("No verdict on this record yet.")
 

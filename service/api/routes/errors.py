@@ -6,7 +6,7 @@ from typing import Any
 
 from service.wire.schemas import ErrorResponse
 
-__all__ = ["described", "document_middleware_errors", "errors"]
+__all__ = ["described", "document_middleware_errors", "errors", "without_default_422"]
 
 _TEXT = {
     401: "No API key, or an unknown or revoked one (send Authorization: Bearer <key>)",
@@ -16,6 +16,7 @@ _TEXT = {
     413: "Request body over the configured limit",
     422: "Invalid request: the details name each field and problem",
     429: "Rate limit exceeded (see Retry-After)",
+    502: "The model answered NaN or infinity (model_error): nothing is predicted or explained",
     503: "Temporarily unable to serve",
 }
 
@@ -44,4 +45,32 @@ def document_middleware_errors(schema: dict[str, Any]) -> dict[str, Any]:
                     str(code),
                     {"description": _TEXT[code], "content": {"application/json": {"schema": ref}}},
                 )
+    return schema
+
+
+_DEFAULT_422 = "#/components/schemas/HTTPValidationError"
+
+
+def without_default_422(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace FastAPI's default 422 answer (``HTTPValidationError``, a shape the service
+    never sends: ``service.api.app`` renders validation errors as ``ErrorResponse``) and
+    drop its schemas. The Open Inference Protocol and KServe routes answer 400 instead."""
+    ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path, item in schema.get("paths", {}).items():
+        protocol = path.startswith("/v2") or path.endswith((":predict", ":explain"))
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            default = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if default.get("schema", {}).get("$ref") != _DEFAULT_422:
+                continue
+            if protocol:
+                del responses["422"]
+            else:
+                responses["422"] = {
+                    "description": _TEXT[422],
+                    "content": {"application/json": {"schema": ref}},
+                }
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
     return schema

@@ -32,7 +32,7 @@ _HTML: dict[int | str, dict[str, Any]] = {
     "/{name}/explain",
     operation_id="explain",
     response_model=ExplainResponse,
-    responses={**_HTML, **errors(401, 403, 404, 413, 422, 503)},
+    responses={**_HTML, **errors(401, 403, 404, 413, 422, 502, 503)},
 )
 async def explain(
     name: str,
@@ -62,6 +62,7 @@ async def explain(
             "Content-Security-Policy": CONTENT_SECURITY_POLICY,
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
+            "X-Clarion-Record-Id": result.id,  # the page has no JSON to carry its record id
         }
         return HTMLResponse(result.page, headers=headers)
     return JSONBytes({**mapping.explain_json(result), "timing": timing}, headers=headers)

@@ -103,15 +103,24 @@ async def upload_model(
     """Upload a bundle; it is validated like the bundles loaded at start-up."""
     limit = settings.max_upload_bytes
     parts = [
-        await _read(u, f, limit)
-        for u, f in ((model, "model"), (card, "card"), (background, "background"))
+        await _read(u, f, n)
+        for u, f, n in (
+            (model, "model", limit),
+            (card, "card", settings.max_card_bytes),
+            (background, "background", limit),
+        )
     ]
     if not parts[0]:
         raise BundleRejected(
             "the model file is empty", details={"field": "model", "problem": "empty"}
         )
-    bundle = parse_bundle(parts[0], parts[1], parts[2], registry.limits)
-    from starlette.concurrency import run_in_threadpool
 
-    loaded = await run_in_threadpool(registry.add, bundle)
+    def load() -> LoadedModel:
+        # YAML, the ONNX checker, the CSV and the sandboxed model check all take time:
+        # never on the event loop (issue 12, item 7).
+        return registry.add(parse_bundle(parts[0], parts[1], parts[2], registry.limits))
+
+    import anyio.to_thread
+
+    loaded = await anyio.to_thread.run_sync(load)
     return _detail(loaded)

@@ -18,7 +18,7 @@ router = APIRouter(
 )
 
 
-@router.post("/{name}/predict", operation_id="predict", responses=errors(404, 413, 422))
+@router.post("/{name}/predict", operation_id="predict", responses=errors(404, 413, 422, 502, 503))
 async def predict(
     name: str, body: PredictRequest, engine: EngineDep, pool: PoolDep
 ) -> PredictResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
@@ -35,12 +35,29 @@ def list_explanations(
     quality_failed: bool | None = None,
     proxy_flag: bool | None = None,
     caller: Annotated[str | None, Query(description="API key id of the caller.")] = None,
+    reference: Annotated[
+        str | None, Query(max_length=200, description="The caller's business reference.")
+    ] = None,
+    purpose: Annotated[
+        Literal["decision", "preview"],
+        Query(description="`decision` (default) or `preview` (the workspace's own)."),
+    ] = "decision",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> RecordList:
     """Audit records, newest first, filtered, a page at a time."""
     where = RecordFilter(
-        model, version, since, until, outcome, method, quality_failed, proxy_flag, caller
+        model,
+        version,
+        since,
+        until,
+        outcome,
+        method,
+        quality_failed,
+        proxy_flag,
+        caller,
+        reference,
+        purpose,
     )
     page = audit.store.browse(where, limit=limit, cursor=cursor)
     return RecordList(
@@ -85,6 +102,8 @@ _PACKET: dict[int | str, dict[str, Any]] = {
     response_model=None,
     responses={**_PACKET, **errors(401, 403, 503), **_UNKNOWN},
 )
-def get_case_packet(record_id: str, audit: AuditDep, _: ReviewerCaller) -> HTMLResponse:
-    """The record as a self-contained HTML case packet, stamped with its hashes."""
-    return HTMLResponse(case_packet(audit.store, audit.sealer, record_id))
+def get_case_packet(record_id: str, audit: AuditDep, caller: ReviewerCaller) -> HTMLResponse:
+    """The record as a self-contained HTML case packet, stamped with its hashes and with
+    when and for whom (the API key's name) it was printed."""
+    packet = case_packet(audit.store, audit.sealer, record_id, printed_by=caller.display_name)
+    return HTMLResponse(packet)

@@ -31,7 +31,7 @@ router = APIRouter(prefix="/v1", tags=["reviews"])
 
 _RECORD = described(404, "Unknown record")
 _SAMPLE = described(404, "Unknown sample")
-_CONFLICT = described(409, "Superseded or signed off already, or the same reviewer")
+_CONFLICT = described(409, "Superseded or signed off already, or the same reviewer key")
 
 
 @router.post(
@@ -72,8 +72,11 @@ def redraw(sample_id: str, audit: AuditDep, _: ReviewerCaller) -> RedrawOut:
 def create_annotation(
     record_id: str, body: AnnotationRequest, audit: AuditDep, caller: ReviewerCaller
 ) -> AnnotationOut:
-    """Add a verdict; with ``supersedes``, a correction of an earlier one (never an edit)."""
-    return annotate(audit.store, record_id, body, caller=caller.key_id)
+    """Add a verdict, as the calling key; with ``supersedes``, a correction of an earlier one
+    (never an edit)."""
+    return annotate(
+        audit.store, record_id, body, caller=caller.key_id, reviewer=caller.display_name
+    )
 
 
 @router.get(
@@ -100,8 +103,16 @@ def create_sign_off(
     audit: AuditDep,
     caller: ReviewerCaller,
 ) -> AnnotationOut:
-    """A second reviewer signs off a current verdict."""
-    return sign_off(audit.store, record_id, annotation_id, body, caller=caller.key_id)
+    """A second reviewer signs off a current verdict, as the calling key: another key than
+    the verdict's (409), never the anonymous caller of an open service (403)."""
+    return sign_off(
+        audit.store,
+        record_id,
+        annotation_id,
+        body,
+        caller=caller.key_id,
+        reviewer=caller.display_name,
+    )
 
 
 @router.post(
@@ -117,9 +128,9 @@ def create_sign_off(
         },
     },
 )
-def create_export(body: ExportRequest, audit: AuditDep, _: ReviewerCaller) -> Response:
+def create_export(body: ExportRequest, audit: AuditDep, caller: ReviewerCaller) -> Response:
     """A sample's (or a filter's) records as a ZIP bundle, JSON Lines or a CSV listing."""
-    export = build_export(audit.store, audit.sealer, body)
+    export = build_export(audit.store, audit.sealer, body, printed_by=caller.display_name)
     return Response(
         export.content,
         media_type=export.media_type,

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 __all__ = ["HEAD", "MIGRATIONS_DIR", "alembic_config", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
-HEAD = "0002"
+HEAD = "0003"
 # Any constant works; this one spells "clarion" in ASCII.
 _ADVISORY_LOCK = 0x636C6172696F6E
 

@@ -17,6 +17,7 @@ from service.explain.explainers.registry import (
     choose_method,
     register,
 )
+from service.explain.explainers.sampled_shap import SampledShap
 from service.explain.explainers.tree_shap import TreeShap
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Lime",
     "NotFitted",
     "PermutationShap",
+    "SampledShap",
     "TreeShap",
     "availability",
     "choose_method",

@@ -137,6 +137,12 @@ class Explainer(ABC):
         per row unless a method says otherwise."""
         return n_samples * game.n_background
 
+    def peak_rows(self, game: Game, n_samples: int) -> int:
+        """The most model rows the method holds in memory at once: one chunk of the game's
+        coalition rows unless a method says otherwise. Times the columns and 8 bytes, it
+        is what the per-request memory budget (CLARION_MAX_EXPLANATION_BYTES) bounds."""
+        return min(self.model_rows(game, n_samples), max(game.chunk_rows, game.n_background))
+
     def explain(self, X: NDArray[np.float64]) -> Explanation:
         """Explain rows X (n_samples, n_columns).
 

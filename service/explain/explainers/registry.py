@@ -19,6 +19,7 @@ from service.explain.explainers.exact_shap import ExactShap
 from service.explain.explainers.kernel_shap import KernelShap
 from service.explain.explainers.lime import Lime
 from service.explain.explainers.permutation_shap import PermutationShap
+from service.explain.explainers.sampled_shap import SampledShap
 from service.explain.explainers.tree_shap import TreeShap
 
 __all__ = ["AUTO", "EXPLAINERS", "availability", "choose_method", "register"]
@@ -40,7 +41,8 @@ def _add(cls: type[Explainer]) -> None:
     _SERVED[name] = cls
 
 
-for _cls in (TreeShap, ExactShap, KernelShap, PermutationShap, Lime):
+# Exact and near-exact methods first: auto falls back to sampled_shap only where they refuse.
+for _cls in (TreeShap, ExactShap, SampledShap, KernelShap, PermutationShap, Lime):
     _add(_cls)
 
 
@@ -69,7 +71,7 @@ def choose_method(requested: str, model: Capabilities) -> str:
     ``auto`` takes, in registry order, the first method marked ``auto`` that accepts the
     model with its default parameters: tree_shap for verified trees (in raw space, or up
     to the default enumeration limit), else exact_shap up to that limit, else
-    permutation_shap.
+    sampled_shap.
     """
     if requested == AUTO:
         for name, cls in EXPLAINERS.items():

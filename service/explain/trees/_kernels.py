@@ -13,7 +13,14 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-__all__ = ["histogram_kernel", "patterns_kernel", "predict_kernel", "shapley_kernel"]
+__all__ = [
+    "distinct_kernel",
+    "histogram_kernel",
+    "patterns_kernel",
+    "predict_kernel",
+    "shapley_kernel",
+    "slot_bits_kernel",
+]
 
 _LEQ, _LT, _GTE, _GT, _NEQ = 0, 1, 2, 3, 5
 _BLOCK = 64  # rows per block in shapley_kernel
@@ -136,6 +143,48 @@ def histogram_kernel(patterns, dense_off, counts):
                 counts[off + patterns[i, p]] += 1.0
 
 
+@nb.njit(cache=True, parallel=True)
+def distinct_kernel(patterns):
+    """Per column (path), the distinct patterns and their counts: (n, P) -> uniq (P, n),
+    count (P, n) and length (P,); entries past ``length[p]`` are unused."""
+    n, n_paths = patterns.shape
+    uniq = np.empty((n_paths, n), np.int64)
+    count = np.empty((n_paths, n), np.int64)
+    length = np.zeros(n_paths, np.int64)
+    for p in nb.prange(n_paths):
+        col = np.sort(patterns[:, p])
+        u = 0
+        for i in range(n):
+            if u > 0 and col[i] == uniq[p, u - 1]:
+                count[p, u - 1] += 1
+            else:
+                uniq[p, u] = col[i]
+                count[p, u] = 1
+                u += 1
+        length[p] = u
+    return uniq, count, length
+
+
+@nb.njit(cache=True, parallel=True)
+def slot_bits_kernel(k, sparse_ptr, sparse_pattern, bits_ptr, n_bits):
+    """For each table-less path and slot, the set of its distinct background patterns that
+    satisfy the slot, as bit sets of 64-pattern words: word w of slot j of path p is
+    ``bits[bits_ptr[p] + j * n_words_p + w]``."""
+    bits = np.zeros(n_bits, np.int64)
+    for p in nb.prange(k.shape[0]):
+        u0 = sparse_ptr[p]
+        u = sparse_ptr[p + 1] - u0
+        if bits_ptr[p + 1] == bits_ptr[p]:
+            continue
+        n_words = (u + 63) >> 6
+        for q in range(u):
+            rp = sparse_pattern[u0 + q]
+            for j in range(k[p]):
+                if (rp >> j) & 1:
+                    bits[bits_ptr[p] + j * n_words + (q >> 6)] |= np.int64(1) << (q & 63)
+    return bits
+
+
 @nb.njit(cache=True, inline="always")
 def _popcount(v):
     c = 0
@@ -164,11 +213,15 @@ def shapley_kernel(
     cons_slot,
     slot_ptr,
     slot_player,
+    prefix,
+    max_splits,
     table_off,
     tables,
     sparse_ptr,
     sparse_pattern,
     sparse_frac,
+    bits_ptr,
+    slot_bits,
     coef_in,
     coef_out,
     n_players,
@@ -176,8 +229,11 @@ def shapley_kernel(
     """Interventional Shapley values: X (n, F) -> (n, n_players, n_scores).
 
     A path with a dense table reads its k weights at ``table_off[p] + pattern * k``.
-    A path without one (many slots) loops over the background's distinct patterns on
-    it, weighting each by its frequency with the closed form of ``interventional.py``.
+    A path without one (many slots) visits only the background's distinct patterns
+    that reach its leaf together with x (every slot x fails, they satisfy: an AND of
+    the slots' bit sets, 64 patterns a word), weighting each by its frequency with the
+    closed form of ``interventional.py``. On deep paths most patterns cannot reach
+    the leaf, so this skips most of the loop.
     """
     n = X.shape[0]
     n_scores = leaf_values.shape[1]
@@ -194,14 +250,24 @@ def shapley_kernel(
             _conditions(
                 X[r0 + i], cond[i], feature, threshold, mode, nan_true, leaf, set_ptr, set_values
             )
+        # failed[i, d]: the slots row i fails within the first d splits of the current
+        # path; consecutive paths share a prefix, so each path only reads its new splits.
+        failed = np.zeros((rows, max_splits + 1), np.int64)
         for p in range(path_leaf.shape[0]):
             kp = k[p]
             value = leaf_values[path_leaf[p]]
             s0 = slot_ptr[p]
             full = (np.int64(1) << kp) - 1
+            c0 = cons_ptr[p]
+            d0 = prefix[p]
             for i in range(rows):
                 phi = out[r0 + i]
-                xp = _pattern(p, cond[i], k, cons_ptr, cons_node, cons_true, cons_slot)
+                f = failed[i, d0]
+                for c in range(c0 + d0, cons_ptr[p + 1]):
+                    if cond[i, cons_node[c]] != (cons_true[c] == 1):
+                        f |= np.int64(1) << cons_slot[c]
+                    failed[i, c - c0 + 1] = f
+                xp = full & ~f
                 if table_off[p] >= 0:
                     row = table_off[p] + xp * kp
                     for j in range(kp):
@@ -211,26 +277,40 @@ def shapley_kernel(
                             for o in range(n_scores):
                                 phi[pl, o] += w * value[o]
                     continue
-                for q in range(sparse_ptr[p], sparse_ptr[p + 1]):
-                    rp = sparse_pattern[q]
-                    if (~xp & ~rp & full) != 0:  # a slot neither row satisfies: unreachable
-                        continue
-                    only_x = xp & ~rp
-                    only_r = rp & ~xp
-                    a = _popcount(only_x)
-                    c = _popcount(only_r)
-                    if a + c == 0:
-                        continue
-                    w_in = sparse_frac[q] * coef_in[a, c]
-                    w_out = sparse_frac[q] * coef_out[a, c]
+                u0 = sparse_ptr[p]
+                u = sparse_ptr[p + 1] - u0
+                n_words = (u + 63) >> 6
+                fails = ~xp & full
+                # every visited pattern satisfies all the slots x fails, so its "only r"
+                # slots are exactly ``fails``: their shares add up into one weight
+                c = _popcount(fails)
+                w_fails = 0.0
+                for word in range(n_words):
+                    left = u - word * 64
+                    cand = np.int64(-1) if left >= 64 else (np.int64(1) << left) - 1
                     for j in range(kp):
-                        bit = np.int64(1) << j
-                        if only_x & bit:
-                            pl = slot_player[s0 + j]
+                        if (fails >> j) & 1:
+                            cand &= slot_bits[bits_ptr[p] + j * n_words + word]
+                    while cand != 0:
+                        low = cand & -cand
+                        cand ^= low
+                        q = u0 + word * 64 + _popcount(low - 1)
+                        only_x = xp & ~sparse_pattern[q]
+                        a = _popcount(only_x)
+                        if a + c == 0:
+                            continue
+                        w_fails += sparse_frac[q] * coef_out[a, c]
+                        w_in = sparse_frac[q] * coef_in[a, c]
+                        while only_x != 0:
+                            bit = only_x & -only_x
+                            only_x ^= bit
+                            pl = slot_player[s0 + _popcount(bit - 1)]
                             for o in range(n_scores):
                                 phi[pl, o] += w_in * value[o]
-                        elif only_r & bit:
+                if w_fails != 0.0:
+                    for j in range(kp):
+                        if (fails >> j) & 1:
                             pl = slot_player[s0 + j]
                             for o in range(n_scores):
-                                phi[pl, o] -= w_out * value[o]
+                                phi[pl, o] -= w_fails * value[o]
     return out

@@ -31,6 +31,8 @@ class Paths:
     leaf: (P,) row of ``leaf_values``; k: (P,) number of slots
     cons_ptr: (P + 1,) offsets into cons_node / cons_true / cons_slot (one entry per split)
     slot_ptr: (P + 1,) offsets into slot_player (one entry per slot)
+    prefix: (P,) how many leading splits path p shares with path p - 1 (paths are stored
+        in depth-first order, so a row's pattern on p starts from its state on p - 1)
     """
 
     leaf: NDArray[np.int32]
@@ -41,6 +43,7 @@ class Paths:
     cons_slot: NDArray[np.int32]
     slot_ptr: NDArray[np.int64]
     slot_player: NDArray[np.int32]
+    prefix: NDArray[np.int32]
     n_players: int
 
     @property
@@ -73,6 +76,8 @@ def compile_paths(ensemble: TreeEnsemble, players: tuple[tuple[int, ...], ...]) 
     cons_slot: list[int] = []
     slot_ptr = [0]
     slot_player: list[int] = []
+    prefix: list[int] = []
+    previous: list[tuple[int, int]] = []
     for root in ensemble.roots.tolist():
         # Iterative DFS carrying the split list; trees are small, the totals are linear.
         stack: list[tuple[int, list[tuple[int, int]]]] = [(root, [])]
@@ -92,6 +97,13 @@ def compile_paths(ensemble: TreeEnsemble, players: tuple[tuple[int, ...], ...]) 
                     raise UnsupportedModel(
                         f"a path reads {len(slots)} players; tree_shap allows {MAX_SLOTS}"
                     )
+                shared = 0
+                for a, b in zip(previous, splits, strict=False):
+                    if a != b:
+                        break
+                    shared += 1
+                prefix.append(shared)
+                previous = splits
                 leaves.append(leaf_of[node])
                 ks.append(len(slots))
                 cons_ptr.append(len(cons_node))
@@ -111,6 +123,7 @@ def compile_paths(ensemble: TreeEnsemble, players: tuple[tuple[int, ...], ...]) 
         cons_slot=np.asarray(cons_slot, np.int32),
         slot_ptr=np.asarray(slot_ptr, np.int64),
         slot_player=np.asarray(slot_player, np.int32),
+        prefix=np.asarray(prefix, np.int32),
         n_players=len(players),
     )
 

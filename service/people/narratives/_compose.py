@@ -31,7 +31,7 @@ from service.people.narratives._words import (
 )
 from service.people.narratives.templates import TEMPLATE_VERSION, text
 from service.people.notice import ChartBar, Notice, NoticeChart, NoticeSection, NoticeTable
-from service.people.reasons import ReasonSet
+from service.people.reasons import ReasonSet, outcome_sign, phrase_sign
 from service.people.told import Counterfactual, ShownReason
 from service.vocabulary import Persona
 
@@ -41,9 +41,10 @@ DOMAINS = ("credit", "hiring", "health")
 MAX_BARS = 8
 # EU member states: a card's jurisdiction falls back to the EU's wording (GDPR) when the
 # templates have none of its own.
-EU_MEMBERS = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
-)
+EU_MEMBERS = frozenset({
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
+    "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -422,6 +423,10 @@ def _chart(f: Facts, kind: str) -> NoticeChart | None:
         show_values=f.persona != "end_user",
         table_caption=text(loc, "chart.table_caption"),
         columns=[text(loc, c) for c in columns],
+        toward_raises=kind == "regression"
+        or (outcome_sign(f.card, f.target, f.prediction.label) or 1.0)
+        * phrase_sign(f.card, f.target)
+        > 0,
     )
 
 

@@ -108,3 +108,17 @@ def test_logs_never_hold_sensitive_values_or_keys(
     assert "explanation.completed" in text  # the logs were captured at all
     for secret in (admin, app_key, "wrong-key-123", "173.1379"):
         assert secret not in text, f"{secret!r} leaked into the logs"
+
+
+def test_explanation_memory_budget_is_a_422_naming_the_limit(tiny_models_dir: Path) -> None:
+    """kernel_shap holds nsamples x background rows x columns x 8 bytes per row at once
+    (issue 12, item 5): over CLARION_MAX_EXPLANATION_BYTES, refused before any work."""
+    with _client(tiny_models_dir, max_explanation_bytes=1_048_576) as c:
+        body = {"instances": [CASE], "method": "kernel_shap", "options": {"nsamples": 100_000}}
+        r = c.post("/v1/models/tiny_credit/explain", json=body)
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert "CLARION_MAX_EXPLANATION_BYTES" in error["message"]
+        assert error["details"][0]["problem"] == "over the explanation memory budget"
+        small = {"instances": [CASE], "method": "kernel_shap", "options": {"nsamples": 64}}
+        assert c.post("/v1/models/tiny_credit/explain", json=small).status_code == 200

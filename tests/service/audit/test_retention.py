@@ -54,7 +54,7 @@ def test_purge_keeps_held_records_and_logs_what_it_removed(store: AuditStore) ->
     held_one = add_record(store, created_at=old, model="credit")
     held_model = add_record(store, created_at=old, model="hiring")
     fresh = add_record(store, model="credit")
-    annotate(store, gone[0], AnnotationRequest(verdict="ok", reviewer="a"), caller="k")
+    annotate(store, gone[0], AnnotationRequest(verdict="ok"), caller="k")
     draw_sample(store, SampleRequest(size=10, seed=1), created_by="k")
     place_hold(store, record_id=held_one, reason="case 17", created_by="k")
     place_hold(store, model_name="hiring", reason="audit 2026", created_by="k")

@@ -19,6 +19,7 @@ PACKET_SHA256 = "b" * 64
 class FakeAnnotation:
     """An annotation as a frozen dataclass: the packet needs only these attributes."""
 
+    id: str
     created_at: datetime
     reviewer: str
     kind: str
@@ -37,6 +38,8 @@ DOCUMENT: dict[str, Any] = {
     "caller": "key-7",
     "channel": "api",
     "request_id": None,
+    "reference": "LOAN-2025-0042",
+    "purpose": "decision",
     "response": {
         "method": "exact_shap",
         "output": "probability",
@@ -51,13 +54,35 @@ DOCUMENT: dict[str, Any] = {
         },
         "explanations": [
             {
-                "prediction": {"label": "declined", "probabilities": {"approved": 0.2}},
+                "prediction": {
+                    "label": "declined",
+                    "probabilities": {"approved": 0.2123456789, "declined": 0.7876543211},
+                },
                 "target": "declined",
                 "output_value": 0.8123456789,
                 "base_value": 0.5,
                 "confidence": "high",
-                "review": {"required": False, "why": []},
-                "screening": {"suppressed": ["age"], "flagged": []},
+                "review": {
+                    "required": True,
+                    "why": ["fidelity_r2"],
+                    "gates": [
+                        {
+                            "name": "additivity_residual",
+                            "value": 1.5e-17,
+                            "limit": 1e-6,
+                            "at_least": False,
+                            "passed": True,
+                        },
+                        {
+                            "name": "fidelity_r2",
+                            "value": 0.1234567,
+                            "limit": 0.5,
+                            "at_least": True,
+                            "passed": False,
+                        },
+                    ],
+                },
+                "screening": {"suppressed": ["age"], "flagged": ["postcode"]},
                 "attributions": [
                     {
                         "feature": "debt",
@@ -90,12 +115,14 @@ DOCUMENT: dict[str, Any] = {
     "input": {"sha256": "e" * 64, "values": [{"debt": 90.0, "income": None, "tags": [1, 2]}]},
     "runtime": {"python": "3.11.7"},
     "texts": {"locale": "en", "template_version": "1.0.0"},
-    "widgets": {},
+    "widgets": {"page": "f" * 64},
+    "shown": {"page": "<!DOCTYPE html><p>Your application</p>"},
     "sealed": "revealed",
 }
 
 ANNOTATIONS = [
     FakeAnnotation(
+        id="ann-1",
         created_at=datetime(2025, 3, 2, 10, 0, tzinfo=UTC),
         reviewer="alice",
         kind="verdict",
@@ -107,6 +134,7 @@ ANNOTATIONS = [
         current=False,
     ),
     FakeAnnotation(
+        id="sig-1",
         created_at=datetime(2025, 3, 2, 11, 0, tzinfo=UTC),
         reviewer="bob",
         kind="signoff",
@@ -118,6 +146,7 @@ ANNOTATIONS = [
         current=True,
     ),
     FakeAnnotation(
+        id="ann-3",
         created_at=datetime(2025, 3, 3, 8, 15, 30, 250000, tzinfo=UTC),
         reviewer="alice",
         kind="verdict",
@@ -138,6 +167,8 @@ def _packet(document: dict[str, Any], annotations: list[FakeAnnotation]) -> str:
         record_sha256=RECORD_SHA256,
         packet_sha256=PACKET_SHA256,
         status=str(document.get("sealed")),
+        printed_at=datetime(2025, 4, 1, 12, 0, tzinfo=UTC),
+        printed_by="carol",
     )
 
 
@@ -173,3 +204,30 @@ def test_hostile_text_in_a_record_is_escaped() -> None:
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;q&quot;" in page
     # JSON values are escaped too (inside <code>), quotes and all.
     assert "<code>{&quot;k&quot;: &quot;&lt;script&gt;" in page
+
+
+def test_a_packet_is_for_people() -> None:
+    page = _packet(DOCUMENT, ANNOTATIONS)
+    assert "LOAN-2025-0042" in page
+    assert "Printed</strong> 2025-04-01T12:00:00+00:00 (UTC) by carol" in page
+    assert "<td>by bob</td>" in page  # the signer, not the sign-off's id
+    assert "78.8 %" in page
+    assert "0.7876543211" not in page
+    # Largest attribution first, whatever the card order.
+    bars = page[page.index("largest first") :]
+    assert bars.index("Existing debt") < bars.index("income") < bars.index("employment")
+    assert "<td>fidelity_r2</td>" in page
+    assert "FAILED" in page
+    assert "postcode" in page
+    assert "&lt;p&gt;Your application&lt;/p&gt;" in page  # the page as sent, as text
+
+
+def test_withheld_text_says_why_never_none() -> None:
+    document = copy.deepcopy(DOCUMENT)
+    instance = document["response"]["explanations"][0]
+    instance["notice"] = instance["narrative"] = None
+    document["shown"] = {"page": None}
+    document["sensitive"] = {"policy": "omit"}
+    page = render_case_packet(document, [], record_sha256="a", packet_sha256="b", status="omitted")
+    assert page.count("withheld: sensitive-value policy omit") == 2
+    assert ">None<" not in page

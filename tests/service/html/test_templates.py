@@ -67,6 +67,7 @@ class FakeChart:
     show_values: bool
     table_caption: str
     columns: Sequence[str]
+    toward_raises: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ def _as_dataclasses(e: InstanceExplanation) -> FakeExplained:
                 show_values=chart.show_values,
                 table_caption=chart.table_caption,
                 columns=tuple(chart.columns),
+                toward_raises=chart.toward_raises,
             ),
         ),
         reasons=tuple(FakeReason(r.contribution, r.direction) for r in e.reasons),

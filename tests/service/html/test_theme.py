@@ -42,7 +42,7 @@ def test_the_stylesheet_uses_every_pair_it_is_checked_for() -> None:
         for value in PALETTES[theme].values():
             assert value in css
     # The colours the CSS paints with are only these variables.
-    for name in ("toward", "against", "fg", "muted", "bg", "surface", "review", "focus"):
+    for name in ("raises", "lowers", "fg", "muted", "bg", "surface", "review", "focus"):
         assert f"var(--c-{name})" in css
 
 

@@ -148,7 +148,7 @@ def test_the_chart_has_a_text_alternative_and_a_data_table() -> None:
     assert "<details><summary>The chart&#x27;s data</summary><table>" in page
     assert 'tabindex="0"' in page
     # The sign is never colour alone: each bar ends in a +/- mark and the table says it in words.
-    assert page.count('class="bar toward"') == 5
+    assert page.count('class="bar toward raises"') == 5
     assert "pushed toward this result" in page
     assert "Age" not in page  # the protected feature's label
 
@@ -165,8 +165,106 @@ def test_under_review_every_end_user_variant_shows_the_review_message() -> None:
     for render in (render_reason_list, render_bar_chart, render_counterfactual_card):
         page = render(e)
         assert 'class="review" role="status"' in page
-        assert "A person will review it" in page
+        assert "A person will review your case" in page
         assert "<ol" not in page
+
+
+def _chart(bars: list[tuple[str, float]], *, toward_raises: bool = True) -> str:
+    from service.people.notice import ChartBar, NoticeChart
+
+    chart = NoticeChart(
+        title="t",
+        alt="a",
+        toward="Toward this result",
+        against="Against this result",
+        bars=[ChartBar(code=label, label=label, value=v, text="w") for label, v in bars],
+        show_values=False,
+        table_caption="c",
+        columns=["Factor", "Effect"],
+        toward_raises=toward_raises,
+    )
+    from service.html._templates import environment
+
+    macro = environment().get_template("widget/_chart.svg.j2").module.bar_chart  # type: ignore[attr-defined]
+    return str(macro(chart, "x"))
+
+
+def test_the_chart_is_never_scaled_so_its_text_keeps_its_css_size() -> None:
+    # Issue 16, defect 3: a fixed 680-unit viewBox shrank 13-unit text to 5-7 px.
+    page = _chart([("Income", 0.3), ("Debt", -0.1)])
+    assert "viewBox" not in page
+    assert 'width="100%"' in page
+    from service.html.theme import CHART_TEXT_PX, stylesheet
+
+    assert CHART_TEXT_PX >= 12
+    assert f"font: {CHART_TEXT_PX}px/1 system-ui" in stylesheet()
+
+
+def test_long_labels_wrap_and_a_cut_word_keeps_its_full_text() -> None:
+    # Issue 16, defect 3: "ohndauer..." (German labels clipped on the left).
+    from service.html._svg import WRAP, wrap_label
+
+    label = "Dauer des bestehenden Beschäftigungsverhältnisses beim derzeitigen Arbeitgeber"
+    lines = wrap_label(label)
+    assert len(lines) > 1
+    assert all(len(line) <= WRAP for line in lines)
+    assert " ".join(lines) == label
+    page = _chart([(label, 0.4)])
+    for line in lines:
+        assert f">{line}</text>" in page
+    assert f"<title>{label}: w</title>" in page  # the whole label, beside the data table
+    long_word = "Rechtsschutzversicherungsgesellschaftsbedingungen"
+    assert wrap_label(long_word)[0].endswith("\u2026")
+    assert len(wrap_label(long_word)[0]) == WRAP
+
+
+def test_no_half_of_the_plot_stays_empty_when_every_bar_points_one_way() -> None:
+    # Issue 16, defect 3: the zero line sat in the middle even with no bar on one side.
+    from service.html._svg import chart_layout
+    from service.people.notice import ChartBar, NoticeChart
+
+    def layout(values: list[float]) -> tuple[float, float, float]:
+        chart = NoticeChart(
+            title="t", alt="a", toward="T", against="A", show_values=False,
+            table_caption="c", columns=[],
+            bars=[ChartBar(code=str(i), label=str(i), value=v, text="w")
+                  for i, v in enumerate(values)],
+        )  # fmt: skip
+        at = chart_layout(chart)
+        left = min(b.x for b in at.bars)
+        right = max(b.x + b.width for b in at.bars)
+        return at.centre, left, right
+
+    centre, left, right = layout([0.5, 0.2])
+    assert centre < 1
+    assert left < 1
+    assert right > 85
+    centre, left, right = layout([-0.5, -0.2])
+    assert centre > 99
+    assert left < 15
+    assert right > 99
+    centre, left, right = layout([0.5, -0.5])
+    assert centre == 50
+    assert left < 45
+    assert right > 55
+    # One scale for both sides: a side that barely counts gets barely any room.
+    centre, left, right = layout([0.5, 0.4, -0.02])
+    assert centre < 12
+    assert right > 90
+    only_toward = _chart([("a", 0.5)])
+    assert "Toward this result" in only_toward
+    assert "Against this result" not in only_toward
+
+
+def test_bar_colour_means_raised_or_lowered_the_score_not_the_side() -> None:
+    # Issue 16, defect 4: orange meant "raises risk" for analysts and "toward this result"
+    # for customers. Now orange (raises) is "raised the model's score" on both sides.
+    declined = _chart([("Debt", 0.4), ("Income", -0.1)], toward_raises=True)
+    assert 'class="bar toward raises"' in declined
+    assert 'class="bar against lowers"' in declined
+    approved = _chart([("Debt", 0.4), ("Income", -0.1)], toward_raises=False)
+    assert 'class="bar toward lowers"' in approved
+    assert 'class="bar against raises"' in approved
 
 
 def test_the_counterfactual_card_says_why_when_there_are_none() -> None:
@@ -229,3 +327,20 @@ def test_importing_widgets_pulls_in_no_explainer_runtime_or_service() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_rejected_candidates_bars_and_badges_say_lowered_the_advance_score() -> None:
+    # Issue 16, defect 4, through the composer: hiring_screen explains "advance"; for a
+    # rejected candidate the factors toward rejection lowered that score, so they are
+    # blue (lowers) beside a ▼ badge, as in the analyst chart, not orange for "toward".
+    e = narrated(CASES["hiring"])
+    assert e.notice is not None
+    assert e.notice.chart is not None
+    assert e.notice.chart.toward_raises is False
+    page = render_notice(e)
+    assert 'class="bar toward lowers"' in page
+    assert "bar toward raises" not in page
+    assert 'class="badge lowers"' in page
+    assert "badge raises" not in page
+    declined = render_notice(narrated(CASES["credit"]))  # explains "declined": the same side
+    assert 'class="bar toward raises"' in declined

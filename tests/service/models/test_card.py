@@ -163,20 +163,14 @@ def test_a_refusal_names_the_field_and_the_problem(
     if raw["task"] == "regression":
         raw["classes"] = ["a", "b"]  # what a regression card may not carry
     refused = _refusal(raw)
-    # A problem of the card as a whole is reported under "card." today (see the xfail
-    # below); pydantic also adds "features: at least 1 item" when a feature fails.
-    problems = {d["field"].rstrip("."): d["problem"] for d in refused.details}
+    # pydantic also adds "features: at least 1 item" when a feature fails.
+    problems = {d["field"]: d["problem"] for d in refused.details}
     assert field in problems, refused.details
     assert problem in problems[field]
     assert refused.message.startswith("the card is invalid: ")
     assert problem in refused.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse_card names a problem of the card as a whole 'card.' (empty location "
-    "joined after the dot) instead of 'card'",
-)
 def test_a_problem_of_the_whole_card_is_named_card() -> None:
     refused = _refusal(_raw(features=[{"name": "income"}, {"name": "income"}]))
     assert [d["field"] for d in refused.details] == ["card"]
@@ -202,12 +196,6 @@ def test_a_card_that_is_not_a_mapping_is_refused(text: str, problem: str) -> Non
         parse_card(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="'groups' labels a group no feature belongs to without complaint: a typo "
-    "(colour/color) silently drops the label, yet the module promises strict validation "
-    "and reason_codes naming no feature are refused",
-)
 def test_a_group_label_for_no_group_is_refused() -> None:
     refused = _refusal(_raw(groups={"color": "Favourite colour"}))
     assert "color" in refused.message

@@ -46,3 +46,29 @@ def test_a_model_without_trees_keeps_the_reason(tiny_models_dir: Path) -> None:
     assert trees is loaded.trees
     X = bundle.background[:3]
     np.testing.assert_array_equal(loaded.function("raw")(X), loaded.runtime.predict_raw(X))
+
+
+def test_a_binary_card_without_positive_class_is_loaded_with_a_warning(
+    tiny_models_dir: Path,
+) -> None:
+    # Issue 16, defect 11: explanations then point to the second class for every row
+    # (as scikit-learn and shap do), and loading says so.
+    import dataclasses
+
+    from structlog.testing import capture_logs
+
+    settings = make_settings(tiny_models_dir)
+    bundle = read_bundle_dir(tiny_models_dir / "tiny_credit", limits_from(settings))
+    raw = bundle.card.model_dump(exclude_unset=True)
+    raw.pop("positive_class", None)
+    card = type(bundle.card).model_validate(raw)
+    assert card.positive_class == card.classes[1] if card.classes else False
+    with capture_logs() as logs:
+        build_model(dataclasses.replace(bundle, card=card), settings)
+    warned = [e for e in logs if e["event"] == "model.positive_class_defaulted"]
+    assert [(e["log_level"], e["positive_class"]) for e in warned] == [
+        ("warning", card.classes[1] if card.classes else None)
+    ]
+    with capture_logs() as logs:
+        build_model(bundle, settings)
+    assert not [e for e in logs if e["event"] == "model.positive_class_defaulted"]

@@ -208,13 +208,3 @@ def test_a_classifier_card_on_a_regressor_graph_is_refused(
     card = credit.card.model_copy(update={"features": regression.card.features})
     with pytest.raises(BundleRejected, match="class probabilities"):
         OnnxModel(regression.model, card)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="OnnxModel's docstring promises predict_value(X) for regressors; no such method",
-)
-def test_a_regressor_answers_predict_value(regression: Bundle) -> None:
-    model = OnnxModel(regression.model, regression.card)
-    X = regression.background
-    np.testing.assert_array_equal(getattr(model, "predict_value")(X), model.run(X))  # noqa: B009

@@ -3,6 +3,7 @@ bounds, at the documented cost, and every one really changes the outcome when re
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -186,3 +187,57 @@ def test_moves_stay_inside_the_cards_range_even_when_the_background_goes_further
     values = [m.values[0] for m in moves_for(narrow, BG, X) if m.columns == (0,)]
     assert values
     assert max(values) <= 3000
+
+
+def _with(name: str, **advice: Any) -> ModelCard:
+    features = [{**f, **advice} if f["name"] == name else f for f in FEATURES]
+    return ModelCard.model_validate({**CARD.model_dump(exclude_unset=True), "features": features})
+
+
+def test_never_suggest_keeps_a_category_out_of_every_move_and_result() -> None:
+    # Unconstrained, "gold" (index 2) is the plan a counterfactual reaches for.
+    assert any(m.columns == (2,) and m.values == (2.0,) for m in moves_for(CARD, BG, X))
+    card = _with("plan", never_suggest=["gold"])
+    assert not any(m.columns == (2,) and m.values == (2.0,) for m in moves_for(card, BG, X))
+    assert any(m.columns == (2,) and m.values == (1.0,) for m in moves_for(card, BG, X))
+    search = find_counterfactuals(card, PREDICT, BG, X, k=3)
+    assert all(cf.x[2] != 2.0 for cf in search.found)
+
+
+def test_never_suggest_on_a_one_hot_column_never_switches_it_on() -> None:
+    features = [{**f, "never_suggest": [1]} if f["name"] == "col_c" else f for f in FEATURES]
+    card = ModelCard.model_validate({**CARD.model_dump(exclude_unset=True), "features": features})
+    group = [m for m in moves_for(card, BG, X) if m.columns == (7, 8, 9)]
+    assert [m.values for m in group] == [(0.0, 1.0, 0.0)]
+
+
+def test_never_suggest_on_a_binary_flag() -> None:
+    card = _with("guarantor", never_suggest=[1])
+    assert not any(m.columns == (3,) for m in moves_for(card, BG, X))
+
+
+@pytest.mark.parametrize(("direction", "side"), [("increase", 1.0), ("decrease", -1.0)])
+def test_direction_keeps_numeric_suggestions_on_one_side(direction: str, side: float) -> None:
+    card = _with("loans", direction=direction)
+    moved = [m.values[0] for m in moves_for(card, BG, X) if m.columns == (1,)]
+    assert moved
+    assert all((v - X[1]) * side > 0 for v in moved)
+    for cf in find_counterfactuals(card, PREDICT, BG, X, k=3).found:
+        assert (cf.x[1] - X[1]) * side >= 0
+
+
+def test_advice_controls_are_validated_against_the_feature() -> None:
+    from service.errors import BundleRejected
+    from service.models.card import parse_card
+
+    base = CARD.model_dump(exclude_unset=True)
+    bad: list[tuple[str, dict[str, Any]]] = [
+        ("plan", {"never_suggest": ["platinum"]}),  # not a category
+        ("income", {"never_suggest": [0]}),  # numeric: use range or direction
+        ("plan", {"direction": "increase"}),  # categories have no direction
+        ("income", {"direction": "up"}),
+    ]
+    for name, advice in bad:
+        features = [{**f, **advice} if f["name"] == name else f for f in FEATURES]
+        with pytest.raises(BundleRejected):
+            parse_card(json.dumps({**base, "features": features}))

@@ -28,7 +28,12 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from service import vocabulary
-from service.audit.schemas import AnnotationRequest, ExportRequest, SampleRequest
+from service.audit.schemas import (
+    AnnotationRequest,
+    ExportRequest,
+    SampleRequest,
+    SignOffRequest,
+)
 from service.models.card import ModelCard
 from service.people.coverage import copy_coverage
 from service.wire import mapping
@@ -77,6 +82,7 @@ class FakeApi:
         self.requests: list[tuple[str, str, Json | None]] = []
         self.html_served: list[str] = []
         self.names: list[str] = ["loan"]
+        self.reviewer = "rita"  # the name of the API key the client uses
         self._failures: dict[str, tuple[int, str]] = {}
         self._routes: list[tuple[str, re.Pattern[str], _ROUTE]] = [
             ("GET", re.compile(r"/health/ready"), self._ready),
@@ -93,6 +99,11 @@ class FakeApi:
             ("POST", re.compile(r"/v1/explanations/(?P<id>\w+)/replay"), self._replay),
             ("POST", re.compile(r"/v1/explanations/(?P<id>\w+)/annotations"), self._annotate),
             ("GET", re.compile(r"/v1/explanations/(?P<id>\w+)/annotations"), self._verdicts),
+            (
+                "POST",
+                re.compile(r"/v1/explanations/(?P<id>\w+)/annotations/(?P<aid>\w+)/signoff"),
+                self._sign_off,
+            ),
             ("POST", re.compile(r"/v1/samples"), self._draw),
             ("GET", re.compile(r"/v1/samples/(?P<id>\w+)"), self._sample),
             ("POST", re.compile(r"/v1/exports"), self._export),
@@ -255,6 +266,8 @@ class FakeApi:
             "request_id": "fake",
             "caller": "anonymous",
             "channel": "api",
+            "reference": body.get("reference"),
+            "purpose": body.get("purpose", "decision"),
             "model": response["model"] | {"task": "classification", "domain": "credit"},
             "runtime": {"onnxruntime": "1.32.0"},
             "request": request,
@@ -338,6 +351,9 @@ class FakeApi:
                 "part": "stratified" if rank < size else "risk",
                 "stratum": {"outcome": label, "model_version": "1.0"},
                 "risk": ["near_threshold"] if rank % 2 else [],
+                "created_at": self.records[rid]["created_at"],
+                "caller": self.records[rid]["caller"],
+                "reference": self.records[rid]["reference"],
             }
             for rank, (rid, pos, label) in enumerate(frame[: size + 1])
         ]
@@ -375,8 +391,8 @@ class FakeApi:
             "kind": "verdict",
             "verdict": body["verdict"],
             "note": body.get("note", ""),
-            "reviewer": body["reviewer"],
-            "caller": "anonymous",
+            "reviewer": self.reviewer,
+            "caller": f"key-{self.reviewer}",
             "created_at": _now(),
             "record_sha256": record["record_sha256"],
             "supersedes": None,
@@ -387,6 +403,29 @@ class FakeApi:
         }
         mine.append(annotation)
         return httpx.Response(201, json=annotation)
+
+    def _sign_off(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
+        body = _parse(SignOffRequest, request)
+        mine = self.annotations.get(match["id"], [])
+        verdict = next((a for a in mine if a["id"] == match["aid"]), None)
+        if verdict is None:
+            return _error(404, "not_found", f"no annotation {match['aid']}")
+        if verdict["caller"] == f"key-{self.reviewer}" or verdict["signed_off_by"]:
+            return _error(409, "conflict", "a second reviewer, with another key, must sign it off")
+        signoff = {
+            **verdict,
+            "id": f"ann{len(mine):04d}",
+            "kind": "signoff",
+            "verdict": None,
+            "note": body.get("note", ""),
+            "reviewer": self.reviewer,
+            "caller": f"key-{self.reviewer}",
+            "created_at": _now(),
+            "signs_off": verdict["id"],
+        }
+        verdict["signed_off_by"] = signoff["id"]
+        mine.append(signoff)
+        return httpx.Response(201, json=signoff)
 
     def _verdicts(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:
         if self._get(match["id"]) is None:

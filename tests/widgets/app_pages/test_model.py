@@ -27,6 +27,7 @@ def test_a_sample_is_explained_once_for_every_view(open_page: OpenPage, fake: Fa
     assert body is not None
     assert len(body["instances"]) == 40
     assert (body["method"], body["output"], body["persona"]) == ("auto", "raw", "analyst")
+    assert body["target"] == "approved"  # one target for every case (issue 16, defect 11)
     specs = _specs(at)
     assert set(specs) == {
         "Global importance over 40 cases",

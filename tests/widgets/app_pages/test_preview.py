@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import base64
 import html
 import json
 import re
@@ -21,10 +20,10 @@ PAGE = "app_pages/preview.py"
 
 def _embedded(at: AppTest) -> str:
     (frame,) = at.get("iframe")
-    src: str = frame.proto.src
-    prefix, _, payload = src.partition("base64,")
-    assert prefix.startswith("data:text/html")
-    return base64.b64decode(payload).decode()
+    # The served page itself (srcdoc), so that Streamlit can size the frame to it.
+    assert not frame.proto.src
+    srcdoc: str = frame.proto.srcdoc
+    return srcdoc
 
 
 def _last_explain(fake: FakeApi, *, html: bool) -> dict[str, Any]:
@@ -209,7 +208,9 @@ def test_the_request_can_be_copied_as_curl_or_python_and_embedded(
     at.selectbox(key="preview.loan.case").select(2).run()
     code = {c.language: c.value for c in at.code if c.language in ("bash", "python")}
     served = _last_explain(fake, html=True)
-    sent = {k: v for k, v in served.items() if k != "options"}
+    # The snippet is the product app's call: a decision, not the workspace's own preview.
+    assert served["purpose"] == "preview"
+    sent = {k: v for k, v in served.items() if k not in ("options", "purpose")}
 
     words = shlex.split(code["bash"].replace("\\\n", " "))
     assert words[:4] == ["curl", "-sS", "-X", "POST"]

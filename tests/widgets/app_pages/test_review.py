@@ -42,7 +42,20 @@ def test_a_sample_is_drawn_with_the_chosen_filters(open_page: OpenPage, fake: Fa
     assert at.subheader[0].value.startswith("Sample smp0000")
     items = at.dataframe[0].value
     assert set(items["outcome"]) == {"declined"}
-    assert list(items.columns) == ["rank", "record", "case", "part", "outcome", "stratum", "risk"]
+    assert list(items.columns) == [
+        "rank",
+        "record",
+        "created at (UTC)",
+        "caller",
+        "reference",
+        "case",
+        "part",
+        "outcome",
+        "stratum",
+        "risk",
+    ]
+    assert set(items["caller"]) == {"anonymous"}
+    assert all(len(when) == 16 for when in items["created at (UTC)"])
 
 
 def test_the_items_can_be_filtered(open_page: OpenPage, fake: FakeApi) -> None:
@@ -86,22 +99,62 @@ def test_replay_reports_the_result_or_the_refusal(open_page: OpenPage, fake: Fak
 
 def test_a_verdict_is_saved_and_listed(open_page: OpenPage, fake: FakeApi) -> None:
     at = _drawn(open_page, fake)
-    _click(at, "Save verdict")
-    assert [e.value for e in at.error] == ["Say who reviewed: the reviewer's name is required."]
     at.selectbox(key="review.verdict").set_value("unclear_wording")
-    at.text_input(key="review.reviewer").input("Rita Reviewer")
     at.text_area(key="review.note").input("The second reason reads badly.")
     _click(at, "Save verdict")
-    assert at.success[0].value.startswith("Verdict 'unclear_wording' saved")
+    assert at.success[0].value.startswith("Verdict 'unclear_wording' saved by rita")
     body = next(b for m, p, b in fake.requests if p.endswith("/annotations") and m == "POST")
+    # No free-text reviewer: the service takes it from the key.
     assert body == {
         "verdict": "unclear_wording",
-        "reviewer": "Rita Reviewer",
         "note": "The second reason reads badly.",
         "position": 0,
     }
     listed = next(df.value for df in at.dataframe if "verdict" in df.value.columns)
-    assert list(listed["reviewer"]) == ["Rita Reviewer"]
+    assert list(listed["reviewer"]) == ["rita"]
+
+
+def test_a_verdict_is_signed_off_by_another_key(open_page: OpenPage, fake: FakeApi) -> None:
+    at = _drawn(open_page, fake)
+    _click(at, "Save verdict")
+    _click(at, "Sign off")
+    assert [e.value for e in at.error] == [
+        "Cannot sign off: a second reviewer, with another key, must sign it off"
+    ]
+    fake.reviewer = "sam"
+    _click(at, "Sign off")
+    assert [s.value for s in at.success] == ["Signed off by sam."]
+    listed = next(df.value for df in at.dataframe if "verdict" in df.value.columns)
+    assert list(listed["kind"]) == ["verdict", "signoff"]
+    assert list(listed["signed off by"]) == ["sam", ""]
+    assert not [b for b in at.button if b.label == "Sign off"]  # nothing left to sign
+
+
+def test_a_reference_is_shown_and_searchable(open_page: OpenPage, fake: FakeApi) -> None:
+    fake.client().explain("loan", CASES, persona="end_user")
+    fake.records[next(iter(fake.records))]["reference"] = "LOAN-42"
+    at = open_page(PAGE)
+    at.text_input(key="review.reference").input("LOAN-42")
+    at = _click(at, "Draw sample")
+    draws = [b for m, p, b in fake.requests if p == "/v1/samples" and b is not None]
+    assert draws[-1]["filters"]["reference"] == "LOAN-42"
+    at.text_input(key="review.search").input("loan-4").run()
+    assert set(at.dataframe[0].value["reference"]) == {"LOAN-42"}
+    assert any("reference: LOAN-42" in m.value for m in at.markdown)
+
+
+def test_withheld_text_says_why(open_page: OpenPage, fake: FakeApi) -> None:
+    fake.client().explain("loan", CASES, persona="end_user")
+    for record in fake.records.values():
+        record["sealed"] = "omitted"
+        record["sensitive"]["policy"] = "omit"
+        for e in record["response"]["explanations"]:
+            e["narrative"] = None
+    at = open_page(PAGE)
+    at = _click(at, "Draw sample")
+    texts = [t.value for t in at.text]
+    assert "withheld: sensitive-value policy omit" in texts
+    assert "None" not in texts
 
 
 def test_the_sample_is_exported_as_the_api_made_it(open_page: OpenPage, fake: FakeApi) -> None:

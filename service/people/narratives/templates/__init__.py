@@ -18,7 +18,7 @@ from service.people.narratives.templates import de, en
 
 __all__ = ["LOCALES", "TEMPLATES", "TEMPLATE_VERSION", "template_digest", "text"]
 
-TEMPLATE_VERSION = "1.0.0"
+TEMPLATE_VERSION = "1.1.0"
 TEMPLATES: Mapping[str, Mapping[str, str]] = {"en": en.STRINGS, "de": de.STRINGS}
 LOCALES: tuple[str, ...] = tuple(TEMPLATES)
 

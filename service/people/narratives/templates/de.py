@@ -31,6 +31,13 @@ STRINGS: dict[str, str] = {
     "Das Ergebnis: $outcome.",
     "lead.general.regression": "Schätzung des Modells: $value. Im Durchschnitt der "
     "Referenzpopulation liegt die Schätzung bei $base.",
+    # Leads, wenn eine Person den Fall prüft: vorher wird kein Ergebnis verkündet.
+    "lead.credit.review": "Ein automatisiertes Kreditbewertungsmodell hat Ihren Antrag "
+    "bewertet. Eine Entscheidung ist noch nicht gefallen.",
+    "lead.hiring.review": "Ein automatisiertes Auswahlwerkzeug hat Ihre Bewerbung bewertet. "
+    "Eine Entscheidung ist noch nicht gefallen.",
+    "lead.general.review": "Ein automatisiertes Modell hat diesen Fall bewertet. "
+    "Eine Entscheidung ist noch nicht gefallen.",
     "lead.analyst.classification": "Vorhergesagte Klasse: $label (Wahrscheinlichkeit "
     "$probability). Erklärte Ausgabe: $target, Raum $space, $output gegenüber dem "
     "Basiswert $base.",
@@ -48,8 +55,8 @@ STRINGS: dict[str, str] = {
     "reason.generic.regression.lowers": "$label: hat die Schätzung gesenkt",
     # Review
     "review.heading": "Eine Person prüft dieses Ergebnis",
-    "review.end_user": "Das System ist sich bei diesem Ergebnis nicht sicher genug, um es "
-    "automatisch zu erklären. Eine Person prüft es, bevor eine Entscheidung fällt.",
+    "review.end_user": "Das System ist sich bei seiner Bewertung nicht sicher genug, um sie "
+    "automatisch zu erklären. Eine Person prüft Ihren Fall, bevor eine Entscheidung fällt.",
     "review.end_user.health": "Die Konfidenz ist gering oder eine Qualitätsprüfung der "
     "Erklärung ist fehlgeschlagen. Prüfen Sie diesen Fall, ohne sich auf die Erklärung des "
     "Modells zu stützen.",
@@ -96,19 +103,45 @@ STRINGS: dict[str, str] = {
     "scope": "Diese Faktoren erklären nur dieses eine Ergebnis. Das Modell bringt sie mit dem "
     "Ergebnis in Verbindung; sie sind nicht unbedingt seine Ursachen und beschreiben nicht, "
     "wie das Modell alle Personen behandelt.",
+    "scope.review": "Die Person, die Ihren Fall prüft, betrachtet ihn als Ganzes, nicht nur "
+    "die Bewertung des Modells. Sie können sie fragen, welche Angaben über Sie verwendet "
+    "wurden.",
+    "scope.review.health": "Es werden keine Faktoren gezeigt, weil die Erklärung dieser "
+    "Schätzung ihre Prüfungen nicht bestanden hat.",
     "rights.heading": "Ihre Möglichkeiten",
     "rights.heading.health": "Verwendung dieser Schätzung",
     "rights.credit": "Sie können verlangen, dass eine Person diese Entscheidung überprüft, "
     "Ihren Standpunkt darlegen und die Entscheidung anfechten. Falls Angaben über Sie falsch "
+    "waren, können Sie sie berichtigen lassen.",
+    "rights.credit.US": "Sie können verlangen, dass eine Person diese Entscheidung überprüft, "
+    "Ihren Standpunkt darlegen und die Entscheidung anfechten. Falls Angaben über Sie falsch "
     "waren, können Sie sie berichtigen lassen. Wurde eine Kreditauskunft verwendet, erhalten "
     "Sie innerhalb von 60 Tagen eine kostenlose Kopie von der Auskunftei, die sie geliefert "
     "hat, und können unrichtige Angaben bestreiten.",
+    "rights.credit.EU": "Sie können verlangen, dass eine Person diese Entscheidung überprüft, "
+    "Ihren Standpunkt darlegen und die Entscheidung anfechten (Art. 22 DSGVO). Sie können "
+    "Auskunft darüber verlangen, welche personenbezogenen Daten verwendet wurden, und "
+    "aussagekräftige Informationen darüber, wie die Entscheidung zustande kam (Art. 15 "
+    "DSGVO), und falsche Angaben berichtigen lassen. Sie können sich außerdem bei einer "
+    "Datenschutzaufsichtsbehörde beschweren.",
+    "rights.credit.DE": "Sie können verlangen, dass eine Person diese Entscheidung überprüft, "
+    "Ihren Standpunkt darlegen und die Entscheidung anfechten (Art. 22 DSGVO). Sie können "
+    "Auskunft darüber verlangen, welche personenbezogenen Daten verwendet wurden, und "
+    "aussagekräftige Informationen darüber, wie die Entscheidung zustande kam (Art. 15 "
+    "DSGVO), und falsche Angaben berichtigen lassen. Wurde ein Score einer Auskunftei (etwa "
+    "der SCHUFA) verwendet, können Sie von der Auskunftei nach der DSGVO und dem "
+    "Bundesdatenschutzgesetz (BDSG) erfahren, welche Daten sie über Sie speichert und wie "
+    "der Score zustande kam. Sie können sich bei der Datenschutzaufsichtsbehörde Ihres "
+    "Bundeslandes beschweren.",
     "rights.hiring": "Sie können verlangen, dass eine Person dieses Ergebnis überprüft, und "
     "um ein alternatives Auswahlverfahren oder angemessene Vorkehrungen bitten. Sie können "
     "außerdem erfragen, welche Daten verwendet wurden und wie lange sie gespeichert werden.",
     "rights.health": "Diese Schätzung unterstützt die klinische Beurteilung und ersetzt sie nicht.",
     "rights.general": "Sie können verlangen, dass eine Person dieses Ergebnis überprüft und "
     "falsche Angaben berichtigt werden.",
+    "rights.general.EU": "Sie können verlangen, dass eine Person dieses Ergebnis überprüft, "
+    "und es anfechten (Art. 22 DSGVO), Auskunft darüber verlangen, welche personenbezogenen "
+    "Daten wie verwendet wurden (Art. 15 DSGVO), und falsche Angaben berichtigen lassen.",
     # Chart
     "chart.title": "Wie stark jeder Faktor gewirkt hat",
     "chart.alt": "Balkendiagramm der $n wichtigsten Faktoren. $top hat am stärksten in "

@@ -29,6 +29,12 @@ STRINGS: dict[str, str] = {
     "lead.general.neutral": "An automated model assessed this case. Its result: $outcome.",
     "lead.general.regression": "The model's estimate: $value. The average estimate over the "
     "reference population is $base.",
+    # Leads when a person reviews the case: no outcome is announced before that review.
+    "lead.credit.review": "An automated credit-scoring model assessed your application. "
+    "No decision has been made yet.",
+    "lead.hiring.review": "An automated screening tool assessed your application. "
+    "No decision has been made yet.",
+    "lead.general.review": "An automated model assessed this case. No decision has been made yet.",
     "lead.analyst.classification": "Predicted class: $label (probability $probability). "
     "Explained output: $target, $space space, $output against a base value of $base.",
     "lead.analyst.regression": "Predicted value: $value. Explained output: $space space, "
@@ -45,8 +51,8 @@ STRINGS: dict[str, str] = {
     "reason.generic.regression.lowers": "$label: lowered the estimate",
     # Review instead of a confident list
     "review.heading": "A person will review this",
-    "review.end_user": "The system is not sure enough about this result to explain it "
-    "automatically. A person will review it before a decision is made.",
+    "review.end_user": "The system is not sure enough about its assessment to explain it "
+    "automatically. A person will review your case before a decision is made.",
     "review.end_user.health": "Confidence is low or an explanation-quality check failed. "
     "Review this case without relying on the model's explanation.",
     # Confidence
@@ -91,18 +97,40 @@ STRINGS: dict[str, str] = {
     "scope": "These factors explain this one result. They are factors the model associated "
     "with it, not necessarily its causes, and they do not describe how the model treats "
     "everyone.",
+    "scope.review": "The person reviewing your case looks at it as a whole, not only at the "
+    "model's assessment. You can ask them which information about you was used.",
+    "scope.review.health": "No factors are shown because the model's explanation of this "
+    "estimate did not pass its checks.",
     "rights.heading": "Your options",
     "rights.heading.health": "Use of this estimate",
+    # Rights: rights.<domain>.<jurisdiction>, then the EU's for a member state, then
+    # rights.<domain> (no jurisdiction-specific law named).
     "rights.credit": "You can ask for a person to review this decision, give your point of "
+    "view and contest it. If information about you was wrong, you can have it corrected.",
+    "rights.credit.US": "You can ask for a person to review this decision, give your point of "
     "view and contest it. If information about you was wrong, you can have it corrected. If "
     "a credit report was used, you can get a free copy from the agency that supplied it "
     "within 60 days and dispute anything inaccurate.",
+    "rights.credit.EU": "You can ask for a person to review this decision, give your point of "
+    "view and contest it (GDPR Article 22). You can ask which personal data were used and "
+    "for meaningful information about how the decision was reached (GDPR Article 15), and "
+    "have wrong information corrected. You can also complain to a data protection authority.",
+    "rights.credit.DE": "You can ask for a person to review this decision, give your point of "
+    "view and contest it (GDPR Article 22). You can ask which personal data were used and "
+    "for meaningful information about how the decision was reached (GDPR Article 15), and "
+    "have wrong information corrected. If a credit agency's score (such as SCHUFA's) was "
+    "used, you can ask the agency for the data it holds about you and how the score was "
+    "formed, under the GDPR and the German Federal Data Protection Act (BDSG). You can "
+    "complain to the data protection authority of your federal state.",
     "rights.hiring": "You can ask for a person to review this result, and for an alternative "
     "selection process or a reasonable accommodation. You can also ask what data was used "
     "and how long it is kept.",
     "rights.health": "This estimate supports clinical judgement and does not replace it.",
     "rights.general": "You can ask for a person to review this result, and for wrong "
     "information to be corrected.",
+    "rights.general.EU": "You can ask for a person to review this result and contest it "
+    "(GDPR Article 22), ask which personal data were used and how (GDPR Article 15), and "
+    "have wrong information corrected.",
     # Chart
     "chart.title": "How much each factor mattered",
     "chart.alt": "Bar chart of the $n factors that mattered most. $top pushed most toward "

@@ -153,3 +153,63 @@ def test_too_many_instances_is_422(tiny_models_dir: Path) -> None:
         r = c.post("/v1/models/tiny_credit/predict", json={"instances": [GOOD] * 3})
         assert r.status_code == 422
         assert r.json()["error"]["details"][0]["field"] == "instances"
+
+
+# Issue 12, items 2 and 14: hostile inputs that answered 500.
+_HUGE = "1" + "0" * 399  # a 400-digit integer: float() overflows
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "field"),
+    [
+        ("kernel_shap", {"nsamples": "auto"}, "options.nsamples"),
+        ("kernel_shap", {"nsamples": 2.5}, "options.nsamples"),
+        ("permutation_shap", {"max_evals": "100"}, "options.max_evals"),
+        ("lime", {"num_samples": "many"}, "options.num_samples"),
+        ("exact_shap", {"seed": "zero"}, "options.seed"),
+    ],
+)
+@pytest.mark.parametrize("model", ["tiny_credit", "tiny_regression"])
+def test_option_types_are_checked_before_the_budget(
+    client: TestClient, model: str, method: str, options: dict[str, Any], field: str
+) -> None:
+    instance: Any = GOOD if model == "tiny_credit" else [0, 0, 0]
+    body = {"instances": [instance], "method": method, "options": options}
+    r = client.post(f"/v1/models/{model}/explain", json=body)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert [d["field"] for d in error["details"]] == [field]
+
+
+@pytest.mark.parametrize(
+    ("route", "method"),
+    [("predict", None), ("explain", None), ("explain", "exact_shap"), ("explain", "kernel_shap")],
+)
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_an_integer_too_large_for_a_float_is_422(
+    client: TestClient, route: str, method: str | None, sign: str
+) -> None:
+    raw = (
+        '{"instances": [{"income": ' + sign + _HUGE + ', "debt": 1, "employment": "full_time", '
+        '"has_guarantor": 0}]' + (f', "method": "{method}"' if method else "") + "}"
+    )
+    r = client.post(
+        f"/v1/models/tiny_credit/{route}", content=raw, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422, r.text
+    detail = r.json()["error"]["details"][0]
+    assert detail["field"] == "instances[0].income"
+    assert "finite" in detail["problem"]
+    assert _HUGE not in r.text  # not echoed back in full
+
+
+def test_an_integer_too_large_for_a_float_is_422_in_a_list_instance(client: TestClient) -> None:
+    raw = '{"instances": [[' + _HUGE + ", 0, 0]]}"
+    r = client.post(
+        "/v1/models/tiny_regression/predict",
+        content=raw,
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"][0]["field"].startswith("instances[0].")

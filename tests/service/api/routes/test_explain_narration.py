@@ -21,6 +21,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
+from service.people.narratives import TEMPLATE_VERSION
 from tests.support import make_settings, write_bundle
 
 CASE = {"income": 42.5, "debt": 30.0, "employment": "part_time", "has_guarantor": 1}
@@ -44,14 +45,14 @@ def test_explain_carries_reasons_narrative_confidence_and_screening(client: Test
     assert e["screening"] == {"suppressed": [], "flagged": []}
     assert e["counterfactuals"] == []
     assert e["counterfactual_note"] is None
-    assert e["notice"]["template_version"] == "1.0.0"
+    assert e["notice"]["template_version"] == TEMPLATE_VERSION
     assert e["notice"]["locale"] == "en"
 
 
 def test_german_narrative_and_the_template_record(client: TestClient) -> None:
     (e,) = _post(client, "tiny_credit", locale="de", persona="audit").json()["explanations"]
     assert e["narrative"].startswith("Erklärungsprotokoll von tiny_credit 1.0")
-    assert "Vorlagenversion 1.0.0, Sprache de, Ansicht audit" in e["narrative"]
+    assert f"Vorlagenversion {TEMPLATE_VERSION}, Sprache de, Ansicht audit" in e["narrative"]
     assert e["notice"]["locale"] == "de"
     assert e["notice"]["persona"] == "audit"
     # The tiny card has no German copy: every reason says so.

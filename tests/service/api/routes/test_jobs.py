@@ -128,7 +128,7 @@ def test_every_row_equals_a_one_row_explain(jobs_client: TestClient, model: str)
         assert response.headers["location"] == f"/v1/jobs/{response.json()['id']}"
         jobs[method, output] = response.json()["id"]
     assert jobs
-    for (method, _), job_id in jobs.items():
+    for (method, output), job_id in jobs.items():
         job = wait_for(jobs_client, job_id)
         assert job["status"] == "succeeded", job
         rows = _jsonl(jobs_client, job_id)
@@ -144,7 +144,7 @@ def test_every_row_equals_a_one_row_explain(jobs_client: TestClient, model: str)
             explained = jobs_client.post(f"/v1/models/{model}/explain", json=body)
             assert explained.status_code == 200, explained.text
             item = explained.json()["explanations"][0]
-            assert _as_explained(rows[i]) == _explained(item), (model, method, i)
+            assert _as_explained(rows[i]) == _explained(item), (model, method, output, i)
 
 
 def test_the_three_formats_hold_the_same_numbers(jobs_client: TestClient) -> None:

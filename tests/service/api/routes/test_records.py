@@ -285,3 +285,46 @@ def test_a_rendered_widget_is_hashed_in_the_record(audit_client: TestClient) -> 
 def _sent(response: dict[str, Any]) -> dict[str, Any]:
     """A response without its timing, the one part a record keeps as of its writing."""
     return {k: v for k, v in response.items() if k != "timing"}
+
+
+def test_a_reference_is_kept_listed_filtered_and_exported(audit_client: TestClient) -> None:
+    mine = _explain(audit_client, "tiny_credit", [CASE], method="exact_shap", reference="LOAN-7")
+    _explain(audit_client, "tiny_credit", [CASE], method="exact_shap", reference="LOAN-8")
+    _explain(audit_client, "tiny_credit", [CASE], method="exact_shap")
+    listed = audit_client.get("/v1/explanations", params={"reference": "LOAN-7"}).json()
+    assert [x["id"] for x in listed["explanations"]] == [mine["id"]]
+    assert listed["explanations"][0]["reference"] == "LOAN-7"
+    record = audit_client.get(f"/v1/explanations/{mine['id']}").json()
+    assert record["reference"] == "LOAN-7"
+    assert record["request"]["reference"] == "LOAN-7"
+    packet = audit_client.get(f"/v1/explanations/{mine['id']}/case").text
+    assert "LOAN-7" in packet
+    body = {"filters": {"reference": "LOAN-8"}, "format": "csv"}
+    listing = audit_client.post("/v1/exports", json=body).text.splitlines()
+    assert len(listing) == 2
+    assert listing[1].split(",")[-2:] == ["LOAN-8", "decision"]
+    too_long = {"instances": [CASE], "reference": "x" * 201}
+    assert audit_client.post("/v1/models/tiny_credit/explain", json=too_long).status_code == 422
+
+
+def test_previews_stay_out_of_listings_samples_and_exports(audit_client: TestClient) -> None:
+    decision = _explain(audit_client, "tiny_credit", [CASE], method="exact_shap")
+    preview = _explain(audit_client, "tiny_credit", [CASE], method="exact_shap", purpose="preview")
+    listed = audit_client.get("/v1/explanations").json()["explanations"]
+    assert [x["id"] for x in listed] == [decision["id"]]
+    previews = audit_client.get("/v1/explanations", params={"purpose": "preview"}).json()
+    assert [x["id"] for x in previews["explanations"]] == [preview["id"]]
+    assert previews["explanations"][0]["purpose"] == "preview"
+    sample = audit_client.post("/v1/samples", json={"size": 10, "seed": 1}).json()
+    assert {i["record_id"] for i in sample["items"]} == {decision["id"]}
+    asked = audit_client.post(
+        "/v1/samples", json={"filters": {"purpose": "preview"}, "size": 10, "seed": 1}
+    ).json()
+    assert {i["record_id"] for i in asked["items"]} == {preview["id"]}
+    exported = audit_client.post("/v1/exports", json={"filters": {}, "format": "csv"}).text
+    assert decision["id"] in exported
+    assert preview["id"] not in exported
+    report = audit_client.get("/v1/models/tiny_credit/report").json()
+    assert report["n_records"] == 1
+    # The record itself is still there, for whoever looks it up.
+    assert audit_client.get(f"/v1/explanations/{preview['id']}").json()["purpose"] == "preview"

@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from tests.helpers.audit import bearer
+
 DECLINED = {"income": 20.0, "debt": 90.0, "employment": "unemployed", "has_guarantor": 0}
 APPROVED = {"income": 180.0, "debt": 5.0, "employment": "full_time", "has_guarantor": 1}
 
@@ -32,6 +34,22 @@ def _cases(client: TestClient, n_declined: int, n_approved: int) -> dict[str, li
         _explain(client, "tiny_credit", {**APPROVED, "debt": 5.0 + i}) for i in range(n_approved)
     ]
     return {"declined": declined, "approved": approved}
+
+
+def _reviewers(client: TestClient, *names: str) -> dict[str, tuple[dict[str, str], str]]:
+    """A reviewer key's headers and id per name (the first key, an admin, closes open mode)."""
+    admin = client.post("/v1/keys", json={"role": "admin", "name": "ops"})
+    assert admin.status_code == 201, admin.text
+    out = {}
+    for name in names:
+        r = client.post(
+            "/v1/keys",
+            json={"role": "reviewer", "name": name},
+            headers=bearer(admin.json()["key"]),
+        )
+        assert r.status_code == 201, r.text
+        out[name] = bearer(r.json()["key"]), r.json()["id"]
+    return out
 
 
 def test_sample_annotate_sign_off_export(audit_client: TestClient) -> None:
@@ -57,36 +75,50 @@ def test_sample_annotate_sign_off_export(audit_client: TestClient) -> None:
 
     record_id = items[0]["record_id"]
     url = f"/v1/explanations/{record_id}/annotations"
-    verdict = {"verdict": "inaccurate", "note": "debt dominates oddly", "reviewer": "alice"}
-    first = audit_client.post(url, json=verdict)
+    # Anonymous (open mode) may give a verdict but can never be the second pair of eyes.
+    open_verdict = audit_client.post(url, json={"verdict": "ok"})
+    assert open_verdict.json()["reviewer"] == "anonymous"
+    anonymous = audit_client.post(f"{url}/{open_verdict.json()['id']}/signoff", json={})
+    assert anonymous.status_code == 403, anonymous.text
+
+    keys = _reviewers(audit_client, "alice", "bob", "carol")
+    (alice, alice_id), (bob, bob_id), (carol, _) = keys["alice"], keys["bob"], keys["carol"]
+    verdict = {"verdict": "inaccurate", "note": "debt dominates oddly"}
+    first = audit_client.post(
+        url, json={**verdict, "supersedes": open_verdict.json()["id"]}, headers=alice
+    )
     assert first.status_code == 201, first.text
+    assert first.json()["reviewer"] == "alice"
+    assert first.json()["caller"] == alice_id
     first_id = first.json()["id"]
-    record = audit_client.get(f"/v1/explanations/{record_id}").json()
+    record = audit_client.get(f"/v1/explanations/{record_id}", headers=alice).json()
     assert first.json()["record_sha256"] == record["record_sha256"]
 
-    own = audit_client.post(f"{url}/{first_id}/signoff", json={"reviewer": "alice"})
+    # Free text cannot name someone else: the reviewer is the key.
+    named = audit_client.post(f"{url}/{first_id}/signoff", json={"reviewer": "bob"}, headers=alice)
+    assert named.status_code == 422
+    own = audit_client.post(f"{url}/{first_id}/signoff", json={}, headers=alice)
     assert own.status_code == 409
-    signed = audit_client.post(f"{url}/{first_id}/signoff", json={"reviewer": "bob"})
+    signed = audit_client.post(f"{url}/{first_id}/signoff", json={"note": "agreed"}, headers=bob)
     assert signed.status_code == 201, signed.text
-    assert (
-        audit_client.post(f"{url}/{first_id}/signoff", json={"reviewer": "carol"}).status_code
-        == 409
-    )
+    assert signed.json()["reviewer"] == "bob"
+    assert signed.json()["caller"] == bob_id
+    assert audit_client.post(f"{url}/{first_id}/signoff", json={}, headers=carol).status_code == 409
 
-    correction = {"verdict": "ok", "note": "on second look, fine", "reviewer": "alice"}
-    fixed = audit_client.post(url, json={**correction, "supersedes": first_id})
+    correction = {"verdict": "ok", "note": "on second look, fine"}
+    fixed = audit_client.post(url, json={**correction, "supersedes": first_id}, headers=alice)
     assert fixed.status_code == 201, fixed.text
-    again = audit_client.post(url, json={**correction, "supersedes": first_id})
+    again = audit_client.post(url, json={**correction, "supersedes": first_id}, headers=alice)
     assert again.status_code == 409
-    listed = {a["id"]: a for a in audit_client.get(url).json()["annotations"]}
-    assert len(listed) == 3
+    listed = {a["id"]: a for a in audit_client.get(url, headers=alice).json()["annotations"]}
+    assert len(listed) == 4
     assert listed[first_id]["current"] is False
     assert listed[first_id]["superseded_by"] == fixed.json()["id"]
     assert listed[first_id]["signed_off_by"] == signed.json()["id"]
     assert listed[fixed.json()["id"]]["current"] is True
     assert listed[first_id]["note"] == "debt dominates oddly"  # never edited
 
-    r = audit_client.post("/v1/exports", json={"sample_id": sample["id"]})
+    r = audit_client.post("/v1/exports", json={"sample_id": sample["id"]}, headers=carol)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/zip"
     assert r.headers["x-clarion-content-sha256"] == hashlib.sha256(r.content).hexdigest()
@@ -100,7 +132,7 @@ def test_sample_annotate_sign_off_export(audit_client: TestClient) -> None:
     assert [x["record"]["id"] for x in lines] == record_ids
     for line, stamp in zip(lines, manifest["records"], strict=True):
         assert line["record"]["record_sha256"] == stamp["record_sha256"]
-    assert len(lines[0]["annotations"]) == 3
+    assert len(lines[0]["annotations"]) == 4
     listing = list(csv.DictReader(io.StringIO(archive.read("listing.csv").decode())))
     assert [row["record_id"] for row in listing] == record_ids
     assert listing[0]["current_verdicts"] == "ok"
@@ -136,15 +168,15 @@ def test_an_export_needs_a_sample_or_filters(audit_client: TestClient) -> None:
 def test_annotation_errors(audit_client: TestClient) -> None:
     record_id = _cases(audit_client, 1, 0)["declined"][0]
     url = f"/v1/explanations/{record_id}/annotations"
-    bad = audit_client.post(url, json={"verdict": "meh", "reviewer": "alice"})
+    bad = audit_client.post(url, json={"verdict": "meh"})
     assert bad.status_code == 422
-    missing = audit_client.post(
-        f"/v1/explanations/{'0' * 32}/annotations", json={"verdict": "ok", "reviewer": "a"}
-    )
+    free_text = audit_client.post(url, json={"verdict": "ok", "reviewer": "alice"})
+    assert free_text.status_code == 422
+    missing = audit_client.post(f"/v1/explanations/{'0' * 32}/annotations", json={"verdict": "ok"})
     assert missing.status_code == 404
-    position = audit_client.post(url, json={"verdict": "ok", "reviewer": "a", "position": 3})
+    position = audit_client.post(url, json={"verdict": "ok", "position": 3})
     assert position.status_code == 422
-    unknown = audit_client.post(url, json={"verdict": "ok", "reviewer": "a", "supersedes": "x"})
+    unknown = audit_client.post(url, json={"verdict": "ok", "supersedes": "x"})
     assert unknown.status_code == 404
 
 

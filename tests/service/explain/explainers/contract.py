@@ -99,7 +99,8 @@ def check_shapes(cls: type[Explainer], case: Case, n: int) -> None:
 def check_parameter_violations(cls: type[Explainer], case: Case) -> None:
     """Every violation of the constraint table reads the same way."""
     for key, constraint in cls.parameter_constraints.items():
-        for bad in (int(constraint.low) - 1, int(constraint.high) + 1, 2.5, True, "many"):
+        fraction = (2.5,) if constraint.kind is int else ()  # a fraction is a valid float
+        for bad in (int(constraint.low) - 1, int(constraint.high) + 1, *fraction, True, "many"):
             explainer = make(cls, **{key: bad})
             with pytest.raises(InvalidInput) as info:
                 explainer.fit(case.game)

@@ -153,3 +153,29 @@ def test_a_one_value_bin_is_undiscretized_to_its_value() -> None:
     assert np.any(values == 5.0)
     assert values.min() == 5.0
     assert values.max() <= 9.0
+
+
+def test_compiled_ndtri_is_scipys_to_the_bit() -> None:
+    import numba
+    from scipy import special as sc
+
+    from service.explain.explainers._truncnorm import ndtri
+
+    @numba.njit
+    def each(y: np.ndarray) -> np.ndarray:
+        out = np.empty_like(y)
+        for i in range(y.shape[0]):
+            out[i] = ndtri(y[i])
+        return out
+
+    rng = np.random.default_rng(0)
+    y = np.concatenate(
+        [
+            rng.random(20_000),
+            10 ** rng.uniform(-300, -1, 2_000),  # the far tails, both branches of cephes
+            1 - 10 ** rng.uniform(-16, -1, 2_000),
+            [0.0, 1.0, 0.5, np.exp(-2), 1 - np.exp(-2), -0.1, 1.1],
+        ]
+    )
+    ours, theirs = each(y), sc.ndtri(y)
+    assert np.array_equal(ours, theirs, equal_nan=True)

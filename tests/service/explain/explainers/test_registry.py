@@ -53,18 +53,18 @@ def test_public_surface_is_sorted_and_pinned() -> None:
     [
         (True, "raw", 40, "tree_shap"),
         (True, "probability", DEFAULT_MAX_PLAYERS, "tree_shap"),
-        (True, "probability", DEFAULT_MAX_PLAYERS + 1, "permutation_shap"),
+        (True, "probability", DEFAULT_MAX_PLAYERS + 1, "tree_shap"),  # near-exact (item 3)
         (False, "raw", DEFAULT_MAX_PLAYERS, "exact_shap"),
         (False, "probability", DEFAULT_MAX_PLAYERS, "exact_shap"),
-        (False, "raw", DEFAULT_MAX_PLAYERS + 1, "permutation_shap"),
-        (False, "probability", MAX_PLAYERS + 1, "permutation_shap"),
+        (False, "raw", DEFAULT_MAX_PLAYERS + 1, "sampled_shap"),
+        (False, "probability", MAX_PLAYERS + 1, "sampled_shap"),
     ],
 )
 def test_auto_keeps_its_rule(
     trees: TreeSupport, has_trees: bool, space: str, n_players: int, expected: str
 ) -> None:
     """tree_shap with verified trees (raw, or up to the enumeration default), else
-    exact_shap up to that default, else permutation_shap."""
+    exact_shap up to that default, else sampled_shap."""
     model = Capabilities(
         n_players=n_players,
         output_space=space,

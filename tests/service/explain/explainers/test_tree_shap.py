@@ -65,9 +65,19 @@ def test_probability_values_come_from_exact_enumeration(multiclass: TreeCase) ->
     assert explanation.additivity_residual.max() < 1e-9
 
 
-def test_probability_beyond_the_enumeration_limit_is_refused(binary: TreeCase) -> None:
-    with pytest.raises(InvalidInput, match="output 'raw'"):
-        TreeShap(max_players=3).fit(binary.game("probability"))
+@pytest.mark.parametrize("name", ["binary", "multiclass"])
+def test_probability_beyond_the_enumeration_limit_uses_raw_values_as_control_variate(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    case: TreeCase = request.getfixturevalue(name)
+    game = case.game("probability")
+    explanation = TreeShap(max_players=3, residual_pairs=512, seed=1).fit(game).explain(case.X)
+    assert explanation.meta["algorithm"] == "raw_control_variate"
+    exact = ExactShap().fit(game).explain(case.X).values
+    error = np.abs(explanation.values - exact)
+    assert error.max() < 5e-3
+    assert (error <= 3 * explanation.quality["sampling_error"][:, None, :] + 1e-9).mean() >= 0.9
+    assert explanation.additivity_residual.max() < 1e-12
 
 
 def test_a_model_without_tree_support_is_unavailable_with_the_reason(binary: TreeCase) -> None:
@@ -87,13 +97,13 @@ def test_trees_that_read_other_columns_are_unavailable(binary: TreeCase) -> None
     assert TreeShap.unavailable(model) == "the trees read 5 columns; the model has 3"
 
 
-def test_auto_picks_tree_shap_in_raw_space_or_within_the_enumeration_default(
+def test_auto_picks_tree_shap_in_raw_space_and_in_probability_space(
     binary: TreeCase,
 ) -> None:
     for n_players, space, accepted in [
         (20, "raw", True),
         (12, "probability", True),
-        (13, "probability", False),
+        (13, "probability", True),  # beyond enumeration: the raw control variate
     ]:
         model = Capabilities(n_players=n_players, output_space=space, trees=binary.tree_support)
         assert TreeShap.accepts(model) is accepted
@@ -106,4 +116,10 @@ def test_parameters_follow_the_explainer_contract(binary: TreeCase) -> None:
         TreeShap(max_players=0).fit(binary.game("raw"))
     with pytest.raises(InvalidInput, match="unknown option 'nsamples'"):
         TreeShap.from_options({"nsamples": 10})
-    assert TreeShap.from_options({"seed": 3}).get_params() == {"seed": 3, "max_players": 12}
+    assert TreeShap.from_options({"seed": 3}).get_params() == {
+        "seed": 3,
+        "max_players": 12,
+        "residual_pairs": 64,
+    }
+    with pytest.raises(InvalidInput, match="the 'residual_pairs' parameter of TreeShap"):
+        TreeShap(residual_pairs=1).fit(binary.game("raw"))

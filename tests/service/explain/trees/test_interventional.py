@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from service.explain.trees import build_tables, compile_paths, shapley_values
-from tests.service.explain.trees.cases import ATOL, RTOL, TreeCase, exact_values, make_card, serve
+from tests.service.explain.trees.cases import (
+    ATOL,
+    RTOL,
+    TreeCase,
+    exact_values,
+    make_card,
+    serve,
+    shap_values,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,4 +86,47 @@ def test_deep_paths_are_exact(deep_case: TreeCase) -> None:
     np.testing.assert_allclose(values, exact_values(deep_case), atol=ATOL, rtol=RTOL)
     np.testing.assert_allclose(
         base + values.sum(axis=1), deep_case.predict_raw(deep_case.X), atol=ATOL, rtol=RTOL
+    )
+
+
+@pytest.fixture(scope="module")
+def deep_forest_case() -> TreeCase:
+    """A depth-12 random forest and 150 background rows: long paths, and more than 64
+    distinct background patterns per path (several words of slot bit sets)."""
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(2000, 14))
+    y = ((X[:, 0] * X[:, 1] + X[:, 2:].sum(axis=1) * X[:, 3]) > 0).astype(int)
+    model = RandomForestClassifier(n_estimators=6, max_depth=12, random_state=0).fit(X, y)
+    proto = to_onnx(model, X[:1].astype(np.float32), options={"zipmap": False}, target_opset=17)
+    card = make_card(14, "classification")
+    return serve("deep_forest", model, proto, card, X[:150], X[150:156])
+
+
+def test_long_paths_in_a_deep_forest_match_shap_and_dense_tables(
+    deep_forest_case: TreeCase,
+) -> None:
+    case = deep_forest_case
+    support = case.tree_support
+    players = tuple((j,) for j in range(14))
+    values, base, tables, _ = support.interventional(case.X, case.background, players)
+    assert int(tables.paths.k.max()) > 8
+    assert tables.n_dense < tables.paths.n_paths
+    assert int(np.diff(tables.sparse_ptr).max()) > 64  # several bit-set words on some path
+    np.testing.assert_allclose(values, shap_values(case), atol=ATOL, rtol=RTOL)
+    np.testing.assert_allclose(
+        base + values.sum(axis=1), case.predict_raw(case.X), atol=ATOL, rtol=RTOL
+    )
+    ensemble = support.ensemble
+    paths = compile_paths(ensemble, players)
+    sparse = build_tables(ensemble, paths, case.background, max_dense_slots=0)
+    dense = build_tables(ensemble, paths, case.background.repeat(2, axis=0))  # 2^8 <= rows
+    assert sparse.n_dense == 0
+    assert dense.n_dense > tables.n_dense
+    np.testing.assert_allclose(
+        shapley_values(ensemble, sparse, case.X),
+        shapley_values(ensemble, dense, case.X),
+        atol=1e-12,
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from service.people.narratives import TEMPLATE_VERSION, render_text
+from service.people.narratives import TEMPLATE_VERSION, Locale, render_text
 from tests.service.people.narratives.cases import CASES, explained, narrated
 
 
@@ -67,11 +69,67 @@ def test_low_fidelity_replaces_the_reason_list_with_the_review_message_for_end_u
     kinds = [s.kind for s in e.notice.sections]
     assert kinds == ["review", "scope", "rights"]
     assert e.notice.chart is None
-    assert "A person will review it" in e.narrative
+    assert "A person will review your case" in e.narrative
     assert e.reasons  # the JSON still carries them, for the reviewer
     analyst = narrated(CASES["credit_review"], "analyst")
     assert "Review required: LIME fidelity." in analyst.narrative
     assert "Principal reasons" in analyst.narrative
+
+
+@pytest.mark.parametrize("locale", ["en", "de"])
+def test_the_review_notice_does_not_contradict_itself(locale: Locale) -> None:
+    # Issue 16, defect 6: "not in your favour", then "a person will review it before a
+    # decision is made", then "These factors explain this one result" with no factors.
+    e = narrated(CASES["credit_review"], locale=locale)
+    assert e.notice is not None
+    said = e.narrative
+    for contradiction in (
+        "not in your favour",
+        "These factors",
+        "nicht zu Ihren Gunsten",
+        "Diese Faktoren",
+    ):
+        assert contradiction not in said, contradiction
+    assert e.notice.lead.endswith(
+        "No decision has been made yet."
+        if locale == "en"
+        else "Eine Entscheidung ist noch nicht gefallen."
+    )
+    # Without review, the same case says its outcome and explains its factors.
+    plain = narrated(CASES["credit"], locale=locale)
+    assert ("not in your favour" if locale == "en" else "nicht zu Ihren Gunsten") in (
+        plain.narrative
+    )
+
+
+def _rights(card_update: dict[str, object], locale: Locale = "en") -> str:
+    case = CASES["credit"]
+    card = case.card.model_copy(update=card_update)
+    e = narrated(dataclasses.replace(case, card=card), locale=locale)
+    assert e.notice is not None
+    (rights,) = [s for s in e.notice.sections if s.kind == "rights"]
+    return " ".join(rights.paragraphs)
+
+
+def test_the_rights_paragraph_follows_the_cards_jurisdiction() -> None:
+    # Issue 16, defect 7: FCRA's "free copy within 60 days" only for US cards.
+    assert "60 days" in _rights({"jurisdiction": "US"})
+    assert "60 days" not in _rights({})
+    assert "GDPR" not in _rights({})
+    eu = _rights({"jurisdiction": "EU"})
+    assert "GDPR Article 22" in eu
+    assert "GDPR Article 15" in eu
+    assert "60 days" not in eu
+    assert "BDSG" not in eu
+    de = _rights({"jurisdiction": "DE"})
+    assert "BDSG" in de
+    assert "GDPR Article 22" in de
+    assert "60 days" not in de
+    assert _rights({"jurisdiction": "FR"}) == eu  # a member state without its own wording
+    german = _rights({"jurisdiction": "DE"}, "de")
+    assert "Art. 22 DSGVO" in german
+    assert "Bundesdatenschutzgesetz (BDSG)" in german
+    assert "60 Tagen" not in german
 
 
 def test_counterfactuals_come_with_the_not_a_guarantee_note() -> None:

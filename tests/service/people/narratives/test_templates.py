@@ -13,7 +13,12 @@ from service.people.narratives.templates import TEMPLATES, text
 # A change to any template must come with a new TEMPLATE_VERSION (it travels with every
 # notice and audit record, so a stored notice names the exact words it was made of):
 # record the new version's digest here when you bump it.
-DIGESTS = {"1.0.0": "be6aa4796f930fd17e2e0752f49ad9cc37a22045ad80f355099bb6f4b9d23cf7"}
+DIGESTS = {
+    "1.0.0": "be6aa4796f930fd17e2e0752f49ad9cc37a22045ad80f355099bb6f4b9d23cf7",
+    # Issue 16: coherent review notices (no outcome before the review, no "these factors"
+    # without factors) and rights paragraphs per card jurisdiction (FCRA only for US).
+    "1.1.0": "7bad88b7f7a65588f5817a1ac96df4c406d16817570e8542c4af700b41c458d9",
+}
 
 
 def _placeholders(template: str) -> set[str]:

@@ -1,0 +1,140 @@
+"""Near-exact probability-space values for tree ensembles: exact raw values as a control variate.
+
+The probability game is v(S) = mean_b link^-1(m(x_S, b)), m the model's raw outputs
+(margins). The inverse link (sigmoid, softmax) is smooth, so near the row it is close to
+linear: with A the secant of the link between the background's mean and the row (elementwise
+links; for softmax its Jacobian at the midpoint), the linearised game A m has exact
+Shapley values
+A phi_raw, and phi_raw is exact interventional TreeSHAP (``service.explain.trees``).
+Only the residual game r(S) = v(S) - A v_raw(S), the curvature, is sampled:
+
+- each sample is a chain: a random permutation of the players and a background row b,
+  walking from b to x one player at a time (M + 1 single-reference coalitions); a
+  player's marginal contribution to r along the chain is an unbiased sample of its
+  residual Shapley value (the interventional value is the mean over b of the
+  single-reference values);
+- chains come in antithetic pairs (a permutation and its reverse, the same b), and the
+  background rows are drawn stratified (a shuffled pass over the background, repeated);
+- margins and probabilities of every chain row come from one pass of the verified tree
+  arrays (``TreeSupport``: head.raw and head.output of the same scores), no ONNX run;
+- the estimate is made efficient (values add up to the model's probability minus the
+  base value, both through ONNX Runtime) by spreading the small remainder over the
+  players in proportion to their estimated variance (Covert & Lee's constrained
+  estimator), and ``sampling_error`` is the largest per-player standard error over the
+  pairs, per row and output, as ``sampled_shap`` reports it.
+
+Shapes: X (n_samples, n_columns) -> values (n_samples, n_players, n_outputs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from service.explain.game import Game
+from service.explain.trees.predict import predict_scores
+from service.explain.trees.support import TreeSupport
+
+__all__ = ["ResidualEstimate", "linear_links", "residual_values"]
+
+Array = NDArray[np.float64]
+
+linear_links = ("identity",)
+"""Links under which the probability is the raw output itself: raw values are exact."""
+
+_BLOCK_ROWS = 400_000
+"""Chain rows (times columns) evaluated at once."""
+
+
+@dataclass(frozen=True)
+class ResidualEstimate:
+    """values (n, M, k), sampling_error (n, k), evaluations per row (coalitions)."""
+
+    values: Array
+    sampling_error: Array
+    evaluations: int
+
+
+def jacobian(head_post_transform: str, raw: Array) -> Array:
+    """(n, k) raw outputs -> (n, k, k) Jacobian of the inverse link at those points."""
+    if head_post_transform == "SOFTMAX":
+        z = raw - raw.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        jac: Array = p[:, :, None] * np.eye(raw.shape[1])[None] - p[:, :, None] * p[:, None, :]
+        return jac
+    s = 0.5 * (1.0 + np.tanh(0.5 * raw))  # elementwise sigmoid on [-s, s] or per-class logits
+    return np.asarray((s * (1.0 - s))[:, :, None] * np.eye(raw.shape[1])[None], dtype=np.float64)
+
+
+def residual_values(
+    game: Game,
+    support: TreeSupport,
+    X: Array,
+    raw_values: Array,
+    raw_base: Array,
+    n_pairs: int,
+    seed: int,
+) -> ResidualEstimate:
+    """Probability-space values of rows X (n, n_columns) from exact raw values (n, M, k)
+    and the raw base (k,): control variate plus sampled residual, made efficient."""
+    n, m, k = raw_values.shape
+    rng = np.random.default_rng(seed)
+    head, ensemble = support.head, support.ensemble
+    raw_x = head.raw(predict_scores(ensemble, X))
+    outputs, base = game.predict(X), game.base_value()
+    A = jacobian(head.post_transform, 0.5 * (raw_x + raw_base[None, :]))  # (n, k, k)
+    if head.post_transform != "SOFTMAX":
+        # elementwise links: the secant from the base to the row, so that the linear game
+        # carries the whole gap v(N) - v(empty) and the residual sums to about zero
+        rise, run = outputs - base[None, :], raw_x - raw_base[None, :]
+        ok = np.abs(run) > 1e-9
+        secant = np.where(ok, rise / np.where(ok, run, 1.0), np.diagonal(A, axis1=1, axis2=2))
+        A = secant[:, :, None] * np.eye(k)[None]
+    control = np.einsum("nkj,nmj->nmk", A, raw_values)
+    n_chains = 2 * n_pairs
+    colmask_of = game.column_masks  # (c, M) player masks -> (c, n_columns)
+    values = np.empty((n, m, k))
+    error = np.empty((n, k))
+    # efficiency target: the model's probability minus the base, through ONNX Runtime
+    gaps = outputs - base[None, :]
+    n_bg = game.n_background
+    per_row = n_chains * (m + 1) * game.n_columns
+    block = max(1, _BLOCK_ROWS * 8 // max(per_row, 1))
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        b = stop - start
+        perms = np.argsort(rng.random((b, n_pairs, m)), axis=2)
+        perms = np.stack([perms, perms[:, :, ::-1]], axis=2).reshape(b, n_chains, m)
+        picks = np.concatenate([rng.permutation(n_bg) for _ in range(-(-b * n_pairs // n_bg))])[
+            : b * n_pairs
+        ]
+        bg_idx = np.repeat(picks.reshape(b, n_pairs), 2, axis=1)  # a pair shares its b
+        # coalition t of a chain holds the first t players of its permutation
+        rank = np.argsort(perms, axis=2)  # (b, c, M): position of each player
+        masks = rank[:, :, None, :] < np.arange(m + 1)[None, None, :, None]  # (b, c, t, M)
+        cols = colmask_of(masks.reshape(-1, m)).reshape(b, n_chains, m + 1, -1)
+        Z = np.where(
+            cols, X[start:stop, None, None, :], game.background[bg_idx][:, :, None, :]
+        ).reshape(-1, game.n_columns)
+        scores = predict_scores(ensemble, Z)
+        raw = head.raw(scores).reshape(b, n_chains, m + 1, k)
+        prob = head.output(scores).reshape(b, n_chains, m + 1, k)
+        res = prob - np.einsum("bkj,bctj->bctk", A[start:stop], raw)
+        delta = np.diff(res, axis=2)  # (b, c, M, k): contribution of the t-th player
+        contrib = np.empty_like(delta)
+        np.put_along_axis(contrib, perms[:, :, :, None], delta, axis=2)
+        pairs = contrib.reshape(b, n_pairs, 2, m, k).mean(axis=2)
+        mean = pairs.mean(axis=1)  # (b, M, k)
+        se = pairs.std(axis=1, ddof=1) / np.sqrt(n_pairs) if n_pairs > 1 else np.zeros_like(mean)
+        values[start:stop] = mean
+        error[start:stop] = se.max(axis=1)
+        var = se**2
+        # efficiency: spread the remainder over players by their variance
+        remainder = gaps[start:stop] - control[start:stop].sum(axis=1) - mean.sum(axis=1)  # (b, k)
+        total = var.sum(axis=1, keepdims=True)
+        share = np.where(total > 0, var / np.where(total > 0, total, 1.0), 1.0 / m)
+        values[start:stop] += share * remainder[:, None, :]
+    return ResidualEstimate(control + values, error, n_chains * (m + 1))

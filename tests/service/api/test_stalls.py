@@ -1,0 +1,103 @@
+"""Issue 12, items 5 and 6(c), against a real server process: /health/live answers in
+< 100 ms while the heaviest allowed explanation runs, and SIGTERM stops the server
+within 10 s even while ONNX Runtime is inside an endless run."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.launch import clean_environment, free_port, serve_command, stop, wait_until_ready
+from tests.bombs import bomb_bundle, slow_for_large_x0
+
+CASE = {"income": 173.1379, "debt": 30.0, "employment": "part_time", "has_guarantor": 1}
+
+
+@pytest.fixture
+def server(tiny_models_dir: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models_dir, models)
+    bomb_bundle(models, "slow", slow_for_large_x0())
+    port = free_port()
+    env = clean_environment(
+        CLARION_MODELS_DIR=str(models),
+        CLARION_DATABASE_URL=f"sqlite:///{tmp_path / 'audit.db'}",
+        CLARION_DATA_DIR=str(tmp_path),
+        CLARION_LOG_LEVEL="warning",
+        CLARION_EXPLAIN_TIMEOUT_S="300",
+        CLARION_PREDICT_TIMEOUT_S="300",
+    )
+    process = subprocess.Popen(
+        serve_command(host="127.0.0.1", port=port, workers=1),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(f"{url}/health/ready", process, what="service", timeout=120)
+        yield url, process
+    finally:
+        stop(process)
+
+
+def test_sigterm_stops_the_server_within_10_s_during_an_endless_run(
+    server: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, process = server
+
+    def endless() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server went away: as wanted
+            httpx.post(
+                f"{url}/v1/models/slow/predict",
+                json={"instances": [{"x0": 1e12, "x1": 1}]},
+                timeout=60,
+            )
+
+    caller = threading.Thread(target=endless, daemon=True)
+    caller.start()
+    time.sleep(1.5)  # the run is inside ONNX Runtime's Loop now
+    assert caller.is_alive()
+    start = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the server did not stop within 10 s of SIGTERM")
+    assert time.monotonic() - start < 10
+
+
+def test_health_answers_in_under_100_ms_during_a_maximal_explanation(
+    server: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, _ = server
+    heavy = {"instances": [CASE], "method": "kernel_shap", "options": {"nsamples": 100_000}}
+    answered: list[int] = []
+
+    def explain() -> None:
+        r = httpx.post(f"{url}/v1/models/tiny_credit/explain", json=heavy, timeout=300)
+        answered.append(r.status_code)
+
+    worker = threading.Thread(target=explain)
+    worker.start()
+    time.sleep(1.0)
+    latencies: list[float] = []
+    with httpx.Client(base_url=url, timeout=10) as client:
+        while worker.is_alive() and len(latencies) < 60:
+            start = time.perf_counter()
+            assert client.get("/health/live").status_code == 200
+            latencies.append((time.perf_counter() - start) * 1000)
+            time.sleep(0.05)
+    worker.join(timeout=300)
+    assert answered == [200]
+    assert len(latencies) >= 5, "the explanation ended too soon to measure"
+    assert sorted(latencies)[int(len(latencies) * 0.95) - 1] < 100, latencies
