@@ -5,7 +5,7 @@ and loads them once per process, cached by SHA-256 (the tree tables are built th
 once), and explains its partition's rows through the same engine steps as an explain
 request (``Engine.explain_numbers``), each row on its own exactly as a one-row request
 with the same seed, except where a method's rows are independent of each other
-(``tree_shap`` in raw space), which take rows in blocks. Rows whose values fail the
+(``Explainer.rows_independent``), which take rows in blocks. Rows whose values fail the
 card's checks are written with their problem in ``error``.
 """
 
@@ -65,9 +65,6 @@ _WORKER_FIELDS = (
 )
 _MAX_BLOCK_ROWS = 1_024
 _BLOCK_MODEL_ROWS = 4_000_000  # model rows per block: bounds memory
-# (method, output space) whose rows do not depend on the other rows of the call; the job
-# tests check every example model with every method against one-row explains.
-_ROW_BY_ROW_EXEMPT = frozenset({("tree_shap", "raw")})
 
 _MAX_MODELS = 8  # loaded models a worker keeps, least recently used dropped first
 
@@ -167,14 +164,14 @@ def _model(parts: BundleParts, settings: Settings) -> Any:
 
 def _block_rows(engine: Any, model: Any, plan: Plan) -> int:
     """Rows per call. A row must get the bits a one-row request gets, so rows go one at a
-    time unless the method computes each row on its own: tree_shap in raw space (the
-    path-table kernels write each row's values from that row alone). Blocks elsewhere
+    time unless the method computes each row on its own (``rows_independent``; the job
+    tests check every example model with every method). Blocks elsewhere
     can change the last bits: sampling methods draw their random numbers across the
     rows of a call, and evaluating coalitions in blocks regroups the sums (measured:
     exact_shap on diabetes_progression differs in the last bits)."""
     from service.explain.explainers import EXPLAINERS
 
-    if (plan.method, plan.output) not in _ROW_BY_ROW_EXEMPT:
+    if not EXPLAINERS[plan.method].rows_independent(plan.output):  # the explainer knows
         return 1
     per_row = (
         EXPLAINERS[plan.method]

@@ -31,12 +31,16 @@ def described(code: int, description: str) -> dict[int | str, dict[str, Any]]:
 
 
 def document_middleware_errors(schema: dict[str, Any]) -> dict[str, Any]:
-    """Add the answers that middleware gives before any route runs to every /v1 operation:
-    429 (rate limit) everywhere, 413 (body limit) where a body is sent."""
-    ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    """Add the answers given before a route runs to every /v1 and /v2 operation: 429 (rate
+    limits, counted in authentication) everywhere, 413 (body limit) where a body is sent.
+    The protocol routes (Open Inference Protocol, KServe) answer in their own error shape."""
+    clarion = {"$ref": "#/components/schemas/ErrorResponse"}
+    protocol = {"type": "object", "properties": {"error": {"type": "string"}}}
     for path, item in schema.get("paths", {}).items():
-        if not path.startswith("/v1/"):
+        if not path.startswith(("/v1/", "/v2")):
             continue
+        own = path.startswith("/v2") or path.endswith((":predict", ":explain"))
+        ref = protocol if own else clarion
         for method, operation in item.items():
             responses = operation.setdefault("responses", {})
             extra = [429] + ([413] if method in ("post", "put", "patch") else [])

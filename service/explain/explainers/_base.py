@@ -73,6 +73,14 @@ class Explainer(ABC):
     game_: Game
 
     @classmethod
+    def rows_independent(cls, output_space: str) -> bool:
+        """Whether each row's values are computed from that row alone, bit for bit the same
+        whatever other rows share the call (batch jobs then explain rows in blocks).
+        False unless a method knows: sampling draws across a call's rows, and evaluating
+        coalitions in blocks regroups sums in the last bits."""
+        return False
+
+    @classmethod
     def unavailable(cls, model: Capabilities) -> str | None:
         """Why this method cannot explain such a model whatever its options; None if it can."""
         return None

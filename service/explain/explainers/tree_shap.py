@@ -58,6 +58,11 @@ class TreeShap(Explainer):
         "residual_pairs": Interval(int, 2, 100_000),
     }
 
+    @classmethod
+    def rows_independent(cls, output_space: str) -> bool:
+        # Raw space: the path-table kernels write each row's values from that row alone.
+        return output_space == "raw"
+
     def __init__(
         self,
         *,

@@ -12,6 +12,7 @@ a reader sees a whole file or none; a file that cannot be read is rebuilt.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import tempfile
@@ -29,11 +30,20 @@ __all__ = ["TableStore"]
 log = structlog.get_logger(__name__)
 
 
+@functools.cache
 def _format() -> str:
-    """The tables' layout: their fields, so that a change of format is a new name."""
+    """The tables' layout and the code that builds them: their fields, and the source of
+    the modules that compute them, so a change of either is a new file name and tables
+    built by other code are never read."""
+    from service.explain.trees import _kernels, interventional, paths
+
+    digest = hashlib.sha256()
     names = [f.name for f in dataclasses.fields(PathTables)]
     names += [f"paths.{f.name}" for f in dataclasses.fields(Paths)]
-    return hashlib.sha256(",".join(names).encode()).hexdigest()[:16]
+    digest.update(",".join(names).encode())
+    for module in (interventional, paths, _kernels):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 class TableStore:
