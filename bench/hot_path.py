@@ -44,10 +44,14 @@ from service.launch import clean_environment, free_port, serve_command, stop, wa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+BOOTSTRAP = "bench-bootstrap-admin-key-0123456789"
+
+
+HEADERS = {"content-type": "application/json"}  # plus Clarion's app key, set in main()
 
 
 def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, bytes]:
-    conn.request("POST", path, body=body, headers={"content-type": "application/json"})
+    conn.request("POST", path, body=body, headers=HEADERS)
     response = conn.getresponse()
     return response.status, response.read()
 
@@ -153,6 +157,7 @@ def main() -> None:
         CLARION_DATABASE_URL=f"sqlite:///{work / 'audit.db'}",
         CLARION_DATA_DIR=str(work),
         CLARION_LOG_LEVEL="warning",
+        CLARION_BOOTSTRAP_ADMIN_KEY=BOOTSTRAP,
     )
     began = time.perf_counter()
     clarion = _start(
@@ -166,8 +171,12 @@ def main() -> None:
             f"http://127.0.0.1:{clarion_port}/health/ready", clarion, what="clarion", timeout=180
         )
         print(f"clarion serve ready after {time.perf_counter() - began:.1f} s", flush=True)
+        # As a product backend calls it: with an app key (no per-key limit by default).
         conn = http.client.HTTPConnection("127.0.0.1", clarion_port, timeout=60)
-        conn.request("GET", "/v1/models/german_credit/samples?limit=50")
+        admin = {"content-type": "application/json", "authorization": f"Bearer {BOOTSTRAP}"}
+        conn.request("POST", "/v1/keys", body=b'{"role": "app", "name": "bench"}', headers=admin)
+        HEADERS["authorization"] = "Bearer " + json.loads(conn.getresponse().read())["key"]
+        conn.request("GET", "/v1/models/german_credit/samples?limit=50", headers=HEADERS)
         instances = json.loads(conn.getresponse().read())["instances"]
         conn.close()
         bare_bodies = [json.dumps({"instances": [x]}).encode() for x in instances]

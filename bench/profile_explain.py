@@ -29,6 +29,7 @@ import httpx
 from service.launch import api_command, clean_environment, free_port, stop, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
+KEY = "profile-bootstrap-key-0123456789"
 
 # A stage is named by the first frame (from the top of the stack) matching one of these.
 STAGES: list[tuple[str, tuple[str, ...]]] = [
@@ -74,6 +75,7 @@ def main() -> None:
             CLARION_MODELS_DIR=str(ROOT / "models"),
             CLARION_DATABASE_URL=f"sqlite:///{tmp}/audit.db",
             CLARION_DATA_DIR=tmp,
+            CLARION_BOOTSTRAP_ADMIN_KEY=KEY,  # called with a key, as a product backend does
         )
         server = subprocess.Popen(
             api_command(host="127.0.0.1", port=port), env=env, stdout=subprocess.DEVNULL
@@ -82,7 +84,8 @@ def main() -> None:
         spying: subprocess.Popen[bytes] | None = None
         try:
             wait_until_ready(f"{base}/health/ready", server, what="service", timeout=120)
-            with httpx.Client(base_url=base, timeout=60) as client:
+            auth = {"authorization": f"Bearer {KEY}"}
+            with httpx.Client(base_url=base, timeout=60, headers=auth) as client:
                 sample = client.get("/v1/models/german_credit/samples?limit=1").json()
                 instance = sample["instances"][0]
                 body = {"instances": [instance] * args.instances, "output": "raw"}

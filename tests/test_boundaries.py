@@ -74,3 +74,30 @@ def test_every_public_package_declares_what_it_exports() -> None:
         assert len(exported) == len(set(exported)), name
         missing = [n for n in exported if not hasattr(module, n)]
         assert not missing, f"{name} exports undefined names {missing}"
+
+
+def _imported_packages(folder: str) -> dict[str, set[str]]:
+    """Top-level packages each module under ``folder`` imports (any import statement,
+    at module level, inside functions or under TYPE_CHECKING)."""
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_widgets_and_service_import_nothing_from_each_other() -> None:
+    """The workspace is a client of the API like any product app; the API's end-user HTML
+    is the service's own (service/html)."""
+    from_widgets = {p for p, names in _imported_packages("widgets").items() if "service" in names}
+    from_service = {p for p, names in _imported_packages("service").items() if "widgets" in names}
+    assert from_widgets == set(), from_widgets
+    assert from_service == set(), from_service

@@ -62,6 +62,8 @@ def _digest(token: str) -> str:
 
 
 _OPEN_RECHECK_S = 1.0
+_KEY_RECHECK_S = 1.0
+_MAX_VALID = 4096
 
 
 class KeyRing:
@@ -81,6 +83,7 @@ class KeyRing:
         self._loopback = loopback
         self._keys_exist = False
         self._open_until = 0.0  # time.monotonic() until which 'no key exists' holds
+        self._valid: dict[str, tuple[Principal, float]] = {}  # key digest -> (who, until)
 
     def create(self, role: Role, *, created_by: str, name: str | None = None) -> tuple[ApiKey, str]:
         """A new key of ``role``: its row and the key itself (shown once, never stored)."""
@@ -105,13 +108,25 @@ class KeyRing:
             return Principal("bootstrap", "admin", "bootstrap")
         if not token.startswith(_PREFIX):
             return None
+        # A key seen valid in the last _KEY_RECHECK_S is not looked up again: a product
+        # backend sends the same key on every request. A revocation through this process
+        # takes effect at once; through another worker or replica within that time.
+        now = time.monotonic()
+        known = self._valid.get(digest)
+        if known is not None and known[1] > now:
+            return known[0]
         with self.store.reading() as session:
             row = session.scalar(
                 select(ApiKey).where(ApiKey.key_sha256 == digest, ApiKey.revoked_at.is_(None))
             )
         if row is None or row.role not in ROLES:
+            self._valid.pop(digest, None)
             return None
-        return Principal(row.id, row.role, row.name)
+        principal = Principal(row.id, row.role, row.name)
+        if len(self._valid) >= _MAX_VALID:
+            self._valid.clear()
+        self._valid[digest] = (principal, now + _KEY_RECHECK_S)
+        return principal
 
     def required(self) -> bool:
         """Whether a request without a key is refused (see the module docstring)."""
@@ -143,4 +158,5 @@ class KeyRing:
             if row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
                 row.revoked_by = revoked_by
+            self._valid.pop(row.key_sha256, None)
         return row
