@@ -50,6 +50,17 @@ def _settings(**overrides: Any) -> Any:
         raise typer.Exit(2) from exc
 
 
+def _output_space(value: str | None) -> Any:
+    """``--output-space`` checked against the vocabulary: one line and exit 2 if unknown."""
+    from service import vocabulary
+
+    if value is not None and value not in vocabulary.OUTPUT_SPACES:
+        spaces = " or ".join(vocabulary.OUTPUT_SPACES)
+        typer.echo(f"error: --output-space must be {spaces}; got {value!r}", err=True)
+        raise typer.Exit(2)
+    return value
+
+
 @app.command()
 def serve(
     models_dir: ModelsDir = None,
@@ -221,7 +232,6 @@ def explain(
     from service.audit import AuditTrail
     from service.engine import Engine
     from service.errors import ClarionError
-    from service.explain.explanation import OutputSpace
     from service.logs import configure_logging
     from service.models.registry import ModelRegistry
     from service.results import ExplainSpec, Origin
@@ -231,17 +241,10 @@ def explain(
         choices = list(vocabulary.method_choices())
         typer.echo(f"error: --method must be one of {choices}; got {method!r}", err=True)
         raise typer.Exit(2)
-    if output_space not in (None, "raw", "probability"):
-        typer.echo(
-            f"error: --output-space must be raw or probability; got {output_space!r}", err=True
-        )
-        raise typer.Exit(2)
+    space = _output_space(output_space)
     if (problem := _unwritable(output)) is not None:  # before the models load, not after
         typer.echo(f"error: --output {output}: {problem}", err=True)
         raise typer.Exit(2)
-    space: OutputSpace | None = None
-    if output_space is not None:
-        space = "raw" if output_space == "raw" else "probability"
     settings = _settings(
         models_dir=models_dir, log_level="warning", max_instances=max(batch_size, 100)
     )
@@ -366,11 +369,7 @@ def batch(
     if fmt is None:
         typer.echo(f"error: --output must end in {', '.join(_RESULT_SUFFIXES)}", err=True)
         raise typer.Exit(2)
-    if output_space not in (None, "raw", "probability"):
-        typer.echo(
-            f"error: --output-space must be raw or probability; got {output_space!r}", err=True
-        )
-        raise typer.Exit(2)
+    space = _output_space(output_space)
     settings = _settings(
         models_dir=models_dir, log_level="warning", dask_scheduler=scheduler, dask_workers=workers
     )
@@ -384,7 +383,7 @@ def batch(
         spec = JobSpec(
             model=model,
             method=method,
-            output=output_space,  # type: ignore[arg-type]  # checked above
+            output=space,
             target=target,
             options={"seed": seed},
         )

@@ -288,50 +288,35 @@ class Engine:
         record, committed) and ``total_ms``, all in milliseconds."""
         start = time.perf_counter()
         started = start if started is None else started
-        card = model.bundle.card
-        space = self._space(card, spec.output)
-        method = choose_method(spec.method, model.capabilities(space))
-        options = {"seed": self.settings.default_seed, **spec.options}
-        explainer = EXPLAINERS[method].from_options(options)
-        game = self.game(model, space)
-        self._check_budget(explainer, game, len(X))
-        with deadline(self.settings.explain_timeout_s):
-            probabilities = model.runtime.run(X)
-            targets = self._targets(card, spec.target, probabilities)
-            explanation = explainer.fit(game).explain(X)
+        rows = self.explain_numbers(model, X, spec)
         computed = time.perf_counter()
-        instances = self._instances(model, X, space, spec, probabilities, targets, explanation)
+        explanation = rows.explanation
+        instances = self._instances(
+            model, X, rows.output, spec, rows.probabilities, rows.targets, explanation
+        )
         page = None
         if spec.format == "html":
             from service.html.widget import render_page
 
             page = render_page(instances, variant=spec.widget, theme=spec.theme)
-        told = time.perf_counter()
+        narrated = time.perf_counter()
         timing = {
             "validate_ms": _ms(start - started),
             "compute_ms": _ms(computed - start),
             "explain_ms": float(explanation.meta.get("duration_ms", 0.0)),
-            "people_ms": _ms(told - computed),
+            "people_ms": _ms(narrated - computed),
         }
         result = ExplainResult(
             id=uuid.uuid4().hex,
-            model=self.model_ref(model),
-            card=card,
-            method=method,
-            output=space,
+            model=rows.model,
+            card=model.bundle.card,
+            method=rows.method,
+            output=rows.output,
             spec=spec,
             X=X,
             explanation=explanation,
             instances=instances,
-            provenance=Provenance(
-                seed=int(options["seed"]),
-                parameters=dict(explanation.meta.get("parameters", {})),
-                algorithm=explanation.meta.get("algorithm"),
-                background_sha256=model.bundle.background_sha256,
-                background_rows=int(model.bundle.background.shape[0]),
-                provider=model.runtime.providers_in_use[0],
-                versions=self.versions,
-            ),
+            provenance=rows.provenance,
             timing=timing,
             page=page,
         )
@@ -340,13 +325,13 @@ class Engine:
             # adds the write itself (audit_ms) and the total.
             timing["total_ms"] = _ms(time.perf_counter() - started)
             self.recorder.record(result, origin or Origin())
-            timing["audit_ms"] = _ms(time.perf_counter() - told)
+            timing["audit_ms"] = _ms(time.perf_counter() - narrated)
         timing["total_ms"] = _ms(time.perf_counter() - started)
         log.info(
             "explanation.completed",
-            model=card.name,
-            method=method,
-            output=space,
+            model=rows.model.name,
+            method=rows.method,
+            output=rows.output,
             rows=len(X),
             ms=timing["total_ms"],
         )
@@ -359,7 +344,7 @@ class Engine:
         space: OutputSpace,
         spec: ExplainSpec,
         probabilities: NDArray[np.float64],
-        targets: list[int],
+        targets: Sequence[int],
         explanation: Explanation,
     ) -> list[ExplainedInstance]:
         """Each row toward its target, with what people are told (``service.people``):
