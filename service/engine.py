@@ -8,6 +8,7 @@ Everything with numbers in it happens here or below.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -84,6 +85,21 @@ class Engine:
         self.settings = settings
         self.recorder = recorder
         self.versions = library_versions()
+
+    def warm_in_background(self) -> threading.Thread:
+        """Warm every method (``Explainer.warm``) on a daemon thread, so the first request
+        for each finds its libraries imported and its kernels compiled."""
+
+        def warm() -> None:
+            for explainer in tuple(EXPLAINERS.values()):  # a snapshot: tests register more
+                try:
+                    explainer.warm()
+                except Exception:  # the method's first request will say what is wrong
+                    log.warning("explainer.warm_failed", method=explainer.name, exc_info=True)
+
+        thread = threading.Thread(target=warm, name="clarion-warm", daemon=True)
+        thread.start()
+        return thread
 
     def rows(self, name: str, instances: Sequence[Any]) -> NDArray[np.float64]:
         """Validate instances as people give them against the card: canonical rows
@@ -248,6 +264,7 @@ class Engine:
         method = choose_method(spec.method, model.capabilities(space))
         options = {"seed": self.settings.default_seed, **spec.options}
         explainer = EXPLAINERS[method].from_options(options)
+        type(explainer).warm()  # imports and compiles once, outside the time limit
         game = self.game(model, space)
         self._check_budget(explainer, game, len(X))
         with deadline(self.settings.explain_timeout_s):

@@ -177,6 +177,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
             tracing.instrument_libraries(audit.store.engine)
         recorder = MeteredRecorder(audit.recorder, app.state.metrics, tracing)  # counted, timed
         app.state.engine = Engine(registry, settings, recorder=recorder)
+        app.state.warming = app.state.engine.warm_in_background()  # off the clock
         # Batch jobs: the Dask cluster starts on first use; unfinished jobs resume now.
         app.state.jobs = JobManager(app.state.engine, audit.store, settings)
         app.state.jobs.resume_in_background()
@@ -191,6 +192,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
             # compute threads finish and the process stops (issue 12: SIGTERM within 10 s).
             if cancelled := cancel_runs():
                 log.warning("service.runs_cancelled", runs=cancelled)
+            app.state.pool.close()
             app.state.jobs.close()
             limiter.close()
             audit.close()

@@ -5,18 +5,25 @@ The event loop only parses, routes and writes responses, so health checks and ot
 light requests answer while explanations run. When every thread is busy and the queue
 is full, a request is refused at once with 503 and ``Retry-After`` (``Overloaded``)
 instead of joining an unbounded backlog that would time every caller out.
+
+Time limits are answered from here: the work tells the pool when its deadline starts
+(``service.explain.deadline``), and the pool answers 503 at that moment even if the
+work is between two of its checks. The work keeps its thread (and its place in the
+count) until it has actually stopped, so the bound on threads and memory holds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextvars
 import functools
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import anyio
-import anyio.to_thread
-
 from service.errors import Overloaded
+from service.explain.deadline import Deadline, watch_deadlines
 
 __all__ = ["ComputePool"]
 
@@ -26,15 +33,17 @@ T = TypeVar("T")
 class ComputePool:
     """``threads`` running at once, ``queue`` more waiting; beyond that, ``Overloaded``.
 
-    Create it inside the event loop (the lifespan). Admission is counted on the event
-    loop's own thread, so it needs no lock.
+    Create it inside the event loop (the lifespan) and ``close`` it there. Admission is
+    counted on the event loop's own thread, so it needs no lock.
     """
 
     def __init__(self, *, threads: int, queue: int) -> None:
         self.threads = threads
         self.capacity = threads + queue
         self.admitted = 0
-        self._limiter = anyio.CapacityLimiter(threads)
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="clarion-compute"
+        )
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self.admitted >= self.capacity:
@@ -43,9 +52,52 @@ class ComputePool:
                 f"{self.capacity - self.threads} are waiting; retry shortly",
                 details={"problem": "compute queue full", "capacity": self.capacity},
             )
-        self.admitted += 1
-        try:
-            call = functools.partial(fn, *args, **kwargs)
-            return await anyio.to_thread.run_sync(call, limiter=self._limiter)
-        finally:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[T] = loop.create_future()
+        limits: list[Deadline] = []
+        timers: list[asyncio.TimerHandle] = []
+
+        def expire(limit: Deadline) -> None:  # on the loop, at the deadline
+            if not answer.done() and limit.abandon():
+                answer.set_exception(limit.error())
+
+        def started(limit: Deadline) -> None:  # on the loop, as the work's deadline starts
+            limits.append(limit)
+            wait = max(0.0, limit.expires - time.monotonic())
+            timers.append(loop.call_later(wait, expire, limit))
+
+        def heard(limit: Deadline) -> None:  # in the compute thread
+            loop.call_soon_threadsafe(started, limit)
+
+        def done(work: asyncio.Future[T]) -> None:  # on the loop, when the work has stopped
             self.admitted -= 1
+            for timer in timers:
+                timer.cancel()
+            if answer.done():
+                if not work.cancelled():
+                    work.exception()  # retrieved: an abandoned run's timeout is expected
+                return
+            if work.cancelled():
+                answer.cancel()
+            elif (exc := work.exception()) is not None:
+                answer.set_exception(exc)
+            else:
+                answer.set_result(work.result())
+
+        context = contextvars.copy_context()  # logging, tracing and metrics go along
+        context.run(watch_deadlines, heard)
+        call = functools.partial(context.run, fn, *args, **kwargs)
+        self.admitted += 1
+        work = loop.run_in_executor(self._executor, call)
+        work.add_done_callback(done)
+        try:
+            return await answer
+        except asyncio.CancelledError:  # the client went away: stop the work too
+            work.cancel()  # if it has not started
+            for limit in limits:
+                limit.abandon()
+            raise
+
+    def close(self) -> None:
+        """Let queued work go; running work ends at its next check (``cancel_runs``)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)

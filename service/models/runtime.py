@@ -23,7 +23,7 @@ import structlog
 from numpy.typing import NDArray
 
 from service.errors import BundleRejected, ModelError, Unavailable
-from service.explain.deadline import check_deadline, current_deadline
+from service.explain.deadline import Deadline, check_deadline, current_deadline
 from service.models.card import ModelCard
 
 __all__ = [
@@ -280,7 +280,7 @@ class _Watchdog:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._runs: dict[int, tuple[float | None, Any]] = {}
+        self._runs: dict[int, tuple[Deadline | None, Any]] = {}
         self._next = 0
         self._thread: threading.Thread | None = None
         self.cancelled: set[int] = set()
@@ -291,12 +291,12 @@ class _Watchdog:
         import onnxruntime as ort
 
         options = ort.RunOptions()
-        when = current_deadline()
+        limit = current_deadline()
         with self._cond:
             token = self._next
             self._next += 1
-            self._runs[token] = (when, options)
-            if when is not None and self._thread is None:
+            self._runs[token] = (limit, options)
+            if limit is not None and self._thread is None:
                 self._thread = threading.Thread(
                     target=self._loop, name="clarion-ort-watchdog", daemon=True
                 )
@@ -334,13 +334,13 @@ class _Watchdog:
             while True:
                 now = time.monotonic()
                 upcoming = []
-                for when, options in self._runs.values():
-                    if when is None or options.terminate:
+                for limit, options in self._runs.values():
+                    if limit is None or options.terminate:
                         continue
-                    if when <= now:
+                    if limit.expires <= now:  # read each time: abandoning brings it forward
                         options.terminate = True
                     else:
-                        upcoming.append(when)
+                        upcoming.append(limit.expires)
                 self._cond.wait(timeout=min([_TICK_S, *(w - now for w in upcoming)]))
 
 

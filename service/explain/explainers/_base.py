@@ -14,6 +14,7 @@ parameters) is what ``auto`` asks of the methods that set ``auto``.
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -56,6 +57,10 @@ class Interval:
 
 Options = Mapping[str, Any]
 
+_WARM: set[type[Explainer]] = set()
+_WARMING: dict[type[Explainer], threading.Lock] = {}
+_WARM_LOCK = threading.Lock()
+
 
 class Explainer(ABC):
     """Base class: parameters, validation and the fitted check."""
@@ -71,6 +76,35 @@ class Explainer(ABC):
     that ``accepts`` the model."""
 
     game_: Game
+
+    @classmethod
+    def warm(cls) -> None:
+        """Do once, outside any request's time limit, what the method's first explanation
+        would otherwise pay for: importing its libraries (shap takes 3-4 s) and compiling
+        its numba kernels. Explains a tiny linear game in both input dtypes; a method that
+        cannot play it (tree_shap: no trees) warms what it can and stops there."""
+        if cls in _WARM:
+            return
+        with _WARM_LOCK:
+            lock = _WARMING.setdefault(cls, threading.Lock())
+        with lock:  # one lock per method: lime need not wait for shap's import
+            if cls in _WARM:
+                return
+            for dtype in (np.float32, np.float64):
+                game = Game(
+                    predict=lambda X: np.asarray(X, dtype=np.float64) @ np.array([[1.0], [2.0]]),
+                    background=np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.5]]),
+                    players=((0,), (1,)),
+                    player_names=("a", "b"),
+                    output_names=("y",),
+                    output_space="raw",
+                    input_dtype=dtype,
+                )
+                try:
+                    cls().fit(game).explain(np.array([[1.5, 0.5]]))
+                except InvalidInput:
+                    break
+            _WARM.add(cls)
 
     @classmethod
     def rows_independent(cls, output_space: str) -> bool:

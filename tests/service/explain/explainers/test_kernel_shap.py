@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import time
-import warnings
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from sklearn.linear_model import LinearRegression
 
 from service.errors import InvalidInput
 from service.explain.explainers.exact_shap import ExactShap
@@ -184,51 +185,35 @@ def test_max_evals_is_the_shared_name_for_nsamples(wide_case: Case) -> None:
         KernelShap(max_evals=12).fit(game)
 
 
-def _parallel_ratio(work: Callable[[int], object], trials: int = 3) -> float:
-    """Median over trials of (8 tasks on 8 threads) / (the same 8 one after another)."""
-    ratios = []
-    for _ in range(trials):
-        start = time.perf_counter()
-        for seed in range(8):
-            work(seed)
-        one_by_one = time.perf_counter() - start
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            start = time.perf_counter()
-            list(pool.map(work, range(8)))
-            together = time.perf_counter() - start
-        ratios.append(together / one_by_one)
-    return sorted(ratios)[len(ratios) // 2]
-
-
 def test_concurrent_requests_run_in_parallel() -> None:
-    """8 concurrent requests against running them one after another (median of three
-    trials): with the old process-wide lock the ratio was ~1.0. The issue's target is
-    0.6x; on an idle 2-core machine this measured 0.77x (GIL-free numpy work: 0.49x),
-    because shap's KernelExplainer still runs Python between model calls, so the test
-    holds the lock-free claim (at most 0.85x, or the probe plus a margin on a machine
-    that cannot run two things at once) and the README reports the gap. Never skipped."""
-    import threadpoolctl  # type: ignore[import-untyped]
-    from sklearn.neural_network import MLPRegressor
+    """Two explanations are inside shap's KernelExplainer at the same time: each one's
+    model waits at a barrier for the other's, which a process-wide lock would never
+    let in (the barrier breaks after 20 s). And parallel runs give the bytes of serial
+    ones. How much faster 8 concurrent requests finish is measured, not asserted here:
+    bench/kernel_parallel.py."""
+    from dataclasses import replace
 
     from tests.helpers.explainer_cases import _card, _case
 
-    square = np.random.default_rng(0).random((400, 400))
-    with threadpoolctl.threadpool_limits(1):
-        probe = _parallel_ratio(lambda _: [square @ square for _ in range(10)])
-    bar = max(0.85, probe + 0.3)
     rng = np.random.default_rng(0)
-    data = rng.normal(size=(200, 8))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a few iterations do: only the cost matters
-        mlp = MLPRegressor(hidden_layer_sizes=(256, 256), max_iter=5, random_state=0)
-        mlp.fit(data, data[:, 0] * data[:, 1] + data[:, 2])
-    case = _case(mlp, _card([f"x{i}" for i in range(8)], "regression"), data[:100], data[100:101])
+    data = rng.normal(size=(60, 4))
+    model = LinearRegression().fit(data, data @ np.array([1.0, -2.0, 0.5, 0.0]))
+    case = _case(model, _card([f"x{i}" for i in range(4)], "regression"), data[:20], data[20:21])
+    both_inside = threading.Barrier(2, timeout=20)
+    met: set[int] = set()
 
-    def run(seed: int) -> bytes:
-        return KernelShap(nsamples=64, seed=seed).fit(case.game).explain(case.X).values.tobytes()
+    def meeting(X: NDArray[np.float64]) -> NDArray[np.float64]:
+        me = threading.get_ident()
+        if me not in met:
+            met.add(me)
+            both_inside.wait()  # BrokenBarrierError if the other cannot get in
+        return case.game.predict(X)
 
-    serial = [run(seed) for seed in range(8)]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        assert list(pool.map(run, range(8))) == serial  # and the same bytes in parallel
-    ratio = _parallel_ratio(run)
-    assert ratio <= bar, (ratio, probe)
+    def run(seed: int, game: Any) -> bytes:
+        return KernelShap(nsamples=64, seed=seed).fit(game).explain(case.X).values.tobytes()
+
+    serial = [run(seed, case.game) for seed in range(2)]
+    together = replace(case.game, predict=meeting)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert list(pool.map(run, range(2), [together] * 2)) == serial
+    assert len(met) == 2
