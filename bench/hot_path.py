@@ -40,7 +40,14 @@ from typing import Any
 
 import numpy as np
 
-from service.launch import clean_environment, free_port, serve_command, stop, wait_until_ready
+from service.launch import (
+    clean_environment,
+    free_port,
+    serve_command,
+    stop,
+    wait_until_ready,
+    wait_until_warm,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -171,6 +178,7 @@ def main() -> None:
             f"http://127.0.0.1:{clarion_port}/health/ready", clarion, what="clarion", timeout=180
         )
         print(f"clarion serve ready after {time.perf_counter() - began:.1f} s", flush=True)
+        wait_until_warm(f"http://127.0.0.1:{clarion_port}/health/ready", timeout=180)
         # As a product backend calls it: with an app key (no per-key limit by default).
         conn = http.client.HTTPConnection("127.0.0.1", clarion_port, timeout=60)
         admin = {"content-type": "application/json", "authorization": f"Bearer {BOOTSTRAP}"}

@@ -26,7 +26,14 @@ from pathlib import Path
 
 import httpx
 
-from service.launch import api_command, clean_environment, free_port, stop, wait_until_ready
+from service.launch import (
+    api_command,
+    clean_environment,
+    free_port,
+    stop,
+    wait_until_ready,
+    wait_until_warm,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "profile-bootstrap-key-0123456789"
@@ -84,6 +91,7 @@ def main() -> None:
         spying: subprocess.Popen[bytes] | None = None
         try:
             wait_until_ready(f"{base}/health/ready", server, what="service", timeout=120)
+            wait_until_warm(f"{base}/health/ready", timeout=120)  # imports stay out
             auth = {"authorization": f"Bearer {KEY}"}
             with httpx.Client(base_url=base, timeout=60, headers=auth) as client:
                 sample = client.get("/v1/models/german_credit/samples?limit=1").json()

@@ -120,6 +120,25 @@ def wait_until_ready(
     raise LaunchError(f"the {what} was not ready at {url} within {timeout:.0f} s")
 
 
+def wait_until_warm(url: str, *, timeout: float, answers: int = 8) -> None:
+    """Poll a service's ``/health/ready`` until ``answers`` answers in a row say its
+    methods are warm (with several workers, each answer may come from another one): for
+    benchmarks, which should not time a worker's first imports. LaunchError past
+    ``timeout``."""
+    deadline = time.monotonic() + timeout
+    streak = 0
+    while time.monotonic() < deadline:
+        try:
+            warm = httpx.get(url, timeout=2.0).json().get("methods") == "warm"
+        except (httpx.HTTPError, ValueError):
+            warm = False
+        streak = streak + 1 if warm else 0
+        if streak >= answers:
+            return
+        time.sleep(0.1 if warm else 0.25)
+    raise LaunchError(f"the service's methods were not warm at {url} within {timeout:.0f} s")
+
+
 def stop(process: subprocess.Popen[bytes], *, grace: float = 10.0) -> int:
     """Ask politely (SIGINT, as Ctrl-C would), then terminate, then kill; the exit status."""
     for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5.0)):

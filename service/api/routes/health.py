@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from service.api.routes.deps import AuditDep, LimiterDep, RegistryDep
@@ -23,10 +23,14 @@ def live() -> dict[str, str]:
     operation_id="health_ready",
     responses={503: {"description": "No model served, or the audit store takes no writes"}},
 )
-def ready(registry: RegistryDep, audit: AuditDep, limiter: LimiterDep) -> JSONResponse:
+def ready(
+    request: Request, registry: RegistryDep, audit: AuditDep, limiter: LimiterDep
+) -> JSONResponse:
     """Ready when at least one model is served and the audit store takes writes (every
     explanation is recorded first), and the rate-limit store answers where it is Redis;
-    lists refused bundles.
+    lists refused bundles. ``methods`` says whether the explainers have finished warming
+    up (imports, compiled kernels; a few seconds after start-up): until then a method's
+    first request waits for its own warm-up, so the service is ready either way.
 
     The store check is a no-op write, rolled back, that waits at most a second for a lock.
     """
@@ -39,5 +43,6 @@ def ready(registry: RegistryDep, audit: AuditDep, limiter: LimiterDep) -> JSONRe
         "refused": registry.refused,
         "audit_store": "ok" if problem is None else f"not writable ({problem})",
         "rate_limit_store": "ok" if limits_ok else "unreachable",
+        "methods": "warming" if request.app.state.warming.is_alive() else "warm",
     }
     return JSONResponse(body, status_code=200 if ok else 503)

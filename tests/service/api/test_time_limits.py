@@ -70,3 +70,12 @@ def test_the_time_limit_holds_within_10_percent(client: TestClient, method: str)
     assert store.count() == before, "a request answered 503 left an audit record"
     quick = {"instances": _instances(1), "method": method}
     assert client.post("/v1/models/german_credit/explain", json=quick).status_code == 200
+
+
+def test_readiness_says_when_the_methods_are_warm(client: TestClient) -> None:
+    # the fixture waited for the warm-up: shap imported, lime's kernels compiled
+    assert client.get("/health/ready").json()["methods"] == "warm"
+    from service.explain.explainers._base import _WARM
+    from service.explain.explainers.registry import EXPLAINERS
+
+    assert set(EXPLAINERS.values()) <= _WARM
