@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import orjson
 import structlog
-from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -49,6 +49,8 @@ __all__ = ["AuditStore", "Page"]
 log = structlog.get_logger(__name__)
 
 _WRITE = "clarion_write"
+_RECORDS = ExplanationRecord.__table__
+_DECISIONS = Decision.__table__
 _SQLITE_BUSY_S = 30.0
 
 
@@ -313,14 +315,18 @@ class AuditStore:
 
     def add_records(self, records: Sequence[tuple[ExplanationRecord, Sequence[Decision]]]) -> None:
         """Write records and their decisions in one transaction (``commits.GroupCommit``)."""
-        # Core inserts, two statements for the whole group: the ORM's unit of work costs
-        # more than the write itself on the hot path (bench/profile_explain.py).
+        # Core inserts on a connection, one executemany per table and set of columns: the
+        # ORM's unit of work, and even its bulk-insert path, cost more than the write
+        # itself on the hot path (bench/profile_explain.py).
         rows = [_columns(record) for record, _ in records]
         decisions = [_columns(d) for _, ds in records for d in ds]
-        with self.writing() as session:
-            session.execute(insert(ExplanationRecord), rows)
-            if decisions:
-                session.execute(insert(Decision), decisions)
+        try:
+            with self._writer.begin() as connection:
+                for table, values in ((_RECORDS, rows), (_DECISIONS, decisions)):
+                    for group in _by_columns(values):
+                        connection.execute(table.insert(), group)
+        except SQLAlchemyError as exc:
+            raise self._unwritable(exc) from exc
 
     def get_record(self, record_id: str) -> ExplanationRecord:
         with self.reading() as session:
@@ -408,6 +414,14 @@ class AuditStore:
 def _safe(url: str) -> str:
     """The URL without its password, for logs and messages."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _by_columns(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by the columns they set (an executemany takes one set), in order."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    return list(groups.values())
 
 
 def _columns(row: Any) -> dict[str, Any]:
