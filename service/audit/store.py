@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import orjson
 import structlog
-from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
+from sqlalchemy import Engine, Table, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -49,8 +49,8 @@ __all__ = ["AuditStore", "Page"]
 log = structlog.get_logger(__name__)
 
 _WRITE = "clarion_write"
-_RECORDS = ExplanationRecord.__table__
-_DECISIONS = Decision.__table__
+_RECORDS: Table = ExplanationRecord.__table__  # type: ignore[assignment]
+_DECISIONS: Table = Decision.__table__  # type: ignore[assignment]
 _SQLITE_BUSY_S = 30.0
 
 

@@ -41,7 +41,7 @@ def _instances(n: int) -> list[dict[str, Any]]:
     import pandas as pd
 
     rows = pd.read_csv(EXAMPLE_MODELS / "german_credit" / "background.csv").head(n)
-    return rows.to_dict(orient="records")  # type: ignore[no-any-return]
+    return [{str(k): v for k, v in row.items()} for row in rows.to_dict(orient="records")]
 
 
 def _settled(client: TestClient) -> None:
