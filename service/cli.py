@@ -5,11 +5,13 @@ Every command goes through the same core as the HTTP API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import runpy
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import typer
 
@@ -202,6 +204,20 @@ def models_build(
         typer.echo(f"built {path}")
 
 
+OutputFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="Format of --output: csv, parquet or jsonl [default: its extension; jsonl for -].",
+    ),
+]
+_STDOUT = Path("-")
+ModelVersion = Annotated[
+    str | None,
+    typer.Option("--model-version", help="Version of the model [default: its default version]."),
+]
+
+
 @app.command()
 def explain(
     model: Annotated[str, typer.Option("--model", help="Model name, as served.")],
@@ -209,12 +225,21 @@ def explain(
         Path,
         typer.Option(
             "--input",
-            help="CSV or Parquet with a header of feature names.",
+            help="Rows to explain: .csv, .parquet (.pq) or .jsonl (.ndjson, one object per "
+            "row), with the feature names as header, columns or keys.",
             exists=True,
             dir_okay=False,
         ),
     ],
-    output: Annotated[Path, typer.Option("--output", help="JSON Lines file to write.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            help="File to write, or - for stdout. .jsonl: one explain response per row, as "
+            "the API returns it; .csv, .parquet (.pq): one flat row per input row, with the "
+            "columns of a batch result.",
+        ),
+    ],
     method: Annotated[
         str, typer.Option(help=f"One of {', '.join(vocabulary.method_choices())}.")
     ] = vocabulary.AUTO,
@@ -223,10 +248,12 @@ def explain(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling methods.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Rows per explanation call.", min=1)] = 20,
+    fmt: OutputFormat = None,
+    model_version: ModelVersion = None,
     models_dir: ModelsDir = None,
 ) -> None:
-    """Explain every row of a CSV or Parquet file offline, in this process; one JSON line
-    per row, with a progress bar (``clarion batch`` runs big files on Dask)."""
+    """Explain every row of a CSV, Parquet or JSON Lines file offline, in this process,
+    with a progress bar (``clarion batch`` runs big files on Dask)."""
     from tqdm import tqdm
 
     from service.audit import AuditTrail
@@ -242,9 +269,11 @@ def explain(
         typer.echo(f"error: --method must be one of {choices}; got {method!r}", err=True)
         raise typer.Exit(2)
     space = _output_space(output_space)
-    if (problem := _unwritable(output)) is not None:  # before the models load, not after
-        typer.echo(f"error: --output {output}: {problem}", err=True)
+    out_format = _output_format(output, fmt, otherwise="jsonl")
+    if output != _STDOUT and (problem := _unwritable(output)) is not None:
+        typer.echo(f"error: --output {output}: {problem}", err=True)  # before the models load
         raise typer.Exit(2)
+    data, in_format = _input_file(input)
     settings = _settings(
         models_dir=models_dir, log_level="warning", max_instances=max(batch_size, 100)
     )
@@ -254,14 +283,21 @@ def explain(
     try:
         trail = AuditTrail.open(settings)
         registry.load_one(model)
-        loaded = registry.get(model)
+        loaded = registry.get(model, model_version)
         card = loaded.bundle.card
-        X = _input_rows(card, input.read_bytes())
+        try:
+            X = _input_rows(card, data, in_format)
+        except ClarionError as exc:
+            typer.echo(f"error: --input {input}: {exc.message}", err=True)
+            raise typer.Exit(2) from exc
         engine = Engine(registry, settings, recorder=trail.recorder)
         origin = Origin(caller=operator(), channel="cli")
-        spec = ExplainSpec(method=method, output=space, options={"seed": seed})
+        spec = ExplainSpec(
+            method=method, output=space, options={"seed": seed}, version=model_version
+        )
+        flat: list[dict[str, Any]] = []
         with (
-            output.open("w", encoding="utf-8") as fh,
+            _opened(output) as fh,
             tqdm(total=len(X), unit="row", desc=f"{model} {method}", file=sys.stderr) as bar,
         ):
             for start in range(0, len(X), batch_size):
@@ -269,9 +305,14 @@ def explain(
                 result = engine.explain_rows(model, batch, spec, origin=origin)
                 response = dict(mapping.explain_json(result))
                 for offset, item in enumerate(response.pop("explanations")):
-                    line = {**response, "row": start + offset, "explanations": [item]}
-                    fh.write(json.dumps(line) + "\n")
+                    if out_format == "jsonl":
+                        line = {**response, "row": start + offset, "explanations": [item]}
+                        fh.write((json.dumps(line) + "\n").encode("utf-8"))
+                    else:
+                        flat.append(_flat_row(start + offset, item))
                 bar.update(len(batch))
+            if out_format != "jsonl":
+                _write_rows(fh, flat, out_format)
     except ClarionError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
@@ -279,6 +320,89 @@ def explain(
         if trail is not None:
             trail.close()
     typer.echo(f"wrote {len(X)} explanations to {output}", err=True)
+
+
+def _output_format(output: Path, given: str | None, *, otherwise: str | None) -> Any:
+    """The format to write: ``--format``, else the extension of ``--output``, else
+    ``otherwise`` (None: an unknown extension is an error); jsonl for stdout. A bad one
+    is one line and exit 2."""
+    from service.tablefiles import FORMATS, SUFFIXES, format_of
+
+    if given is not None:
+        if given not in FORMATS:
+            choices = ", ".join(FORMATS)
+            typer.echo(f"error: --format must be one of {choices}; got {given!r}", err=True)
+            raise typer.Exit(2)
+        return given
+    if output == _STDOUT:
+        return "jsonl"
+    found = format_of(output) or otherwise
+    if found is None:
+        suffixes = ", ".join(SUFFIXES)
+        typer.echo(f"error: --output must end in {suffixes} (or give --format)", err=True)
+        raise typer.Exit(2)
+    return found
+
+
+def _input_file(path: Path) -> tuple[bytes, Any]:
+    """The bytes of ``--input`` and their format: named by the extension (bytes that are
+    plainly another format are one line and exit 2), else told by content."""
+    from service.errors import ClarionError
+    from service.tablefiles import check_content, format_of, sniff
+
+    data = path.read_bytes()
+    named = format_of(path)
+    try:
+        if named is not None:
+            check_content(data, named, what="the file")
+    except ClarionError as exc:
+        typer.echo(f"error: --input {path}: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    return data, named or sniff(data)
+
+
+@contextlib.contextmanager
+def _opened(output: Path) -> Iterator[BinaryIO]:
+    """``--output`` opened for writing bytes; ``-`` is stdout."""
+    if output == _STDOUT:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    with output.open("wb") as fh:
+        yield fh
+
+
+def _flat_row(row: int, item: dict[str, Any]) -> dict[str, Any]:
+    """One explained row (an item of an explain response) as the columns of a batch
+    result (``service.jobs.results``): row, label and probability.<class> (or value),
+    target, output_value, base_value, attribution.<player>, quality.<name>."""
+    flat: dict[str, Any] = {"row": row}
+    prediction = item["prediction"]
+    if prediction.get("value") is not None:
+        flat["value"] = prediction["value"]
+    else:
+        flat["label"] = prediction.get("label")
+        for name, p in (prediction.get("probabilities") or {}).items():
+            flat[f"probability.{name}"] = p
+    for key in ("target", "output_value", "base_value"):
+        flat[key] = item[key]
+    for a in item["attributions"]:
+        flat[f"attribution.{a['feature']}"] = a["attribution"]
+    for name, value in item["quality"].items():
+        flat[f"quality.{name}"] = value
+    return flat
+
+
+def _write_rows(fh: BinaryIO, rows: list[dict[str, Any]], fmt: Any) -> None:
+    """Flat rows (all with the same keys) written to ``fh`` as ``fmt``."""
+    import pyarrow as pa
+
+    from service.tablefiles import write_table
+
+    names = list(rows[0]) if rows else ["row"]
+    table = pa.table([pa.array([r[n] for r in rows]) for n in names], names=names)
+    for chunk in write_table(table, fmt):
+        fh.write(chunk)
 
 
 def _unwritable(path: Path) -> str | None:
@@ -297,21 +421,19 @@ def _unwritable(path: Path) -> str | None:
     return None
 
 
-def _input_rows(card: Any, data: bytes) -> Any:
-    """Canonical rows of a CSV or a Parquet file (told apart by content); the first bad
-    value stops ``explain``, named with its row and feature."""
-    from service.models.instances import canonical_rows, read_csv_rows
-
-    if data[:4] != b"PAR1":
-        return read_csv_rows(card, data, max_rows=10_000_000, what="input")
+def _input_rows(card: Any, data: bytes, fmt: Any) -> Any:
+    """Canonical rows of a CSV, Parquet or JSON Lines file; the first bad value stops
+    ``explain``, named with its row and feature."""
     from service.jobs.inputs import read_input
+    from service.models.instances import canonical_rows, read_csv_rows
+    from service.tablefiles import check_content
 
-    table = read_input(card, data, max_rows=10_000_000).table
+    if fmt == "csv":
+        check_content(data, "csv", what="the file")
+        return read_csv_rows(card, data, max_rows=10_000_000, what="input")
+    table = read_input(card, data, max_rows=10_000_000, fmt=fmt).table
     columns = [table.column(n).to_pylist() for n in card.feature_names]
     return canonical_rows(card, [list(row) for row in zip(*columns, strict=True)])
-
-
-_RESULT_SUFFIXES = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl"}
 
 
 @app.command()
@@ -321,13 +443,18 @@ def batch(
         Path,
         typer.Option(
             "--input",
-            help="CSV or Parquet with a header of feature names (and optionally 'reference').",
+            help="Rows to explain: .csv, .parquet (.pq) or .jsonl (.ndjson, one object per "
+            "row), with the feature names (and optionally 'reference') as header, columns "
+            "or keys.",
             exists=True,
             dir_okay=False,
         ),
     ],
     output: Annotated[
-        Path, typer.Option("--output", help="Result file: .parquet, .csv or .jsonl.")
+        Path,
+        typer.Option(
+            "--output", help="Result file: .parquet (.pq), .csv or .jsonl (.ndjson); - for stdout."
+        ),
     ],
     method: Annotated[
         str, typer.Option(help=f"One of {', '.join(vocabulary.method_choices())}.")
@@ -339,6 +466,8 @@ def batch(
         str | None, typer.Option(help="Class to explain [default: as explain].")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling methods.")] = 0,
+    fmt: OutputFormat = None,
+    model_version: ModelVersion = None,
     scheduler: Annotated[
         str | None,
         typer.Option(
@@ -365,11 +494,9 @@ def batch(
     from service.models.registry import ModelRegistry
     from service.results import Origin
 
-    fmt = _RESULT_SUFFIXES.get(output.suffix.lower())
-    if fmt is None:
-        typer.echo(f"error: --output must end in {', '.join(_RESULT_SUFFIXES)}", err=True)
-        raise typer.Exit(2)
+    out_format = _output_format(output, fmt, otherwise=None)
     space = _output_space(output_space)
+    data = _job_input(input)
     settings = _settings(
         models_dir=models_dir, log_level="warning", dask_scheduler=scheduler, dask_workers=workers
     )
@@ -386,14 +513,15 @@ def batch(
             output=space,
             target=target,
             options={"seed": seed},
+            version=model_version,
         )
-        record = manager.submit(spec, input.read_bytes(), Origin(caller=operator(), channel="cli"))
+        record = manager.submit(spec, data, Origin(caller=operator(), channel="cli"))
         record = _follow(manager, record.id, f"{model} {record.method}")
         if record.status != "succeeded":
             typer.echo(f"error: job {record.id} {record.status}: {record.error}", err=True)
             raise typer.Exit(1)
-        with output.open("wb") as fh:
-            for chunk in manager.result(record.id, fmt):  # type: ignore[arg-type]
+        with _opened(output) as fh:
+            for chunk in manager.result(record.id, out_format):
                 fh.write(chunk)
     except ClarionError as exc:
         typer.echo(f"error: {exc.message}", err=True)
@@ -409,6 +537,23 @@ def batch(
         f"{record.result_sha256}",
         err=True,
     )
+
+
+def _job_input(path: Path) -> bytes:
+    """The bytes of ``--input`` as a job takes them (CSV, Parquet or JSON Lines, told
+    apart by content). A file that is not what its extension says, or JSON Lines that
+    do not parse, is one line and exit 2 before anything starts."""
+    from service.errors import ClarionError
+    from service.tablefiles import read_table
+
+    data, fmt = _input_file(path)
+    if fmt == "jsonl":  # CSV and Parquet are checked as the job reads them
+        try:
+            read_table(data, "jsonl", what="the file")
+        except ClarionError as exc:
+            typer.echo(f"error: --input {path}: {exc.message}", err=True)
+            raise typer.Exit(2) from exc
+    return data
 
 
 def _follow(manager: Any, job_id: str, label: str) -> Any:

@@ -120,8 +120,11 @@ class Engine:
         card = model.bundle.card
         return ModelRef(name=card.name, version=card.version, sha256=model.bundle.model_sha256)
 
-    def predict(self, name: str, instances: Sequence[Any]) -> PredictResult:
-        model = self.registry.get(name)
+    def predict(
+        self, name: str, instances: Sequence[Any], version: str | None = None
+    ) -> PredictResult:
+        """Score instances with ``version`` of the model (None: its default)."""
+        model = self.registry.get(name, version)
         X = self._rows(model, instances)
         with deadline(self.settings.predict_timeout_s, "CLARION_PREDICT_TIMEOUT_S"):
             y = model.runtime.run(X)
@@ -234,7 +237,7 @@ class Engine:
     ) -> ExplainResult:
         """Validate instances as people give them, then ``explain_rows``."""
         start = time.perf_counter()
-        model = self.registry.get(name)
+        model = self.registry.get(name, spec.version)
         X = self._rows(model, instances)
         return self._explain(model, X, spec, origin, record, started=start)
 
@@ -248,9 +251,16 @@ class Engine:
         record: bool = True,
     ) -> ExplainResult:
         """Predict and explain canonical rows X (n_samples, n_features), already valid for
-        the model's card (CLI files, replay, coverage samples, batch partitions).
-        ``record=False`` (replay, coverage) writes no audit record."""
-        return self._explain(self.registry.get(name), X, spec, origin, record)
+        the model's card (CLI files, coverage samples), with ``spec.version`` of the model
+        (None: its default). ``record=False`` (coverage) writes no audit record."""
+        return self._explain(self.registry.get(name, spec.version), X, spec, origin, record)
+
+    def replay_rows(
+        self, model: LoadedModel, X: NDArray[np.float64], spec: ExplainSpec
+    ) -> ExplainResult:
+        """``explain_rows`` with the model a record names (``ModelRegistry.recorded``:
+        served, or a deleted version kept in the archive), writing no record."""
+        return self._explain(model, X, spec, None, record=False)
 
     def explain_numbers(
         self, model: LoadedModel, X: NDArray[np.float64], spec: ExplainSpec

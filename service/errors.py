@@ -10,7 +10,8 @@ refuses a request before any route runs renders the same classes with ``to_dict`
     ├── HttpError (400, http_error)                  HTTP itself refused the request
     │   └── MethodNotAllowed (405, method_not_allowed)  no such method on this path
     ├── InvalidInput (422, invalid_input)            an instance or option is wrong
-    │   └── InvalidRequest (422, invalid_request)    the body does not match the wire schema
+    │   ├── InvalidRequest (422, invalid_request)    the body does not match the wire schema
+    │   └── TooManyRows (422, invalid_input)         a table file over a row limit
     ├── Unauthorized (401, unauthorized)             no API key, or an unknown or revoked one
     ├── Forbidden (403, forbidden)                   the key's role may not do this
     ├── NotFound (404, not_found)                    unknown model, record or route
@@ -54,6 +55,7 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "SealError",
+    "TooManyRows",
     "Unauthorized",
     "Unavailable",
     "UnsupportedModel",
@@ -117,6 +119,18 @@ class InvalidRequest(InvalidInput):
     """The request body is not what the wire schema describes (types, names, JSON)."""
 
     code = "invalid_request"
+
+
+class TooManyRows(InvalidInput):
+    """A table file with more rows than allowed; ``n`` says how many (callers that know
+    which limit it broke catch it and say so)."""
+
+    def __init__(self, what: str, n: int, limit: int, field: str) -> None:
+        super().__init__(
+            f"{what} has {n:,} rows; at most {limit:,} are allowed",
+            details={"field": field, "problem": "too many rows"},
+        )
+        self.n = n
 
 
 class Unauthorized(ClarionError):

@@ -65,6 +65,7 @@ class ExplainSpec:
     reference: str | None = None
     purpose: Literal["decision", "preview"] = "decision"
     compact: bool = False  # numbers only: the people layer (reasons, notice) is skipped
+    version: str | None = None  # the model version asked for; None: the model's default
 
 
 @dataclass(frozen=True)

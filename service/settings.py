@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     number of CPUs, at least 2); the event loop never runs them."""
     compute_queue: int = Field(default=64, ge=0)
     """Requests that may wait for a compute thread; past it, 503 with ``Retry-After``."""
+    warm_methods: bool = True
+    """Warm every explanation method at start-up, in the background (shap's import, lime's
+    compiled kernels), so no request pays for it; off, each method warms on first use."""
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     """Worker processes of ``clarion serve`` (default: the number of CPUs)."""
 

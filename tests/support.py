@@ -164,4 +164,7 @@ def make_settings(
     overrides.setdefault(
         "data_dir", Path(tempfile.gettempdir()) / f"clarion-data-{uuid.uuid4().hex}"
     )
+    # Warming every method in a background thread imports shap there, racing the imports
+    # of the tests themselves; tests that need it warm say so.
+    overrides.setdefault("warm_methods", False)
     return Settings(models_dir=models_dir, database_url=database_url, **overrides)

@@ -177,7 +177,9 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
             tracing.instrument_libraries(audit.store.engine)
         recorder = MeteredRecorder(audit.recorder, app.state.metrics, tracing)  # counted, timed
         app.state.engine = Engine(registry, settings, recorder=recorder)
-        app.state.warming = app.state.engine.warm_in_background()  # off the clock
+        app.state.warming = (  # imports and compilation off the clock
+            app.state.engine.warm_in_background() if settings.warm_methods else None
+        )
         # Batch jobs: the Dask cluster starts on first use; unfinished jobs resume now.
         app.state.jobs = JobManager(app.state.engine, audit.store, settings)
         app.state.jobs.resume_in_background()

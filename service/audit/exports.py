@@ -1,4 +1,5 @@
-"""Exports for examiners: a JSONL bundle of full records, a CSV listing, HTML case packets.
+"""Exports for examiners: a JSONL bundle of full records, a CSV or Parquet listing, HTML
+case packets.
 
 The records come from a sample (in sample order) or a filter (oldest first). Every
 export is stamped with hashes of what it contains: each record's ``record_sha256``
@@ -8,11 +9,14 @@ and, per file, the SHA-256 of its bytes.
   (selection, time, record ids and hashes, and the SHA-256 of every other file);
 - ``jsonl``: one record (with its annotations) per line, then a manifest line whose
   ``records_sha256`` is the hash of all the lines before it;
-- ``csv``: one row per decision; its SHA-256 travels in a response header.
+- ``csv``: one row per decision; its SHA-256 travels in a response header;
+- ``parquet``: the same listing with its types (``created_at`` a UTC timestamp, numbers
+  as numbers, flags as booleans).
 
-A text cell that a spreadsheet would run as a formula (it starts with ``=``, ``+``,
-``-``, ``@``, a tab or a carriage return; a card's version and class labels are
-anyone's text) gets a leading ``'``; numbers stay numbers.
+In CSV (the listing and ``listing.csv``), a text cell that a spreadsheet would run as a
+formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return; a card's
+version and class labels are anyone's text) gets a leading ``'``; numbers stay numbers.
+Parquet keeps every value as it is stored.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from service.audit.tables import Decision, ExplanationRecord, SampleItem
 from service.audit.views import record_detail
 from service.errors import InvalidInput, NotFound
 from service.html.casepacket import render_case_packet
+from service.tablefiles import MEDIA_TYPES, parquet_bytes
 
 __all__ = ["ExportFile", "build_export", "case_packet"]
 
@@ -118,26 +123,62 @@ def _decisions(store: AuditStore, ids: list[str]) -> dict[str, list[Decision]]:
     return out
 
 
-def _listing(
+def _listing_rows(
     records: list[ExplanationRecord],
     decisions: dict[str, list[Decision]],
     notes: dict[str, list[AnnotationOut]],
-) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(_LISTING)
+) -> list[list[Any]]:
+    """One row per decision, the columns of ``_LISTING``, values as typed."""
+    rows = []
     for x in records:
         current = [a for a in notes[x.id] if a.kind == "verdict" and a.current]
         for d in decisions[x.id]:
             mine = [a for a in current if a.position in (None, d.position)]
-            row = [
-                x.id, d.position, x.created_at.isoformat(), x.model_name, x.model_version,
+            rows.append([
+                x.id, d.position, x.created_at, x.model_name, x.model_version,
                 x.model_sha256, x.method, x.caller, d.outcome, d.score, d.confidence,
                 d.quality_failed, d.proxy_flag, ";".join(a.verdict or "" for a in mine),
                 any(a.signed_off_by for a in mine), x.record_sha256, x.reference, x.purpose,
-            ]  # fmt: skip
-            writer.writerow([_cell(v) for v in row])
+            ])  # fmt: skip
+    return rows
+
+
+def _listing_csv(rows: list[list[Any]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(_LISTING)
+    for row in rows:
+        row = [row[0], row[1], row[2].isoformat(), *row[3:]]
+        writer.writerow([_cell(v) for v in row])
     return buf.getvalue().encode("utf-8")
+
+
+def _listing_parquet(rows: list[list[Any]]) -> bytes:
+    """The listing with its types: ``created_at`` a UTC timestamp, numbers and flags as
+    numbers and booleans. No formula quoting: Parquet is not opened by spreadsheets."""
+    import pyarrow as pa
+
+    types = {
+        "position": pa.int64(),
+        "created_at": pa.timestamp("us", tz="UTC"),
+        "score": pa.float64(),
+        "confidence": pa.float64(),
+        "quality_failed": pa.bool_(),
+        "proxy_flag": pa.bool_(),
+        "signed_off": pa.bool_(),
+    }
+    columns = [[row[i] for row in rows] for i in range(len(_LISTING))]
+    columns[2] = [_utc(t) for t in columns[2]]
+    arrays = [
+        pa.array(values, type=types.get(name, pa.string()))
+        for name, values in zip(_LISTING, columns, strict=True)
+    ]
+    return parquet_bytes(pa.table(arrays, names=_LISTING))
+
+
+def _utc(t: datetime) -> datetime:
+    """A stored time as an aware UTC time (SQLite hands back naive ones, in UTC)."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def build_export(
@@ -175,7 +216,11 @@ def build_export(
         manifest["records_sha256"] = sha256_hex(jsonl)
         content = jsonl + (canonical_json(manifest) + "\n").encode("utf-8")
         return ExportFile(f"clarion-export-{stamp}.jsonl", "application/x-ndjson", content)
-    listing = _listing(records, _decisions(store, ids), notes)
+    rows = _listing_rows(records, _decisions(store, ids), notes)
+    if request.format == "parquet":
+        content = _listing_parquet(rows)
+        return ExportFile(f"clarion-listing-{stamp}.parquet", MEDIA_TYPES["parquet"], content)
+    listing = _listing_csv(rows)
     if request.format == "csv":
         return ExportFile(f"clarion-listing-{stamp}.csv", "text/csv", listing)
     files = {"records.jsonl": jsonl, "listing.csv": listing}

@@ -23,7 +23,7 @@ from service.audit.documents import input_matrix, recorded_spec, response_json, 
 from service.audit.schemas import Difference, ReplayResult
 from service.audit.store import AuditStore
 from service.engine import Engine
-from service.errors import Conflict, NotFound
+from service.errors import BundleRejected, Conflict, NotFound
 
 __all__ = ["compare", "replay"]
 
@@ -116,7 +116,7 @@ def compare(recorded: Mapping[str, Any], replayed: Mapping[str, Any]) -> list[Di
 def replay(
     store: AuditStore, engine: Engine, record_id: str, sealer: Sealer | None
 ) -> ReplayResult:
-    """Recompute the record's explanation with the model now served and compare."""
+    """Recompute the record's explanation with the model version it names and compare."""
     revealed = reveal(store.get_record(record_id), sealer)
     if revealed.status in ("sealed", "omitted"):
         why = (
@@ -126,12 +126,15 @@ def replay(
         )
         raise Conflict(f"record {record_id} cannot be replayed: {why}")
     document = revealed.document
-    name = document["model"]["name"]
+    recorded_model = document["model"]
+    name, version = recorded_model["name"], recorded_model["version"]
     try:
-        model = engine.registry.get(name)
-    except NotFound as exc:
+        # The recorded version, even if it is no longer the default or no longer served.
+        model = engine.registry.recorded(name, version, recorded_model["sha256"])
+    except (NotFound, BundleRejected) as exc:
         raise Conflict(
-            f"record {record_id} cannot be replayed: model {name!r} is not served"
+            f"record {record_id} cannot be replayed: version {version!r} of model {name!r} is "
+            f"not served and not archived ({exc.message})"
         ) from exc
     card = model.bundle.card
     if list(card.feature_names) != document["input"]["features"]:
@@ -147,9 +150,7 @@ def replay(
         output=recorded["output"],
         options={**(request.get("options") or {}), "seed": provenance.get("seed")},
     )
-    replayed = engine.explain_rows(
-        name, input_matrix(document), recorded_spec(request), record=False
-    )
+    replayed = engine.replay_rows(model, input_matrix(document), recorded_spec(request))
     differences = compare(recorded, response_json(replayed))
     values_identical = not any(d.kind in ("value", "structure") for d in differences)
     log.info("audit.replayed", record=record_id, differences=len(differences))

@@ -31,7 +31,16 @@ from service.audit.tables import (
 )
 from service.errors import InvalidInput, NotFound
 
-__all__ = ["PurgeResult", "cutoff_for", "list_holds", "place_hold", "purge", "release_hold"]
+__all__ = [
+    "PurgeResult",
+    "active_model_hold",
+    "cutoff_for",
+    "list_holds",
+    "place_hold",
+    "purge",
+    "release_hold",
+    "version_in_use",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -130,6 +139,35 @@ def list_holds(store: AuditStore, *, active: bool = True) -> list[LegalHold]:
         query = query.where(LegalHold.released_at.is_(None))
     with store.reading() as session:
         return list(session.scalars(query))
+
+
+def active_model_hold(store: AuditStore, model_name: str) -> LegalHold | None:
+    """The oldest active hold on every record of ``model_name``, if any (a model under hold
+    keeps its versions: they cannot be deleted)."""
+    query = (
+        select(LegalHold)
+        .where(LegalHold.model_name == model_name, LegalHold.released_at.is_(None))
+        .order_by(LegalHold.created_at, LegalHold.id)
+        .limit(1)
+    )
+    with store.reading() as session:
+        return session.scalars(query).first()
+
+
+def version_in_use(store: AuditStore, model_name: str, version: str) -> bool:
+    """Whether an explanation record or a job names this version of the model: its files
+    must then be kept for replay."""
+    r, j = ExplanationRecord, JobRecord
+    with store.reading() as session:
+        for table in (r, j):
+            found = session.scalar(
+                select(table.id)
+                .where(table.model_name == model_name, table.model_version == version)
+                .limit(1)
+            )
+            if found is not None:
+                return True
+    return False
 
 
 @dataclass(frozen=True)

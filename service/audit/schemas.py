@@ -321,10 +321,11 @@ class ExportRequest(_In):
 
     sample_id: str | None = Field(default=None, description="Export a sample's records...")
     filters: Filters | None = Field(default=None, description="...or the records a filter finds.")
-    format: Literal["zip", "jsonl", "csv"] = Field(
+    format: Literal["zip", "jsonl", "csv", "parquet"] = Field(
         default="zip",
         description="`zip`: records.jsonl, listing.csv, one HTML case packet per record and "
-        "manifest.json with the SHA-256 of each; `jsonl` (manifest as the last line); `csv`.",
+        "manifest.json with the SHA-256 of each; `jsonl` (manifest as the last line); `csv`: "
+        "the listing, one row per decision; `parquet`: the same listing, typed.",
     )
     limit: int = Field(default=1_000, ge=1, le=10_000)
 

@@ -1,8 +1,10 @@
-"""A job's input file: CSV or Parquet, header of feature names, optional ``reference``.
+"""A job's input file: CSV, Parquet or JSON Lines, feature names as header, columns or
+keys, and an optional ``reference``.
 
-``read_input`` checks what makes the whole file unusable (not CSV or Parquet, unknown or
-missing columns, duplicate names, no rows, more than ``CLARION_MAX_JOB_ROWS`` rows) and
-answers 422 naming it; the values of each row are checked later, row by row, by the
+``read_input`` reads it through ``service.tablefiles`` (told apart by content, or named
+by the CLI) and checks what makes the whole file unusable (none of the three,
+unknown or missing columns, duplicate names, no rows, more than ``CLARION_MAX_JOB_ROWS``
+rows) and answers 422 naming it; the values of each row are checked later, row by row, by the
 workers (``service.models.instances.encode_rows``), so one bad row never fails a job.
 CSV cells stay text until then, parsed as the CLI and bundle backgrounds parse them.
 ``fetch_input`` reads an ``input_uri``: a file under ``CLARION_JOBS_INPUT_ROOT`` or an
@@ -14,13 +16,13 @@ reads it with its own credentials. Anything that could reach further (chained UR
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from service.errors import InvalidInput, PayloadTooLarge
 from service.models.card import ModelCard
+from service.tablefiles import TableFormat, TooManyRows, read_table, sniff
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,8 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["REFERENCE", "JobInput", "fetch_input", "read_input", "table_from_ipc", "table_ipc"]
 
 REFERENCE = "reference"
-InputFormat = Literal["csv", "parquet"]
-_PARQUET_MAGIC = b"PAR1"
+InputFormat = TableFormat
 # Object stores an input_uri may name. Not http(s) (the service would fetch any address a
 # caller names), not chained URLs ("simplecache::file://..." would escape the input root).
 _REMOTE_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl", "oci"})
@@ -38,7 +39,7 @@ _REMOTE_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "a
 @dataclass(frozen=True, eq=False)
 class JobInput:
     """The input as read: ``table`` holds the card's features in card order (CSV: text;
-    Parquet: as typed), then ``reference`` (text) if the file has one."""
+    Parquet and JSON Lines: as typed), then ``reference`` (text) if the file has one."""
 
     table: pa.Table
     format: InputFormat
@@ -54,44 +55,12 @@ def _refuse(message: str, problem: str, field: str = "data") -> InvalidInput:
     return InvalidInput(message, details={"field": field, "problem": problem})
 
 
-def _read_parquet(data: bytes, max_rows: int) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        parquet = pq.ParquetFile(pa.BufferReader(data))
-        n = parquet.metadata.num_rows
-        if n > max_rows:
-            raise _too_many(n, max_rows)
-        return parquet.read()
-    except (pa.ArrowException, OSError) as exc:
-        raise _refuse(f"the input is not a readable Parquet file: {exc}", "not Parquet") from exc
-
-
-def _read_csv(data: bytes, names: list[str]) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
+def _is_text(data: bytes) -> bool:
     try:
         data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _refuse(
-            "the input is neither Parquet nor CSV (UTF-8 text with a header of feature names)",
-            "not CSV or Parquet",
-        ) from exc
-    text_columns = {n: pa.string() for n in [*names, REFERENCE]}
-    try:
-        return pcsv.read_csv(
-            io.BytesIO(data),
-            read_options=pcsv.ReadOptions(encoding="utf-8"),
-            convert_options=pcsv.ConvertOptions(
-                column_types=text_columns,
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowException as exc:
-        raise _refuse(f"the input is not a readable CSV file: {exc}", "not CSV") from exc
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _too_many(n: int, limit: int) -> InvalidInput:
@@ -101,16 +70,30 @@ def _too_many(n: int, limit: int) -> InvalidInput:
     )
 
 
-def read_input(card: ModelCard, data: bytes, *, max_rows: int) -> JobInput:
-    """Read and check a job's input file (CSV or Parquet, told apart by content)."""
+def read_input(
+    card: ModelCard, data: bytes, *, max_rows: int, fmt: InputFormat | None = None
+) -> JobInput:
+    """Read and check an input file: as ``fmt`` (bytes that are not what it says are
+    refused), or, without one, CSV, Parquet or JSON Lines told apart by content (a job
+    upload)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     names = list(card.feature_names)
     if not data.strip():
         raise _refuse("the input file is empty", "empty")
-    is_parquet = data[:4] == _PARQUET_MAGIC and data[-4:] == _PARQUET_MAGIC
-    table = _read_parquet(data, max_rows) if is_parquet else _read_csv(data, names)
+    if fmt is None:
+        fmt = sniff(data)
+        if fmt != "parquet" and not _is_text(data):
+            raise _refuse(
+                "the input is neither Parquet, nor CSV (UTF-8 text with a header of feature "
+                "names), nor JSON Lines (one object per row)",
+                "not CSV, Parquet or JSON Lines",
+            )
+    try:
+        table = read_table(data, fmt, text_columns=[*names, REFERENCE], max_rows=max_rows)
+    except TooManyRows as exc:
+        raise _too_many(exc.n, max_rows) from exc
     header = [str(c).strip() for c in table.column_names]
     duplicated = sorted({h for h in header if header.count(h) > 1})
     unknown = [h for h in header if h not in names and h != REFERENCE]
@@ -147,7 +130,7 @@ def read_input(card: ModelCard, data: bytes, *, max_rows: int) -> JobInput:
     selected = pa.table(columns, names=[*names, *([REFERENCE] if has_reference else [])])
     return JobInput(
         table=selected,
-        format="parquet" if is_parquet else "csv",
+        format=fmt,
         sha256=hashlib.sha256(data).hexdigest(),
         has_reference=has_reference,
     )

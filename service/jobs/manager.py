@@ -26,7 +26,7 @@ import structlog
 from service.audit.store import AuditStore
 from service.audit.tables import JobRecord
 from service.engine import Engine
-from service.errors import ClarionError, Conflict, InvalidInput, NotFound, Unavailable
+from service.errors import BundleRejected, ClarionError, Conflict, NotFound, Unavailable
 from service.jobs.files import JobFiles
 from service.jobs.inputs import JobInput, fetch_input, read_input, table_ipc
 from service.jobs.partitions import Partition, split
@@ -118,11 +118,6 @@ class JobManager:
         """Resolve the spec by explaining one background row exactly as a job row would be:
         the method ``auto`` picks, the output space, the seed; any refusal is a 422."""
         card = model.bundle.card
-        if spec.version is not None and spec.version != card.version:
-            raise InvalidInput(
-                f"model {card.name!r} is served at version {card.version}, not {spec.version}",
-                details={"field": "spec.version", "problem": "not the served version"},
-            )
         probe = self.engine.explain_numbers(model, model.bundle.background[:1], spec.explain_spec())
         return Plan(
             model=card.name,
@@ -141,8 +136,9 @@ class JobManager:
     def submit(
         self, spec: JobSpec, data: bytes, origin: Origin, *, input_uri: str | None = None
     ) -> JobRecord:
-        """Check, record and start a job; 404 for an unknown model, 422 for bad input."""
-        model = self.engine.registry.get(spec.model)
+        """Check, record and start a job with ``spec.version`` of the model (None: its
+        default); 404 for an unknown model or version, 422 for bad input."""
+        model = self.engine.registry.get(spec.model, spec.version)
         job_input = read_input(model.bundle.card, data, max_rows=self.settings.max_job_rows)
         plan = self.plan(model, spec)
         job_id = uuid.uuid4().hex
@@ -377,7 +373,7 @@ class JobManager:
                 if record.id in self._runs:
                     continue
             try:
-                model = self.engine.registry.get(record.model_name)
+                model = self.engine.registry.get(record.model_name, record.model_version)
                 self._start(record, self._input(record, model), model)
             except ClarionError as exc:
                 self._fail(record.id, f"the job could not be resumed: {exc.message}")
@@ -468,8 +464,9 @@ class JobManager:
     # -- replay ----------------------------------------------------------------------------
 
     def replay_row(self, job_id: str, row: int) -> RowReplay:
-        """Explain row ``row`` of the input again with the model served now and compare it
-        with the job's result row, column by column (numbers bitwise); no record is written."""
+        """Explain row ``row`` of the input again with the job's model version (served, or
+        kept in the archive after it was deleted) and compare it with the job's result row,
+        column by column (numbers bitwise); no record is written."""
         record = self.jobs.get(job_id)
         result = read_table(self._result_bytes(record))
         if not 0 <= row < record.n_rows:
@@ -479,10 +476,11 @@ class JobManager:
             )
         plan = Plan.from_dict(record.document["plan"])
         try:
-            model = self.engine.registry.get(plan.model)
-        except NotFound as exc:
+            model = self.engine.registry.recorded(plan.model, plan.version, plan.model_sha256)
+        except (NotFound, BundleRejected) as exc:
             raise Conflict(
-                f"job {job_id} cannot be replayed: model {plan.model!r} is not served"
+                f"job {job_id} cannot be replayed: version {plan.version!r} of model "
+                f"{plan.model!r} is not served and not archived"
             ) from exc
         job_input = self._input(record, model)
         replayed = explain_table(

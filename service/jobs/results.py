@@ -14,22 +14,21 @@ Columns, in order:
 
 The numbers are the ones a one-row explain request of the same row returns, bit for bit:
 Parquet and JSON Lines keep every double exactly, and so does the CSV writer (shortest
-round-trip form). Parquet is the stored form; CSV and JSON Lines are made from it.
+round-trip form). Parquet is the stored form; CSV and JSON Lines are made from it
+(``service.tablefiles`` writes all three, as it does for ``clarion explain``).
 """
 
 from __future__ import annotations
 
-import io
-import json
-import math
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from service.jobs.spec import Plan, ResultFormat
 from service.models.card import ModelCard
+from service.tablefiles import MEDIA_TYPES, parquet_bytes, write_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -43,13 +42,6 @@ __all__ = [
     "read_table",
     "result_formats",
 ]
-
-MEDIA_TYPES: Mapping[ResultFormat, str] = {
-    "parquet": "application/vnd.apache.parquet",
-    "csv": "text/csv; charset=utf-8",
-    "jsonl": "application/x-ndjson",
-}
-_BATCH_ROWS = 4_096
 
 
 class RowNumbers:
@@ -136,15 +128,6 @@ def partition_table(
     return pa.table(columns)
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    return bytes(sink.getvalue().to_pybytes())
-
-
 def assemble(parts: Sequence[bytes]) -> tuple[bytes, int, int]:
     """The partitions' Parquet files, in order, as one Parquet file.
 
@@ -165,33 +148,10 @@ def read_table(data: bytes) -> pa.Table:
     return pq.read_table(pa.BufferReader(data))
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def result_formats(data: bytes, fmt: ResultFormat) -> Iterator[bytes]:
     """The stored Parquet result as ``fmt``, a chunk at a time."""
     if fmt == "parquet":
         for start in range(0, len(data), 1 << 20):
             yield data[start : start + (1 << 20)]
         return
-    import pyarrow.csv as pcsv
-
-    table = read_table(data)
-    for i, batch in enumerate(table.to_batches(max_chunksize=_BATCH_ROWS)):
-        if fmt == "csv":
-            sink = io.BytesIO()
-            pcsv.write_csv(batch, sink, write_options=pcsv.WriteOptions(include_header=i == 0))
-            yield sink.getvalue()
-        else:
-            lines = (
-                json.dumps({k: _json_value(v) for k, v in row.items()}, allow_nan=False)
-                for row in batch.to_pylist()
-            )
-            yield ("\n".join(lines) + "\n").encode("utf-8")
-    if table.num_rows == 0 and fmt == "csv":
-        sink = io.BytesIO()
-        pcsv.write_csv(table, sink)
-        yield sink.getvalue()
+    yield from write_table(read_table(data), fmt)

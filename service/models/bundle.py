@@ -134,8 +134,11 @@ def parse_bundle(
     return Bundle(card, model, model_bytes, card_text, background_csv, background)
 
 
-def read_bundle_dir(path: Path, limits: BundleLimits) -> Bundle:
-    """Read a bundle from ``path/{model.onnx, card.yaml|card.json, background.csv}``."""
+def read_bundle_dir(path: Path, limits: BundleLimits, *, name: str | None = None) -> Bundle:
+    """Read a bundle from ``path/{model.onnx, card.yaml|card.json, background.csv}``.
+
+    The card must name the model ``name`` (default: the folder's name; a version's folder,
+    ``<name>/versions/<version>/``, is named after its version)."""
     card_path = next((path / n for n in CARD_FILES if (path / n).is_file()), None)
     missing = [
         name
@@ -157,8 +160,9 @@ def read_bundle_dir(path: Path, limits: BundleLimits) -> Bundle:
         (path / BACKGROUND_FILE).read_bytes(),
         limits,
     )
-    if bundle.card.name != path.name:
+    expected = path.name if name is None else name
+    if bundle.card.name != expected:
         raise BundleRejected(
-            f"the card names the model {bundle.card.name!r} but its folder is {path.name!r}"
+            f"the card names the model {bundle.card.name!r} but its folder is {expected!r}"
         )
     return bundle

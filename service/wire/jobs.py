@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.audit.schemas import Difference
 from service.explain.explanation import OutputSpace
 from service.jobs import FORMATS, JobSpec, JobStatus, RowReplay
+from service.models.versions import VERSION_PATTERN
 from service.wire.schemas import ModelRef
 
 __all__ = [
@@ -46,7 +47,11 @@ class JobSpecIn(BaseModel):
 
     model: str = Field(description="Name of a served model.", examples=["german_credit"])
     version: str | None = Field(
-        default=None, description="Refuse the job unless the served model has this version."
+        default=None,
+        pattern=VERSION_PATTERN,
+        description="The model version to explain with (its card's `version`); omitted: the "
+        "model's default. An unknown version is 404; the job's `model` says which answered.",
+        examples=["2.0"],
     )
     method: str = Field(
         default="auto",
@@ -73,8 +78,9 @@ class JobSubmission(JobSpecIn):
     )
 
     input_uri: str = Field(
-        description="A CSV or Parquet file: a path under CLARION_JOBS_INPUT_ROOT, or an fsspec "
-        "URL (`s3://bucket/rows.parquet`) when its filesystem package is installed.",
+        description="A CSV, Parquet or JSON Lines file: a path under "
+        "CLARION_JOBS_INPUT_ROOT, or an fsspec URL (`s3://bucket/rows.parquet`) when its "
+        "filesystem package is installed.",
         min_length=1,
     )
 
@@ -102,7 +108,7 @@ class JobResult(BaseModel):
 class JobInput(BaseModel):
     """A job's input file: its format, hash and number of rows."""
 
-    format: Literal["csv", "parquet"]
+    format: Literal["csv", "parquet", "jsonl"]
     sha256: str
     rows: int
     reference: bool = Field(description="Whether the input has a `reference` column.")

@@ -51,6 +51,7 @@ def explain_spec(request: w.ExplainRequest) -> ExplainSpec:
         reference=request.reference,
         purpose=request.purpose,
         compact=request.compact,
+        version=request.version,
     )
 
 

@@ -6,6 +6,7 @@ existing ones never renamed.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,6 +22,7 @@ from pydantic_core import PydanticCustomError
 from service import vocabulary
 from service.explain.explainers.exact_shap import DEFAULT_MAX_PLAYERS
 from service.explain.explanation import OutputSpace
+from service.models.versions import VERSION_PATTERN
 from service.vocabulary import Locale, Persona, Theme, Variant
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "CopyCoverage",
     "CopyGap",
     "Counterfactual",
+    "DefaultVersionRequest",
     "ErrorBody",
     "ErrorResponse",
     "ExplainRequest",
@@ -39,6 +42,7 @@ __all__ = [
     "ModelList",
     "ModelRef",
     "ModelSummary",
+    "ModelVersion",
     "Notice",
     "NoticeChart",
     "NoticeSection",
@@ -52,6 +56,8 @@ __all__ = [
     "Review",
     "SampleList",
     "Screening",
+    "Version",
+    "VersionDeleted",
     "Vocabulary",
 ]
 
@@ -89,6 +95,18 @@ Method = Annotated[
     WithJsonSchema({"enum": list(vocabulary.method_choices()), "type": "string"}),
 ]
 
+# A model version as requests name it (the card's ``version``; it names a folder on disk).
+Version = Annotated[
+    str,
+    Field(
+        pattern=VERSION_PATTERN,
+        description="A version of the model (its card's `version`): 1 to 64 letters, digits, "
+        "`.`, `_`, `+` or `-`. Omitted: the model's default version (the newest, unless an "
+        "admin chose one with `PUT /v1/models/{name}/default`).",
+        examples=["2.0"],
+    ),
+]
+
 _CREDIT_EXAMPLE: dict[str, Any] = {
     "instances": [{"duration_months": 24, "credit_amount": 4500, "age": 35}],
     "method": "auto",
@@ -113,13 +131,14 @@ class _Model(BaseModel):
 
 
 class PredictRequest(_Model):
-    """Rows to score."""
+    """Rows to score, by the model's default version or the one named."""
 
     instances: list[Instance] = Field(
         min_length=1,
         description="Rows to score: objects keyed by feature name, or lists in card order. "
         "`null` is a missing value (only for nullable features).",
     )
+    version: Version | None = None
 
 
 class Prediction(BaseModel):
@@ -234,6 +253,13 @@ class ExplainRequest(_Model):
         "attributions, base and output values and quality, with `reasons`, `narrative`, "
         "`notice` and `counterfactuals` left empty (not computed, so faster) and "
         "`confidence` `not_rated`. Not with `format: html` or `counterfactuals`.",
+    )
+    version: Version | None = Field(
+        default=None,
+        description="The model version to explain with (its card's `version`); omitted: the "
+        "default (the newest, unless an admin chose one). The response's and the record's "
+        "`model` say which version answered.",
+        examples=["2.0"],
     )
 
     @model_validator(mode="after")
@@ -452,8 +478,19 @@ class ExplainResponse(BaseModel):
     timing: dict[str, float] = Field(default_factory=dict)
 
 
+class ModelVersion(BaseModel):
+    """One served version of a model."""
+
+    version: str
+    sha256: str = Field(description="SHA-256 of the version's ONNX file.")
+    background_sha256: str
+    loaded_at: datetime = Field(description="When this process loaded or received it.")
+    default: bool = Field(description="Whether requests without a version get this one.")
+
+
 class ModelSummary(BaseModel):
-    """A served model in brief: name, version, task and ONNX file hash."""
+    """A served model in brief: name, version, task and ONNX file hash (of the version
+    described: the default unless one was asked for), and every served version."""
 
     name: str
     version: str
@@ -461,6 +498,15 @@ class ModelSummary(BaseModel):
     domain: str
     sha256: str
     n_features: int
+    default_version: str = Field(
+        description="What a request without `version` gets: the newest version, unless an "
+        "admin chose one (`default_chosen`).",
+        examples=["2.0"],
+    )
+    default_chosen: bool = Field(
+        description="Whether an admin chose the default (`PUT /v1/models/{name}/default`)."
+    )
+    versions: list[ModelVersion] = Field(description="Every served version, newest first.")
 
 
 class ModelList(BaseModel):
@@ -483,6 +529,31 @@ class ModelDetail(ModelSummary):
     providers: list[str] = Field(description="ONNX Runtime execution providers in use.")
     background_sha256: str
     background_rows: int
+
+
+class DefaultVersionRequest(_Model):
+    """The version requests without one get."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": "2.0"}]})
+
+    version: Version | None = Field(
+        description="A served version; `null`: the newest again (no chosen default)."
+    )
+
+
+class VersionDeleted(BaseModel):
+    """A version no longer served, and whether its files were kept for replay."""
+
+    name: str
+    version: str
+    sha256: str
+    archived: bool = Field(
+        description="True: audit records or jobs name this version, so its files were moved "
+        "to the archive, where replay finds them; false: nothing names it, they were deleted."
+    )
+    default_version: str | None = Field(
+        description="The model's default now; null when no version is left."
+    )
 
 
 class SampleList(BaseModel):

@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse, Response
 
 from service.api.routes.auth import require_role
 from service.api.routes.deps import EngineDep, PoolDep, RegistryDep
-from service.errors import NotFound
 from service.models.registry import LoadedModel, ModelRegistry
 from service.wire import oip
 
@@ -47,13 +46,8 @@ _INFER_BODY = {
 
 
 def _model(registry: ModelRegistry, name: str, version: str | None) -> LoadedModel:
-    model = registry.get(name)
-    if version is not None and version != model.bundle.card.version:
-        raise NotFound(
-            f"model {name!r} has no version {version!r}; served: {model.bundle.card.version}",
-            details={"field": "version", "problem": "unknown version"},
-        )
-    return model
+    """``version`` of the model (None: its default); 404 naming an unknown one."""
+    return registry.get(name, version)
 
 
 @router.get("", operation_id="oip_server_metadata")
@@ -91,9 +85,10 @@ def ready(registry: RegistryDep) -> JSONResponse:
     responses=_ERRORS,
 )
 def model_metadata(name: str, registry: RegistryDep, version: str | None = None) -> dict[str, Any]:
-    """The model's inputs (one per card feature) and outputs."""
+    """The model's inputs (one per card feature) and outputs, of the default version (or
+    the one in the path); `versions` lists every served version, newest first."""
     card = _model(registry, name, version).bundle.card
-    return oip.model_metadata(card, [card.version])
+    return oip.model_metadata(card, [m.version for m in registry.versions(name)])
 
 
 @router.get(
@@ -134,11 +129,13 @@ async def infer(
     version: str | None = None,
 ) -> Response:
     """Score the inputs: `label` and `probabilities` for classifiers, `value` for
-    regressors; the same predictions as `POST /v1/models/{name}/predict`."""
-    card = _model(registry, name, version).bundle.card
+    regressors; the same predictions as `POST /v1/models/{name}/predict`, by the model's
+    default version or the one in the path (`model_version` in the response says which)."""
+    model = _model(registry, name, version)
+    card = model.bundle.card
     header = request.headers.get("inference-header-content-length")
     parsed = oip.parse_infer_request(await request.body(), header)
-    result = await pool.run(engine.predict, name, oip.instances(card, parsed))
+    result = await pool.run(engine.predict, name, oip.instances(card, parsed), model.version)
     body, head = oip.infer_response(card, result.model.version, parsed, result.predictions)
     if head is None:
         return Response(body, media_type="application/json")

@@ -54,8 +54,9 @@ _SUBMIT_BODY: dict[str, Any] = {
                         "data": {
                             "type": "string",
                             "format": "binary",
-                            "description": "CSV or Parquet: a header of feature names, and "
-                            "optionally a `reference` column carried into the result.",
+                            "description": "CSV, Parquet or JSON Lines: feature names "
+                            "as the header, columns or keys, and optionally a "
+                            "`reference` column carried into the result.",
                         },
                         "spec": {
                             "type": "string",
@@ -94,7 +95,8 @@ async def _upload(request: Request, limit: int) -> tuple[JobSpecIn, bytes, str |
             data, spec = form.get("data"), form.get("spec")
             if not isinstance(data, UploadFile):
                 raise InvalidInput(
-                    "the multipart body needs a file part named 'data' (CSV or Parquet)",
+                    "the multipart body needs a file part named 'data' "
+                    "(CSV, Parquet or JSON Lines)",
                     details={"field": "data", "problem": "is missing"},
                 )
             if not isinstance(spec, str):
@@ -148,9 +150,9 @@ async def submit_job(
     caller: AppCaller,
     request_id: RequestIdDep,
 ) -> Job:
-    """Explain every row of a CSV or Parquet file on the Dask cluster.
+    """Explain every row of a CSV, Parquet or JSON Lines file on the Dask cluster.
 
-    The file is checked at once (a file that is not CSV or Parquet, unknown or missing
+    The file is checked at once (a file that is not CSV, Parquet or JSON Lines, unknown or missing
     columns, more than `CLARION_MAX_JOB_ROWS` rows, a spec explain would refuse: 422);
     a row whose values fail the card's checks does not fail the job: its result row
     carries the problem in `error`. Row i of the result equals a one-instance explain of

@@ -1,20 +1,30 @@
-"""Models: list, describe, upload."""
+"""Models: list, describe, upload; versions: choose the default, delete one."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, Path, Query, UploadFile, status
 
 from service.api.routes.auth import require_role
-from service.api.routes.deps import RegistryDep, SettingsDep
-from service.api.routes.errors import errors
-from service.errors import BundleRejected, PayloadTooLarge
+from service.api.routes.deps import AuditDep, RegistryDep, SettingsDep
+from service.api.routes.errors import described, errors
+from service.audit.retention import active_model_hold, version_in_use
+from service.errors import BundleRejected, Conflict, PayloadTooLarge
 from service.explain.explainers import availability
 from service.models.bundle import parse_bundle
 from service.models.instances import decode_row
-from service.models.registry import LoadedModel
-from service.wire.schemas import ModelDetail, ModelList, ModelSummary, SampleList
+from service.models.registry import LoadedModel, ModelRegistry
+from service.models.versions import VERSION_PATTERN
+from service.wire.schemas import (
+    DefaultVersionRequest,
+    ModelDetail,
+    ModelList,
+    ModelSummary,
+    ModelVersion,
+    SampleList,
+    VersionDeleted,
+)
 
 router = APIRouter(
     prefix="/v1/models",
@@ -24,8 +34,9 @@ router = APIRouter(
 )
 
 
-def _summary(model: LoadedModel) -> ModelSummary:
+def _summary(registry: ModelRegistry, model: LoadedModel) -> ModelSummary:
     card = model.bundle.card
+    default = registry.get(card.name)
     return ModelSummary(
         name=card.name,
         version=card.version,
@@ -33,13 +44,25 @@ def _summary(model: LoadedModel) -> ModelSummary:
         domain=card.domain,
         sha256=model.bundle.model_sha256,
         n_features=len(card.features),
+        default_version=default.version,
+        default_chosen=registry.default_chosen(card.name),
+        versions=[
+            ModelVersion(
+                version=m.version,
+                sha256=m.bundle.model_sha256,
+                background_sha256=m.bundle.background_sha256,
+                loaded_at=m.loaded_at,
+                default=m is default,
+            )
+            for m in registry.versions(card.name)
+        ],
     )
 
 
-def _detail(model: LoadedModel) -> ModelDetail:
+def _detail(registry: ModelRegistry, model: LoadedModel) -> ModelDetail:
     card = model.bundle.card
     return ModelDetail(
-        **_summary(model).model_dump(),
+        **_summary(registry, model).model_dump(),
         card=card.model_dump(mode="json"),
         features=[f.model_dump(mode="json") for f in card.features],
         players=[p.name for p in card.players],
@@ -54,14 +77,25 @@ def _detail(model: LoadedModel) -> ModelDetail:
 
 @router.get("", operation_id="list_models")
 def list_models(registry: RegistryDep) -> ModelList:
-    """Every served model with its version and the SHA-256 of its ONNX file."""
-    return ModelList(models=[_summary(m) for m in registry])
+    """Every served model at its default version, with the SHA-256 of its ONNX file, and
+    each model's served versions."""
+    return ModelList(models=[_summary(registry, m) for m in registry])
 
 
-@router.get("/{name}", operation_id="get_model", responses=errors(404))
-def get_model(name: str, registry: RegistryDep) -> ModelDetail:
-    """The card, features, classes, available explainers and the provider in use."""
-    return _detail(registry.get(name))
+_VERSION = Query(
+    pattern=VERSION_PATTERN,
+    description="Describe this version (default: the model's default version).",
+    examples=["2.0"],
+)
+
+
+@router.get("/{name}", operation_id="get_model", responses=errors(404, 422))
+def get_model(
+    name: str, registry: RegistryDep, version: Annotated[str | None, _VERSION] = None
+) -> ModelDetail:
+    """The card, features, classes, available explainers and the provider in use, of the
+    default version (or `version`); every served version and which is the default."""
+    return _detail(registry, registry.get(name, version))
 
 
 @router.get("/{name}/samples", operation_id="get_model_samples", responses=errors(404))
@@ -100,7 +134,11 @@ async def upload_model(
     registry: RegistryDep,
     settings: SettingsDep,
 ) -> ModelDetail:
-    """Upload a bundle; it is validated like the bundles loaded at start-up."""
+    """Upload a bundle; it is validated like the bundles loaded at start-up.
+
+    A card whose `version` is new for a served name adds that version (the default becomes
+    the newest version unless an admin chose one); a version already served is 409.
+    """
     limit = settings.max_upload_bytes
     parts = [
         await _read(u, f, n)
@@ -123,4 +161,57 @@ async def upload_model(
     import anyio.to_thread
 
     loaded = await anyio.to_thread.run_sync(load)
-    return _detail(loaded)
+    return _detail(registry, loaded)
+
+
+@router.put(
+    "/{name}/default",
+    operation_id="set_default_version",
+    responses=errors(404, 422),
+    dependencies=[Depends(require_role())],
+)
+def set_default_version(
+    name: str, body: DefaultVersionRequest, registry: RegistryDep
+) -> ModelDetail:
+    """Choose the version requests without one get (`null`: the newest again). The choice
+    is kept in the model's folder and survives a restart."""
+    return _detail(registry, registry.set_default(name, body.version))
+
+
+@router.delete(
+    "/{name}/versions/{version}",
+    operation_id="delete_model_version",
+    responses={
+        **errors(404, 422),
+        **described(409, "A legal hold covers the model"),
+    },
+    dependencies=[Depends(require_role())],
+)
+def delete_version(
+    name: str,
+    version: Annotated[
+        str,
+        Path(pattern=VERSION_PATTERN, description="The version to stop serving.", examples=["1.0"]),
+    ],
+    registry: RegistryDep,
+    audit: AuditDep,
+) -> VersionDeleted:
+    """Stop serving one version. While audit records or jobs name it, its files move to the
+    archive so replay still works; 409 while a legal hold covers the model."""
+    registry.get(name, version)  # 404 naming the version first
+    hold = active_model_hold(audit.store, name)
+    if hold is not None:
+        raise Conflict(
+            f"model {name!r} is under legal hold {hold.id} ({hold.reason}); its versions "
+            "cannot be deleted until the hold is released",
+            details={"field": "name", "problem": "legal hold"},
+        )
+    keep = version_in_use(audit.store, name, version)
+    model = registry.remove(name, version, keep=keep)
+    return VersionDeleted(
+        name=name,
+        version=version,
+        sha256=model.bundle.model_sha256,
+        archived=keep,
+        default_version=registry.get(name).version if name in registry else None,
+    )

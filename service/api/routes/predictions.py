@@ -22,5 +22,7 @@ router = APIRouter(
 async def predict(
     name: str, body: PredictRequest, engine: EngineDep, pool: PoolDep
 ) -> PredictResponse:
-    """Score instances: label and class probabilities, or a value for regressors."""
-    return mapping.predict_response(await pool.run(engine.predict, name, body.instances))
+    """Score instances: label and class probabilities, or a value for regressors, with the
+    model's default version or `version`; `model` in the response says which answered."""
+    result = await pool.run(engine.predict, name, body.instances, body.version)
+    return mapping.predict_response(result)

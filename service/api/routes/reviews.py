@@ -124,12 +124,18 @@ def create_sign_off(
         **_SAMPLE,
         200: {
             "description": "The export file; its SHA-256 is in `X-Clarion-Content-SHA256`.",
-            "content": {"application/zip": {}, "application/x-ndjson": {}, "text/csv": {}},
+            "content": {
+                "application/zip": {},
+                "application/x-ndjson": {},
+                "text/csv": {},
+                "application/vnd.apache.parquet": {},
+            },
         },
     },
 )
 def create_export(body: ExportRequest, audit: AuditDep, caller: ReviewerCaller) -> Response:
-    """A sample's (or a filter's) records as a ZIP bundle, JSON Lines or a CSV listing."""
+    """A sample's (or a filter's) records as a ZIP bundle, JSON Lines or a listing (CSV or
+    Parquet)."""
     export = build_export(audit.store, audit.sealer, body, printed_by=caller.display_name)
     return Response(
         export.content,

@@ -13,6 +13,7 @@ from service.explain.explainers.permutation_shap import PermutationShap
 from service.explain.explainers.registry import (
     AUTO,
     EXPLAINERS,
+    all_warm,
     availability,
     choose_method,
     register,
@@ -32,6 +33,7 @@ __all__ = [
     "PermutationShap",
     "SampledShap",
     "TreeShap",
+    "all_warm",
     "availability",
     "choose_method",
     "register",

@@ -78,6 +78,10 @@ class Explainer(ABC):
     game_: Game
 
     @classmethod
+    def is_warm(cls) -> bool:
+        return cls in _WARM
+
+    @classmethod
     def warm(cls) -> None:
         """Do once, outside any request's time limit, what the method's first explanation
         would otherwise pay for: importing its libraries (shap takes 3-4 s) and compiling

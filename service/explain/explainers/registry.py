@@ -22,7 +22,7 @@ from service.explain.explainers.permutation_shap import PermutationShap
 from service.explain.explainers.sampled_shap import SampledShap
 from service.explain.explainers.tree_shap import TreeShap
 
-__all__ = ["AUTO", "EXPLAINERS", "availability", "choose_method", "register"]
+__all__ = ["AUTO", "EXPLAINERS", "all_warm", "availability", "choose_method", "register"]
 
 AUTO = "auto"
 """The request's default method: the registry picks one (``choose_method``)."""
@@ -63,6 +63,11 @@ def availability(model: Capabilities) -> dict[str, str]:
         reason = cls.unavailable(model)
         out[name] = "available" if reason is None else f"unavailable: {reason}"
     return out
+
+
+def all_warm() -> bool:
+    """Whether every served method has warmed up (``Explainer.warm``)."""
+    return all(cls.is_warm() for cls in tuple(EXPLAINERS.values()))
 
 
 def choose_method(requested: str, model: Capabilities) -> str:

@@ -31,7 +31,7 @@ HEAVY: dict[str, tuple[dict[str, Any], int]] = {
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     models = tmp_path_factory.mktemp("models")
     shutil.copytree(EXAMPLE_MODELS / "german_credit", models / "german_credit")
-    app = create_app(make_settings(models, explain_timeout_s=LIMIT_S))
+    app = create_app(make_settings(models, explain_timeout_s=LIMIT_S, warm_methods=True))
     with TestClient(app, raise_server_exceptions=False) as c:
         app.state.warming.join(timeout=120)  # imports and kernels are not the request's
         yield c

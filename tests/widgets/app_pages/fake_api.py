@@ -153,6 +153,17 @@ class FakeApi:
             "domain": "credit",
             "sha256": "ab" * 32,
             "n_features": len(FEATURES),
+            "default_version": "1.0",
+            "default_chosen": False,
+            "versions": [
+                {
+                    "version": "1.0",
+                    "sha256": "ab" * 32,
+                    "background_sha256": "cd" * 32,
+                    "loaded_at": "2026-12-01T09:00:00+00:00",
+                    "default": True,
+                }
+            ],
         }
 
     def _models(self, request: httpx.Request, match: re.Match[str]) -> httpx.Response:

@@ -43,6 +43,8 @@ def _calls(record_id: str, annotation_id: str) -> list[tuple[str, str, dict[str,
         ("POST", "/v1/models/tiny_credit/predict", {"instances": [CASE]}, {"app"}),
         ("POST", "/v1/models/tiny_credit/explain", EXPLAIN, {"app"}),
         ("POST", "/v1/models", {}, set()),
+        ("PUT", "/v1/models/tiny_credit/default", {"version": "9.9"}, set()),
+        ("DELETE", "/v1/models/tiny_credit/versions/9.9", {}, set()),
         ("GET", "/v1/explanations", {}, {"reviewer"}),
         ("GET", base, {}, {"reviewer"}),
         ("POST", f"{base}/replay", {}, {"reviewer"}),
@@ -71,7 +73,7 @@ def test_the_role_matrix(secured: TestClient) -> None:
         headers=bearer(keys["reviewer"]),
     ).json()["id"]
     for method, path, body, allowed in _calls(record_id, annotation_id):
-        kwargs: dict[str, Any] = {"json": body} if method == "POST" else {}
+        kwargs: dict[str, Any] = {"json": body} if method in ("POST", "PUT") else {}
         anonymous = secured.request(method, path, **kwargs)
         assert anonymous.status_code == 401, (method, path, anonymous.text)
         assert anonymous.headers["www-authenticate"] == "Bearer"
