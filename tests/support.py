@@ -94,6 +94,20 @@ def credit_bundle(root: Path, name: str = "tiny_credit") -> Path:
     return write_bundle(root / name, _to_onnx(model, 4), card, _csv(header, rows))
 
 
+def credit_bundle_v2(root: Path) -> Path:
+    """tiny_credit at version 2.0: the same card and background, a more regularised model."""
+    from sklearn.linear_model import LogisticRegression
+
+    folder = credit_bundle(root)
+    X, y = _credit_data(np.random.default_rng(7), 400)
+    model = LogisticRegression(C=0.001, max_iter=1000).fit(X, y)
+    (folder / "model.onnx").write_bytes(_to_onnx(model, 4))
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    card["version"] = "2.0"
+    (folder / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
+    return folder
+
+
 def grouped_bundle(root: Path, name: str = "tiny_grouped") -> Path:
     """A small MLP over two numbers and a one-hot colour (three columns, one player)."""
     from sklearn.neural_network import MLPClassifier

@@ -313,12 +313,11 @@ def test_explain_takes_a_model_version(tmp_path: Path, monkeypatch: pytest.Monke
     """Two versions side by side: --model-version picks one, the default is the newest."""
     import shutil
 
-    from tests.service.api.routes.test_model_versions import _credit_v2
-    from tests.support import credit_bundle
+    from tests.support import credit_bundle, credit_bundle_v2
 
     models = tmp_path / "models"
     v1 = credit_bundle(models)
-    v2 = _credit_v2(tmp_path / "v2")
+    v2 = credit_bundle_v2(tmp_path / "v2")
     shutil.copytree(v2, v1 / "versions" / "2.0")
     monkeypatch.setenv("CLARION_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     rows = tmp_path / "rows.csv"

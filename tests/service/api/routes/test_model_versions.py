@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -21,26 +20,12 @@ from service.models.versions import archive_folder
 from service.settings import Settings
 from tests.helpers.audit import bearer
 from tests.helpers.jobs import wait_for
-from tests.support import _credit_data, _to_onnx, credit_bundle, make_settings
+from tests.support import credit_bundle, credit_bundle_v2, make_settings
 
 ADMIN = "bootstrap-admin-key-for-versions"
 ADMIN_HEADERS = bearer(ADMIN)
 CASE = {"income": 42.5, "debt": 30.0, "employment": "part_time", "has_guarantor": 1}
 EXPLAIN = {"instances": [CASE], "method": "exact_shap"}
-
-
-def _credit_v2(root: Path) -> Path:
-    """tiny_credit at version 2.0: the same card and background, a more regularised model."""
-    from sklearn.linear_model import LogisticRegression
-
-    folder = credit_bundle(root)
-    X, y = _credit_data(np.random.default_rng(7), 400)
-    model = LogisticRegression(C=0.001, max_iter=1000).fit(X, y)
-    (folder / "model.onnx").write_bytes(_to_onnx(model, 4))
-    card = yaml.safe_load((folder / "card.yaml").read_text())
-    card["version"] = "2.0"
-    (folder / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
-    return folder
 
 
 def _files(folder: Path) -> dict[str, tuple[str, bytes]]:
@@ -75,7 +60,7 @@ def _running(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def v2(tmp_path: Path) -> Path:
-    return _credit_v2(tmp_path / "upload")
+    return credit_bundle_v2(tmp_path / "upload")
 
 
 @pytest.fixture
