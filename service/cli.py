@@ -96,15 +96,13 @@ def run_server(settings: Any) -> None:
 
     from service.api.app import create_app
     from service.audit import AuditTrail
-    from service.errors import ClarionError
     from service.logs import configure_logging
 
     configure_logging(settings.log_level, json=settings.log_json)
-    try:  # a store that cannot be opened is one line here, not a failed start-up's traceback
-        AuditTrail.open(settings).close()  # and migrated once, before any worker starts
-    except ClarionError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(2) from exc
+    # a store that cannot be opened is one line here, not a failed start-up's traceback,
+    # and it is migrated once, before any worker starts
+    with _one_line(2):
+        AuditTrail.open(settings).close()
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -285,11 +283,8 @@ def explain(
         registry.load_one(model)
         loaded = registry.get(model, model_version)
         card = loaded.bundle.card
-        try:
+        with _one_line(2, f"--input {input}: "):
             X = _input_rows(card, data, in_format)
-        except ClarionError as exc:
-            typer.echo(f"error: --input {input}: {exc.message}", err=True)
-            raise typer.Exit(2) from exc
         engine = Engine(registry, settings, recorder=trail.recorder)
         origin = Origin(caller=operator(), channel="cli")
         spec = ExplainSpec(
@@ -347,18 +342,27 @@ def _output_format(output: Path, given: str | None, *, otherwise: str | None) ->
 def _input_file(path: Path) -> tuple[bytes, Any]:
     """The bytes of ``--input`` and their format: named by the extension (bytes that are
     plainly another format are one line and exit 2), else told by content."""
-    from service.errors import ClarionError
     from service.tablefiles import check_content, format_of, sniff
 
     data = path.read_bytes()
     named = format_of(path)
-    try:
-        if named is not None:
+    if named is not None:
+        with _one_line(2, f"--input {path}: "):
             check_content(data, named, what="the file")
-    except ClarionError as exc:
-        typer.echo(f"error: --input {path}: {exc.message}", err=True)
-        raise typer.Exit(2) from exc
     return data, named or sniff(data)
+
+
+@contextlib.contextmanager
+def _one_line(code: int, prefix: str = "") -> Iterator[None]:
+    """A ``ClarionError`` inside the block ends the command: ``error: <prefix><message>``
+    on stderr and exit ``code``, never a traceback."""
+    from service.errors import ClarionError
+
+    try:
+        yield
+    except ClarionError as exc:
+        typer.echo(f"error: {prefix}{exc.message}", err=True)
+        raise typer.Exit(code) from exc
 
 
 @contextlib.contextmanager
@@ -543,16 +547,12 @@ def _job_input(path: Path) -> bytes:
     """The bytes of ``--input`` as a job takes them (CSV, Parquet or JSON Lines, told
     apart by content). A file that is not what its extension says, or JSON Lines that
     do not parse, is one line and exit 2 before anything starts."""
-    from service.errors import ClarionError
     from service.tablefiles import read_table
 
     data, fmt = _input_file(path)
     if fmt == "jsonl":  # CSV and Parquet are checked as the job reads them
-        try:
+        with _one_line(2, f"--input {path}: "):
             read_table(data, "jsonl", what="the file")
-        except ClarionError as exc:
-            typer.echo(f"error: --input {path}: {exc.message}", err=True)
-            raise typer.Exit(2) from exc
     return data
 
 

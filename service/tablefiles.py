@@ -35,6 +35,7 @@ __all__ = [
     "TooManyRows",
     "check_content",
     "format_of",
+    "is_text",
     "parquet_bytes",
     "read_records",
     "read_table",
@@ -91,13 +92,13 @@ def check_content(data: bytes, fmt: TableFormat, *, what: str, field: str = "dat
     found = sniff(data)
     if fmt == "parquet":
         if found != "parquet":
-            kind = "text" if _is_text(data) else "binary data"
+            kind = "text" if is_text(data) else "binary data"
             raise _refuse(what, fmt, f"it has no Parquet magic bytes (it is {kind})", field)
         _parquet_file(data, what, field)  # a torn footer shows here, before any work
         return
     if found == "parquet":
         raise _refuse(what, fmt, "it is a Parquet file; name it .parquet", field)
-    if not _is_text(data):
+    if not is_text(data):
         raise _refuse(what, fmt, "it is not UTF-8 text", field)
     if fmt == "jsonl" and found != "jsonl":
         raise _refuse(what, fmt, "it does not start with a JSON object", field)
@@ -113,7 +114,8 @@ def _parquet_file(data: bytes, what: str, field: str) -> pq.ParquetFile:
         raise _refuse(what, "parquet", str(exc), field) from exc
 
 
-def _is_text(data: bytes) -> bool:
+def is_text(data: bytes) -> bool:
+    """Whether ``data`` is UTF-8 text."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from service.errors import InvalidInput, PayloadTooLarge
 from service.models.card import ModelCard
-from service.tablefiles import TableFormat, TooManyRows, read_table, sniff
+from service.tablefiles import TableFormat, TooManyRows, is_text, read_table, sniff
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -55,14 +55,6 @@ def _refuse(message: str, problem: str, field: str = "data") -> InvalidInput:
     return InvalidInput(message, details={"field": field, "problem": problem})
 
 
-def _is_text(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def _too_many(n: int, limit: int) -> InvalidInput:
     return _refuse(
         f"the input has {n:,} rows; a job may have at most {limit:,} (CLARION_MAX_JOB_ROWS)",
@@ -84,7 +76,7 @@ def read_input(
         raise _refuse("the input file is empty", "empty")
     if fmt is None:
         fmt = sniff(data)
-        if fmt != "parquet" and not _is_text(data):
+        if fmt != "parquet" and not is_text(data):
             raise _refuse(
                 "the input is neither Parquet, nor CSV (UTF-8 text with a header of feature "
                 "names), nor JSON Lines (one object per row)",

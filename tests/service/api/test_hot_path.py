@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from service.api.app import create_app
 from service.api.pool import ComputePool
 from service.errors import Overloaded
-from service.launch import clean_environment, free_port, serve_command, stop, wait_until_ready
+from service.launch import stop
+from tests.helpers.server import serving
 from tests.support import make_settings
 
 CASE = {"income": 173.1379, "debt": 30.0, "employment": "part_time", "has_guarantor": 1}
@@ -75,24 +76,7 @@ def test_an_overloaded_service_answers_503_overloaded(tiny_models_dir: Path) -> 
 def test_health_answers_while_explanations_run(tiny_models_dir: Path, tmp_path: Path) -> None:
     """Explanations run on the compute threads; the event loop stays free for health checks
     (the bound is generous on purpose: a busy 2-core machine, not a benchmark)."""
-    port = free_port()
-    env = clean_environment(
-        CLARION_MODELS_DIR=str(tiny_models_dir),
-        CLARION_DATABASE_URL=f"sqlite:///{tmp_path / 'audit.db'}",
-        CLARION_DATA_DIR=str(tmp_path),
-        CLARION_LOG_LEVEL="warning",
-    )
-    import subprocess
-
-    server = subprocess.Popen(
-        serve_command(host="127.0.0.1", port=port, workers=1),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(f"{url}/health/ready", server, what="service", timeout=120)
+    with serving(tiny_models_dir, tmp_path) as (url, _):
         heavy = {"instances": [CASE] * 20, "method": "kernel_shap", "options": {"nsamples": 8000}}
         done = threading.Event()
 
@@ -117,8 +101,6 @@ def test_health_answers_while_explanations_run(tiny_models_dir: Path, tmp_path: 
             w.join(timeout=120)
         assert statistics.median(latencies) < 50, latencies
         assert max(latencies) < 250, latencies
-    finally:
-        stop(server)
 
 
 @pytest.mark.slow
@@ -126,25 +108,9 @@ def test_serve_runs_worker_processes_that_share_one_audit_store(
     tiny_models_dir: Path, tmp_path: Path
 ) -> None:
     import sqlite3
-    import subprocess
 
-    port = free_port()
     database = tmp_path / "audit.db"
-    env = clean_environment(
-        CLARION_MODELS_DIR=str(tiny_models_dir),
-        CLARION_DATABASE_URL=f"sqlite:///{database}",
-        CLARION_DATA_DIR=str(tmp_path),
-        CLARION_LOG_LEVEL="warning",
-    )
-    server = subprocess.Popen(
-        serve_command(host="127.0.0.1", port=port, workers=2),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(f"{url}/health/ready", server, what="service", timeout=120)
+    with serving(tiny_models_dir, tmp_path, workers=2) as (url, server):
         children = _children(server.pid)
         assert len(children) >= 2, children  # the worker processes
 
@@ -163,7 +129,6 @@ def test_serve_runs_worker_processes_that_share_one_audit_store(
         for t in threads:
             t.join()
         assert sum(results) == 40
-    finally:
         assert stop(server, grace=20.0) in (0, -2, 130)  # a clean stop (SIGINT)
     with sqlite3.connect(database) as db:
         assert db.execute("select count(*) from explanation_records").fetchone()[0] == 40

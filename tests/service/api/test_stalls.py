@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.launch import clean_environment, free_port, serve_command, stop, wait_until_ready
 from tests.bombs import bomb_bundle, slow_for_large_x0
+from tests.helpers.server import serving
 
 CASE = {"income": 173.1379, "debt": 30.0, "employment": "part_time", "has_guarantor": 1}
 
@@ -27,27 +27,13 @@ def server(tiny_models_dir: Path, tmp_path: Path) -> Iterator[tuple[str, subproc
     models = tmp_path / "models"
     shutil.copytree(tiny_models_dir, models)
     bomb_bundle(models, "slow", slow_for_large_x0())
-    port = free_port()
-    env = clean_environment(
-        CLARION_MODELS_DIR=str(models),
-        CLARION_DATABASE_URL=f"sqlite:///{tmp_path / 'audit.db'}",
-        CLARION_DATA_DIR=str(tmp_path),
-        CLARION_LOG_LEVEL="warning",
+    with serving(
+        models,
+        tmp_path,
         CLARION_EXPLAIN_TIMEOUT_S="300",
         CLARION_PREDICT_TIMEOUT_S="300",
-    )
-    process = subprocess.Popen(
-        serve_command(host="127.0.0.1", port=port, workers=1),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(f"{url}/health/ready", process, what="service", timeout=120)
-        yield url, process
-    finally:
-        stop(process)
+    ) as running:
+        yield running
 
 
 def test_sigterm_stops_the_server_within_10_s_during_an_endless_run(

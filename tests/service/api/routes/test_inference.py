@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
-from service.launch import (
-    LaunchError,
-    clean_environment,
-    free_port,
-    serve_command,
-    stop,
-    wait_until_ready,
-)
+from tests.helpers.server import serving
 from tests.support import make_settings, regression_bundle
 
 REPOSITORY = Path(__file__).resolve().parents[4]
@@ -48,29 +40,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for name in ("german_credit", "breast_cancer"):
         shutil.copytree(REPOSITORY / "models" / name, models / name)
     regression_bundle(models)
-    port = free_port()
-    env = clean_environment(
-        CLARION_MODELS_DIR=str(models),
-        CLARION_DATABASE_URL=f"sqlite:///{root / 'audit.db'}",
-        CLARION_LOG_LEVEL="warning",
-    )
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen(
-        serve_command(host="127.0.0.1", port=port, workers=1),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        try:
-            url = f"http://127.0.0.1:{port}/health/ready"
-            wait_until_ready(url, process, what="API", timeout=120)
-        except LaunchError as exc:
-            raise AssertionError((root / "server.log").read_text()[-3000:]) from exc
-        yield f"127.0.0.1:{port}"
-    finally:
-        stop(process)
-        log.close()
+    with serving(models, root, log=root / "server.log") as (url, _):
+        yield url.removeprefix("http://")
 
 
 def _rows(name: str, metadata: dict[str, Any], n: int) -> list[dict[str, Any]]:

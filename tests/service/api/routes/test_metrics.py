@@ -3,7 +3,6 @@ value in any label; summed over worker processes under ``clarion serve --workers
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.api.app import create_app
-from service.launch import clean_environment, free_port, serve_command, stop, wait_until_ready
+from tests.helpers.server import serving
 from tests.support import make_settings
 
 CASE = {"income": 173.1379, "debt": 30.0, "employment": "part_time", "has_guarantor": 1}
@@ -91,25 +90,12 @@ def test_unmatched_paths_share_one_label(local: TestClient) -> None:
 def test_worker_processes_add_up_in_multiprocess_mode(
     tiny_models_dir: Path, tmp_path: Path
 ) -> None:
-    port = free_port()
     stale = tmp_path / "metrics"
     stale.mkdir()
     (stale / "counter_999.db").write_bytes(b"left by an earlier run")
-    env = clean_environment(
-        CLARION_MODELS_DIR=str(tiny_models_dir),
-        CLARION_DATABASE_URL=f"sqlite:///{tmp_path / 'audit.db'}",
-        CLARION_LOG_LEVEL="warning",
-        PROMETHEUS_MULTIPROC_DIR=str(stale),
-    )
-    server = subprocess.Popen(
-        serve_command(host="127.0.0.1", port=port, workers=2),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(f"{url}/health/ready", server, what="service", timeout=180)
+    with serving(
+        tiny_models_dir, tmp_path, workers=2, timeout=180, PROMETHEUS_MULTIPROC_DIR=str(stale)
+    ) as (url, _):
         assert not (stale / "counter_999.db").exists()  # cleaned at start-up
         for _ in range(12):  # fresh connections, so both workers take some
             r = httpx.post(f"{url}/v1/models/tiny_credit/predict", json={"instances": [CASE]})
@@ -118,5 +104,3 @@ def test_worker_processes_add_up_in_multiprocess_mode(
         route = "/v1/models/{name}/predict"
         assert _value(text, "clarion_requests_total", route=route, status="200") == 12
         assert _value(text, "clarion_models_loaded") == 3
-    finally:
-        stop(server, grace=20.0)
