@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["canonical_json", "jsonable", "sha256_hex", "sha256_json"]
+__all__ = ["canonical_document", "canonical_json", "jsonable", "sha256_hex", "sha256_json"]
 
 _NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
@@ -49,6 +49,19 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+def canonical_document(value: Any) -> tuple[Any, str]:
+    """``value`` made JSON (``jsonable``) if it must be, and its canonical JSON.
+
+    Most documents need no copy (the recorder builds them of JSON types): the canonical
+    text is tried on ``value`` as it is, and only a non-finite float or a non-string key
+    sends it through ``jsonable`` first."""
+    try:
+        return value, canonical_json(value)
+    except (ValueError, TypeError):
+        value = jsonable(value)
+        return value, canonical_json(value)
+
+
 def sha256_hex(data: bytes | str) -> str:
     raw = data.encode("utf-8") if isinstance(data, str) else data
     return hashlib.sha256(raw).hexdigest()
@@ -60,8 +73,4 @@ def sha256_json(value: Any) -> str:
     Tried first on ``value`` as it is: most documents are already jsonable (the
     recorder builds them so), which spares a deep copy; only a non-finite float (which
     JSON cannot hold) or a tuple-keyed oddity sends it through ``jsonable``."""
-    try:
-        text = canonical_json(value)
-    except (ValueError, TypeError):
-        return sha256_hex(canonical_json(jsonable(value)))
-    return sha256_hex(text)
+    return sha256_hex(canonical_document(value)[1])

@@ -85,6 +85,22 @@ def _set(doc: Any, path: Path, value: Any) -> None:
     _get(doc, path[:-1])[path[-1]] = value
 
 
+def _redact(document: dict[str, Any], paths: Sequence[Path], own: set[int]) -> None:
+    """Set each path of ``document`` to null, copying on the way every container (dict or
+    list) not in ``own`` (ids of the document's own containers), once: the response and
+    rows it refers to stay as the caller was given them."""
+    for path in paths:
+        parent: Any = document
+        for step in path[:-1]:
+            child = parent[step]
+            if id(child) not in own:
+                child = child.copy()
+                own.add(id(child))
+                parent[step] = child
+            parent = child
+        parent[path[-1]] = None
+
+
 def _sensitive_paths(card: ModelCard, response: Mapping[str, Any], n_rows: int) -> list[Path]:
     columns = [j for j, f in enumerate(card.features) if f.sensitive]
     if not columns:
@@ -111,15 +127,24 @@ def _sensitive_paths(card: ModelCard, response: Mapping[str, Any], n_rows: int) 
     return paths
 
 
-def _texts(value: Any) -> dict[str, Any]:
-    """Template version and locale of the first notice-like part of a response."""
+def _texts(response: Mapping[str, Any]) -> dict[str, Any]:
+    """Template version and locale of the first notice-like part of a response: an
+    instance's ``notice`` where the v1 response has it, else the first found anywhere."""
+    for instance in response.get("explanations") or ():
+        notice = instance.get("notice") if isinstance(instance, Mapping) else None
+        if isinstance(notice, Mapping) and "template_version" in notice:
+            return {"template_version": notice["template_version"], "locale": notice.get("locale")}
+    return _find_texts(response)
+
+
+def _find_texts(value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         if "template_version" in value:
             return {"template_version": value["template_version"], "locale": value.get("locale")}
         value = list(value.values())
     if isinstance(value, list):
         for item in value:
-            found = _texts(item)
+            found = _find_texts(item)
             if found:
                 return found
     return {}
@@ -235,7 +260,10 @@ def build_document(
     (redacted like the notices when the card has sensitive features)."""
     if values is None:
         values = [decode_row(card, x) for x in X]
-    response = jsonable(response)
+    # ``response`` is shared with the caller's answer (``mapping.explain_json``) and is
+    # never written to: redaction below copies what lies on a redacted path, nothing else.
+    # Tuples and non-finite floats, which JSON cannot hold as they are, are made JSON by
+    # the recorder (``canonical``) only when a document has them.
     provenance = response.get("provenance") or {}
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -268,11 +296,13 @@ def build_document(
         document["shown"] = {"page": page}
         if any(f.sensitive for f in card.features):
             paths.append(("shown", "page"))
-    # The document is this function's own copy (jsonable above), and no redacted path lies
-    # inside another, so each taken value is detached once its place is set to null.
+    # No redacted path lies inside another, so each taken value is detached once its place
+    # is set to null (in a copy of every container on its path that is not the document's).
     secrets = [[list(p), _get(document, p)] for p in paths]
-    for p in paths:
-        _set(document, p, None)
+    given = document["input"]
+    own = {id(document), id(given), id(given["rows"]), id(given["values"])}
+    own |= {id(x) for x in (*given["rows"], *given["values"], document.get("shown"))}
+    _redact(document, paths, own)
     document["sensitive"] = {
         "policy": policy if paths else None,
         "features": [f.name for f in card.features if f.sensitive],

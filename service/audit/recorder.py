@@ -16,12 +16,11 @@ from typing import Literal
 
 import structlog
 
-from service.audit._canonical import sha256_hex, sha256_json
+from service.audit._canonical import canonical_document, sha256_hex
 from service.audit.commits import GroupCommit
 from service.audit.crypto import Sealer
 from service.audit.documents import result_document
-from service.audit.store import AuditStore
-from service.audit.tables import Decision, ExplanationRecord
+from service.audit.store import AuditStore, Columns
 from service.results import ExplainResult, Origin
 
 __all__ = ["AuditRecorder"]
@@ -40,9 +39,7 @@ class AuditRecorder:
         policy: Literal["encrypt", "omit"] = "encrypt",
     ) -> None:
         self.store = store
-        self._commits: GroupCommit[tuple[ExplanationRecord, list[Decision]]] = GroupCommit(
-            store.add_records
-        )
+        self._commits: GroupCommit[Columns] = GroupCommit(store.add_rows)
         self.sealer = sealer if policy == "encrypt" else None
         self.policy: Literal["encrypt", "omit"] = "encrypt" if self.sealer else "omit"
         if policy == "encrypt" and sealer is None:
@@ -71,31 +68,34 @@ class AuditRecorder:
             sealed = self.sealer.seal(built.secrets, record_id=result.id)
             document["sensitive"]["key_id"] = self.sealer.key_id
         document["sealed_sha256"] = sha256_hex(sealed) if sealed else None
+        document, text = canonical_document(document)
         decisions = [
-            Decision(record_id=result.id, position=i, **columns)
+            {"record_id": result.id, "position": i, **columns}
             for i, columns in enumerate(built.decisions)
         ]
-        row = ExplanationRecord(
-            id=result.id,
-            created_at=created_at,
-            request_id=origin.request_id,
-            caller=origin.caller,
-            channel=origin.channel,
-            model_name=document["model"]["name"],
-            model_version=document["model"]["version"],
-            model_sha256=document["model"]["sha256"],
-            method=result.method,
-            output_space=result.output,
-            n_instances=len(decisions),
-            quality_failed=any(d.quality_failed for d in decisions),
-            proxy_flag=any(d.proxy_flag for d in decisions),
-            review_required=any(d.review_required for d in decisions),
-            input_sha256=document["input"]["sha256"],
-            record_sha256=sha256_json(document),
-            document=document,
-            sealed=sealed,
-            reference=result.spec.reference,
-            purpose=result.spec.purpose,
-        )
-        self._commits.submit((row, decisions))
-        log.debug("audit.recorded", record=result.id, model=row.model_name, caller=row.caller)
+        # Column values as the store inserts them (no ORM objects on the hot path); None
+        # leaves a column to its default.
+        row = {
+            "id": result.id,
+            "created_at": created_at,
+            "request_id": origin.request_id,
+            "caller": origin.caller,
+            "channel": origin.channel,
+            "model_name": result.model.name,
+            "model_version": result.model.version,
+            "model_sha256": result.model.sha256,
+            "method": result.method,
+            "output_space": result.output,
+            "n_instances": len(decisions),
+            "quality_failed": any(d["quality_failed"] for d in decisions),
+            "proxy_flag": any(d["proxy_flag"] for d in decisions),
+            "review_required": any(d["review_required"] for d in decisions),
+            "input_sha256": document["input"]["sha256"],
+            "record_sha256": sha256_hex(text),
+            "document": document,
+            "sealed": sealed,
+            "reference": result.spec.reference,
+            "purpose": result.spec.purpose,
+        }
+        self._commits.submit(({k: v for k, v in row.items() if v is not None}, decisions))
+        log.debug("audit.recorded", record=result.id, model=result.model.name, caller=origin.caller)

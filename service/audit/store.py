@@ -42,9 +42,10 @@ from service.audit import migrations
 from service.audit._canonical import sha256_json
 from service.audit.filters import Cursor, RecordFilter
 from service.audit.tables import Annotation, Decision, ExplanationRecord
+from service.audit.writelock import WriteLock
 from service.errors import ClarionError, Conflict, NotFound, Unavailable
 
-__all__ = ["AuditStore", "Page"]
+__all__ = ["AuditStore", "Columns", "Page"]
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +53,9 @@ _WRITE = "clarion_write"
 _RECORDS: Table = ExplanationRecord.__table__  # type: ignore[assignment]
 _DECISIONS: Table = Decision.__table__  # type: ignore[assignment]
 _SQLITE_BUSY_S = 30.0
+
+Columns = tuple[dict[str, Any], Sequence[dict[str, Any]]]
+"""A record's column values and its decisions' (``AuditStore.add_rows``)."""
 
 
 def _dumps(value: Any) -> str:
@@ -181,6 +185,7 @@ class AuditStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{_WRITE: True})
+        self._write_lock = WriteLock.for_engine(engine)
 
     @classmethod
     def open(
@@ -233,6 +238,7 @@ class AuditStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        self._write_lock.close()
 
     def check_writable(self, timeout_s: float = 1.0) -> str | None:
         """None when a write would go through now, else what stops it (for readiness).
@@ -288,7 +294,11 @@ class AuditStore:
         concurrent write; without it every database failure is ``Unavailable`` (503).
         """
         try:
-            with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            with (
+                self._write_lock.held(),
+                Session(self._writer, expire_on_commit=False) as session,
+                session.begin(),
+            ):
                 yield session
         except ClarionError:
             raise
@@ -311,17 +321,18 @@ class AuditStore:
 
     def add_record(self, record: ExplanationRecord, decisions: Sequence[Decision]) -> None:
         """Write one record and its decisions in one transaction."""
-        self.add_records([(record, decisions)])
+        self.add_rows([(_columns(record), [_columns(d) for d in decisions])])
 
-    def add_records(self, records: Sequence[tuple[ExplanationRecord, Sequence[Decision]]]) -> None:
-        """Write records and their decisions in one transaction (``commits.GroupCommit``)."""
+    def add_rows(self, records: Sequence[Columns]) -> None:
+        """Write records and their decisions, as column values, in one transaction
+        (``commits.GroupCommit``)."""
         # Core inserts on a connection, one executemany per table and set of columns: the
         # ORM's unit of work, and even its bulk-insert path, cost more than the write
         # itself on the hot path (bench/profile_explain.py).
-        rows = [_columns(record) for record, _ in records]
-        decisions = [_columns(d) for _, ds in records for d in ds]
+        rows = [record for record, _ in records]
+        decisions = [d for _, ds in records for d in ds]
         try:
-            with self._writer.begin() as connection:
+            with self._write_lock.held(), self._writer.begin() as connection:
                 for table, values in ((_RECORDS, rows), (_DECISIONS, decisions)):
                     for group in _by_columns(values):
                         connection.execute(table.insert(), group)

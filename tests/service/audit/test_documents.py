@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import math
 from typing import Any
 
 import numpy as np
 
-from service.audit._canonical import canonical_json
+from service.audit._canonical import canonical_document, canonical_json
 from service.audit.documents import build_document, decision_columns
 from service.models.card import ModelCard
 
@@ -121,3 +123,34 @@ def test_a_card_without_sensitive_features_redacts_nothing() -> None:
     assert built.secrets == []
     assert built.document["sensitive"]["policy"] is None
     assert built.document["input"]["values"] == [{"score": 1.0, "gap": 2.0, "gender": "m"}]
+
+
+def test_redaction_leaves_the_callers_response_as_it_was() -> None:
+    # The recorder's document shares the response the caller is sent (no deep copy on the
+    # hot path): redacting a value copies the containers on its path, never writes to them.
+    response: dict[str, Any] = {
+        "id": "r",
+        "explanations": [
+            _instance(notice={"template_version": "t7", "locale": "en", "lead": "gap 37"})
+        ],
+    }
+    before = copy.deepcopy(response)
+    built = build_document(
+        header={"id": "r"}, card=CARD, model_sha256="0" * 64, request={},
+        X=np.array([[61.5, 37.0, 0.0]]), response=response, policy="encrypt",
+    )  # fmt: skip
+    assert response == before
+    redacted = built.document["response"]["explanations"][0]
+    assert redacted["attributions"][1]["value"] is None
+    assert redacted["notice"] is None
+    # what is not on a redacted path is shared, not copied
+    assert redacted["prediction"] is response["explanations"][0]["prediction"]
+
+
+def test_a_document_with_a_non_finite_number_is_made_json_once_for_its_hash() -> None:
+    document = {"a": (1.0, math.nan), "b": [math.inf]}
+    made, text = canonical_document(document)
+    assert text == '{"a":[1.0,"NaN"],"b":["Infinity"]}'
+    assert made == {"a": [1.0, "NaN"], "b": ["Infinity"]}
+    plain = {"a": [1.0], "b": "x"}
+    assert canonical_document(plain)[0] is plain  # nothing to make: no copy
