@@ -10,6 +10,13 @@ Time limits are answered from here: the work tells the pool when its deadline st
 (``service.explain.deadline``), and the pool answers 503 at that moment even if the
 work is between two of its checks. The work keeps its thread (and its place in the
 count) until it has actually stopped, so the bound on threads and memory holds.
+
+The work tells the pool by putting its deadline where the loop looks, not by waking the
+loop: a wake-up in the middle of a computation takes the GIL from it, and on an idle host
+each cost a one-row explanation some 0.3 ms (``bench/hot_path.py``). The loop looks
+``LOOK_S`` after a run starts and every ``LOOK_S`` after that while it runs, and sets an
+exact timer for each deadline it finds: a run shorter than that is never looked at, and
+a limit is answered at its time, or ``LOOK_S`` late for a limit shorter than that.
 """
 
 from __future__ import annotations
@@ -25,9 +32,12 @@ from typing import Any, TypeVar
 from service.errors import Overloaded
 from service.explain.deadline import Deadline, watch_deadlines
 
-__all__ = ["ComputePool"]
+__all__ = ["LOOK_S", "ComputePool"]
 
 T = TypeVar("T")
+
+LOOK_S = 0.02
+"""How often the loop looks for the deadlines of a run in progress."""
 
 
 class ComputePool:
@@ -54,23 +64,28 @@ class ComputePool:
             )
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[T] = loop.create_future()
-        limits: list[Deadline] = []
+        limits: list[Deadline] = []  # appended by the compute thread (atomic under the GIL)
         timers: list[asyncio.TimerHandle] = []
+        armed = 0  # limits[:armed] have their timers
+        looking: asyncio.TimerHandle | None = None
 
         def expire(limit: Deadline) -> None:  # on the loop, at the deadline
             if not answer.done() and limit.abandon():
                 answer.set_exception(limit.error())
 
-        def started(limit: Deadline) -> None:  # on the loop, as the work's deadline starts
-            limits.append(limit)
-            wait = max(0.0, limit.expires - time.monotonic())
-            timers.append(loop.call_later(wait, expire, limit))
-
-        def heard(limit: Deadline) -> None:  # in the compute thread
-            loop.call_soon_threadsafe(started, limit)
+        def look() -> None:  # on the loop, every LOOK_S while the work runs
+            nonlocal armed, looking
+            while armed < len(limits):
+                limit = limits[armed]
+                armed += 1
+                wait = max(0.0, limit.expires - time.monotonic())
+                timers.append(loop.call_later(wait, expire, limit))
+            looking = loop.call_later(LOOK_S, look)
 
         def done(work: asyncio.Future[T]) -> None:  # on the loop, when the work has stopped
             self.admitted -= 1
+            if looking is not None:
+                looking.cancel()
             for timer in timers:
                 timer.cancel()
             if answer.done():
@@ -85,11 +100,12 @@ class ComputePool:
                 answer.set_result(work.result())
 
         context = contextvars.copy_context()  # logging, tracing and metrics go along
-        context.run(watch_deadlines, heard)
+        context.run(watch_deadlines, limits.append)
         call = functools.partial(context.run, fn, *args, **kwargs)
         self.admitted += 1
         work = loop.run_in_executor(self._executor, call)
         work.add_done_callback(done)
+        looking = loop.call_later(LOOK_S, look)
         try:
             return await answer
         except asyncio.CancelledError:  # the client went away: stop the work too

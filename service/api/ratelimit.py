@@ -209,6 +209,11 @@ class RateLimiter:
         if item is not None:
             self._call(lambda: self._limiter.clear(item, kind, identity))
 
+    @property
+    def in_memory(self) -> bool:
+        """Counted in this process (no network round trip per check)."""
+        return isinstance(self.storage, MemoryStorage)
+
     def healthy(self) -> bool:
         """Whether the storage answers (always, in memory)."""
         return bool(self.storage.check())

@@ -222,9 +222,17 @@ def select_reasons(
     reasons = tuple(rank(every)[:limit])
 
     # What the top reasons would have been with nothing screened: the protected
-    # players in there are the ones screening kept out.
+    # players in there are the ones screening kept out. Only codes with a protected
+    # member differ from the screened ones; the others are reused as they are.
     unscreened = _group(players, values, [True] * len(players))
-    would_be = rank([_code_reason(c, m, sign, phrase) for c, m in unscreened.items()])[:limit]
+    touched = {p.code for p in players if p.protected}
+    kept = {r.code: r for r in every}
+    would_be = rank(
+        [
+            _code_reason(c, m, sign, phrase) if c in touched else kept[c]
+            for c, m in unscreened.items()
+        ]
+    )[:limit]
     protected = {p.name for p in players if p.protected}
     suppressed = tuple(f for r in would_be for f in r.features if f in protected)
     flagged = tuple(

@@ -173,3 +173,21 @@ def test_a_short_bootstrap_key_is_refused_at_start_up(audit_models_dir: Path) ->
 
     with pytest.raises(ValidationError, match="at least 16"):
         audit_settings(audit_models_dir, "sqlite://", bootstrap_admin_key="short")
+
+
+def test_a_key_seen_within_a_second_is_checked_on_the_event_loop(secured: TestClient) -> None:
+    # The hot path's key check answers from memory, with no hop to a worker thread; a
+    # key not seen yet (or revoked through this process) is read from the store there.
+    keys = secured.app.state.audit.keys  # type: ignore[attr-defined]
+    token = _key(secured, "app")
+    assert not keys.answers_at_once(token)  # created, not yet presented
+    headers = {"authorization": f"Bearer {token}"}
+    assert secured.get("/v1/models", headers=headers).status_code == 200
+    assert keys.answers_at_once(token)
+    assert keys.answers_at_once(BOOTSTRAP)
+    assert keys.answers_at_once("not-a-clarion-key")  # refused without a lookup
+    listed = secured.get("/v1/keys", headers=bearer(BOOTSTRAP)).json()["keys"]
+    row = next(k for k in listed if k["name"] == "app key")
+    assert secured.delete(f"/v1/keys/{row['id']}", headers=bearer(BOOTSTRAP)).status_code == 200
+    assert not keys.answers_at_once(token)
+    assert secured.get("/v1/models", headers=headers).status_code == 401
