@@ -30,6 +30,7 @@ from service.models.card import ModelCard
 from service.models.instances import canonical_rows, decode_row
 from service.models.prediction import predictions
 from service.models.registry import LoadedModel, ModelRegistry
+from service.native import limit_blas_threads
 from service.people.coverage import CoverageReport, copy_coverage, reached_in
 from service.people.narratives import narrate
 from service.people.told import Told
@@ -75,7 +76,8 @@ class Engine:
     """Predictions and explanations over the registry's models.
 
     With a ``recorder``, every explanation is recorded before it is returned; a
-    failure to record fails the explanation.
+    failure to record fails the explanation. Making one limits the process's BLAS
+    threads (``CLARION_BLAS_THREADS``, ``service.native``).
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class Engine:
         self.settings = settings
         self.recorder = recorder
         self.versions = library_versions()
+        limit_blas_threads(settings.blas_threads)  # the pool runs explanations side by side
 
     def warm_in_background(self) -> threading.Thread:
         """Warm every method (``Explainer.warm``) on a daemon thread, so the first request

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     """ONNX Runtime execution providers in order of preference; the one in use is reported."""
     ort_intra_op_threads: int = Field(default=1, ge=0, le=64)
     """Threads per ONNX Runtime session; 1 avoids oversubscribing cores under concurrent load."""
+    blas_threads: int = Field(default=1, ge=0, le=64)
+    """BLAS threads per process (``service.native``); 0 leaves the library's default."""
     predict_chunk_rows: int = Field(default=65_536, ge=1_024)
     compute_threads: int = Field(default_factory=lambda: max(2, os.cpu_count() or 1), ge=1)
     """Explanations and predictions running at once per worker process (default: the

@@ -150,25 +150,103 @@ def test_a_singular_regression_is_reported_not_warned(wide_case: Case) -> None:
     assert set(singular) <= {0, 1}
 
 
-def test_same_numbers_as_shap_on_numpys_seeded_global_generator(wide_case: Case) -> None:
-    """Each call draws from its own RandomState(seed): exactly what seeding numpy's global
-    generator made shap draw, so the numbers did not change when the lock went."""
-    import shap
-    from shap.utils._legacy import DenseData
+def _shap_kernel_values(game: Game, X: NDArray[np.float64], nsamples: int, seed: int) -> Any:
+    """shap's KernelExplainer as documented: numpy's global generator seeded, one group
+    per player, no feature selection, the rows in turn."""
+    import warnings
 
-    game, X = wide_case.game, wide_case.X
-    ours = KernelShap(nsamples=64, seed=9).fit(game).explain(X).values
-    data = DenseData(game.background, list(game.player_names), [(j,) for j in range(8)])
-    np.random.seed(9)  # noqa: NPY002 - the reference is shap's documented use
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # import shap warns (matplotlib)
+        import shap
+        from shap.utils._legacy import DenseData
+
+    data = DenseData(game.background, list(game.player_names), [list(p) for p in game.players])
+    np.random.seed(seed)  # noqa: NPY002 - the reference is shap's documented use
     try:
         explainer = shap.KernelExplainer(game.predict, data)
         phi = [
-            np.asarray(explainer.shap_values(X[i : i + 1], nsamples=64, l1_reg=False, silent=True))
+            np.asarray(
+                explainer.shap_values(X[i : i + 1], nsamples=nsamples, l1_reg=False, silent=True)
+            )
             for i in range(len(X))
         ]
     finally:
         np.random.seed(None)  # noqa: NPY002
-    np.testing.assert_array_equal(ours, np.stack(phi).reshape(ours.shape))
+    return np.stack(phi)
+
+
+def _many_players_game() -> tuple[Game, NDArray[np.float64]]:
+    """24 players (two of them groups of columns), a nonlinear model, and rows where
+    one player does not vary: shap samples here, and skips that player."""
+    rng = np.random.default_rng(5)
+    W, V = rng.normal(size=(26, 2)), rng.normal(size=(26, 26)) / 5
+    background = rng.normal(size=(12, 26)).round(1)
+    background[:, 3] = 0.5
+    X = rng.normal(size=(2, 26)).round(1)
+    X[1, 3] = 0.5
+    players = ((0, 1), (2,), (3,), (4, 5, 6), *((j,) for j in range(7, 26)))
+    game = Game(
+        predict=lambda Z: np.tanh(np.asarray(Z) @ V) @ W,
+        background=background,
+        players=players,
+        player_names=tuple(f"p{j}" for j in range(len(players))),
+        output_names=("a", "b"),
+        output_space="raw",
+    )
+    return game, X
+
+
+@pytest.mark.parametrize(
+    ("name", "nsamples"),
+    [("multiclass_case", 20), ("wide_case", 64), ("wide_case", 200), ("many", 300)],
+)
+@pytest.mark.parametrize("seed", [0, 9, 123])
+def test_same_numbers_as_shap_on_numpys_seeded_global_generator(
+    name: str, nsamples: int, seed: int, request: pytest.FixtureRequest
+) -> None:
+    """KernelShap is shap's estimator with its loops compiled: the same coalitions from
+    the same draws of RandomState(seed) (what seeding numpy's global generator made shap
+    draw, rows in turn) and the same arithmetic, so the same bytes."""
+    if name == "many":
+        game, X = _many_players_game()
+    else:
+        case: Case = request.getfixturevalue(name)
+        game, X = case.game, case.X
+    ours = KernelShap(nsamples=nsamples, seed=seed).fit(game).explain(X).values
+    np.testing.assert_array_equal(
+        ours, _shap_kernel_values(game, X, nsamples, seed).reshape(ours.shape)
+    )
+
+
+def test_draws_resume_where_the_generator_outputs_ran_out() -> None:
+    """The draw kernel stops before a permutation it cannot finish and resumes from there
+    with more outputs: fed 5 outputs at a time, it draws what it draws from all at once,
+    and the permutations are numpy's (RandomState.permutation)."""
+    from service.explain.explainers._kernel_sampling import draw_kernel
+
+    M, rows = 7, 40
+    ind_set = np.random.RandomState(1).choice(3, 4 * rows)
+    raw = np.random.MT19937(2).random_raw(20 * rows)
+
+    def draw(chunk: int) -> tuple[Any, ...]:
+        masks, weights = np.zeros((rows, M)), np.zeros(rows)
+        table = np.full(256, -1, dtype=np.int64)
+        state = np.array([0, rows, 0, 0], dtype=np.int64)
+        fed = chunk
+        while draw_kernel(ind_set, raw[:fed], state, masks, weights, table, 0, 2):
+            fed += chunk
+        return masks, weights, tuple(state)
+
+    whole, chunked = draw(len(raw)), draw(5)
+    np.testing.assert_array_equal(whole[0], chunked[0])
+    np.testing.assert_array_equal(whole[1], chunked[1])
+    assert whole[2] == chunked[2]
+    generator = np.random.RandomState()
+    start = np.random.MT19937(2).state["state"]
+    generator.set_state({"bit_generator": "MT19937", "state": start, "has_gauss": 0, "gauss": 0.0})
+    first = np.zeros(M)
+    first[generator.permutation(M)[: ind_set[0] + 1]] = 1.0
+    np.testing.assert_array_equal(whole[0][0], first)
 
 
 def test_max_evals_is_the_shared_name_for_nsamples(wide_case: Case) -> None:
@@ -186,7 +264,7 @@ def test_max_evals_is_the_shared_name_for_nsamples(wide_case: Case) -> None:
 
 
 def test_concurrent_requests_run_in_parallel() -> None:
-    """Two explanations are inside shap's KernelExplainer at the same time: each one's
+    """Two explanations are inside KernelShap at the same time: each one's
     model waits at a barrier for the other's, which a process-wide lock would never
     let in (the barrier breaks after 20 s). And parallel runs give the bytes of serial
     ones. How much faster 8 concurrent requests finish is measured, not asserted here:
