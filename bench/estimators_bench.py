@@ -3,7 +3,8 @@
 Side by side in one process, on the same ONNX model, rows and background (so only the
 estimator differs), at the same budget of coalitions per explained row:
 
-- ``sampled_shap`` (ours: paired leverage-score Kernel SHAP with exact ends),
+- ``sampled_shap`` (ours: paired leverage-score Kernel SHAP with exact ends and control
+  variates; in probability space a logistic surrogate per background group and output),
 - ``kernel_shap`` (ours: shap's KernelExplainer over the game), ``nsamples`` = budget,
 - ``permutation_shap`` (ours: batched antithetic permutations), ``max_evals`` = budget,
 - shap's ``KernelExplainer`` (``nsamples`` = budget, ``l1_reg=False``, the same background),

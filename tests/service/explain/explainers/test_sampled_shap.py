@@ -1,4 +1,5 @@
-"""SampledShap against mathematics: exhaustion, calibration, budgets, seeds, the control variate."""
+"""SampledShap against mathematics: exhaustion, calibration, budgets, seeds, the control
+variates (the cubic single index and the logistic surrogates per background group)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ import pytest
 from numpy.typing import NDArray
 
 from service.errors import InvalidInput
+from service.explain.explainers._logistic_surrogate import (
+    fit_logistic,
+    group_weights,
+    grouped_values,
+    logistic_shapley,
+    logistic_values,
+)
 from service.explain.explainers.exact_shap import shapley_from_coalitions
 from service.explain.explainers.sampled_shap import SampledShap, _SingleIndex
 from service.explain.game import Game, all_masks
@@ -181,3 +189,129 @@ def test_the_control_variates_shapley_values_are_exact() -> None:
             for S in combinations(others, s):
                 phi[i] += weight * (v((*S, i)) - v(S))
     np.testing.assert_allclose(surrogate.shapley(), phi, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("m", "scale", "offset"), [(1, 2.0, 0.5), (3, 4.0, -2.0), (9, 1.5, 0.3)])
+def test_the_logistic_surrogates_shapley_values_are_exact(
+    m: int, scale: float, offset: float
+) -> None:
+    """Owen's formula with the Fourier inversion against brute force, saturated sums too."""
+    beta = np.random.default_rng(m).normal(scale=scale, size=m)
+    Z = all_masks(m).astype(np.float64)
+    theta = np.concatenate([[offset], beta])[None, :]
+    table = logistic_values(theta, Z)  # (2**m, 1), zero at the empty coalition
+    truth = shapley_from_coalitions(table[None], m)[0, :, 0]
+    np.testing.assert_allclose(logistic_shapley(offset, beta), truth, rtol=0, atol=1e-13)
+
+
+def test_the_logistic_fit_recovers_a_logistic_game() -> None:
+    rng = np.random.default_rng(2)
+    m = 6
+    Z = all_masks(m).astype(np.float64)
+    theta = rng.normal(scale=1.5, size=(3, m + 1))
+    P = logistic_values(theta, Z) + 1.0 / (1.0 + np.exp(-theta[:, 0]))[None, :]
+    weights = np.asarray(rng.uniform(0.5, 2.0, size=Z.shape[0]), dtype=np.float64)
+    fitted = fit_logistic(Z, weights, P)
+    np.testing.assert_allclose(fitted, theta, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_background", [5, 11])
+def test_grouped_values_average_to_the_game(group_case: Case, n_background: int) -> None:
+    """One-hot groups as players, and background groups of unequal sizes (11 rows, 8 groups)."""
+    background = np.random.default_rng(3).permutation(
+        np.concatenate([group_case.background, group_case.X])
+    )[:n_background]
+    game = group_case.game_in("probability")
+    game = Game(
+        predict=game.predict,
+        background=background,
+        players=game.players,
+        player_names=game.player_names,
+        output_names=game.output_names,
+        output_space=game.output_space,
+    )
+    masks = all_masks(game.n_players)
+    rows = np.arange(masks.shape[0]) % group_case.X.shape[0]
+    grouped = grouped_values(game, group_case.X, masks, rows)
+    assert grouped.shape == (masks.shape[0], min(8, n_background), game.n_outputs)
+    mean = np.einsum("g,cgk->ck", group_weights(game), grouped)
+    np.testing.assert_allclose(mean, game.values(group_case.X, masks, rows), rtol=0, atol=1e-12)
+
+
+def _logistic_game(n_players: int = 10, n_background: int = 8) -> Game:
+    """Logistic regression in probability space: against each background row the game is
+    a logistic function of an additive score, which the surrogates represent exactly."""
+    rng = np.random.default_rng(11)
+    w = rng.normal(size=n_players)
+
+    def predict(Z: NDArray[np.float64]) -> NDArray[np.float64]:
+        p = 1.0 / (1.0 + np.exp(-(np.asarray(Z, dtype=np.float64) @ w + 0.3)))
+        return np.stack([1.0 - p, p], axis=1)
+
+    return Game(
+        predict=predict,
+        background=rng.normal(size=(n_background, n_players)),
+        players=tuple((j,) for j in range(n_players)),
+        player_names=tuple(f"x{j}" for j in range(n_players)),
+        output_names=("no", "yes"),
+        output_space="probability",
+    )
+
+
+def test_a_game_logistic_per_background_row_is_explained_exactly() -> None:
+    game = _logistic_game()
+    X = np.random.default_rng(12).normal(size=(3, game.n_players))
+    e = SampledShap(max_evals=80, seed=0).fit(game).explain(X)
+    assert e.meta["stopped_by"] == ["max_evals"] * len(X)
+    assert np.all(e.quality["evaluations"] < 2**game.n_players - 2)
+    np.testing.assert_allclose(e.values, _exact(game, X), rtol=0, atol=1e-7)
+    assert e.quality["sampling_error"].max() < 1e-6
+
+
+def _onehot_game() -> Game:
+    """A sigmoid over a tanh network with two one-hot groups among eight players, in
+    probability space, with 16 background rows (8 groups of 2)."""
+    rng = np.random.default_rng(13)
+    n_columns = 12
+    W = rng.normal(size=(n_columns, 5)) / 2.0
+    out = rng.normal(size=5)
+
+    def predict(Z: NDArray[np.float64]) -> NDArray[np.float64]:
+        p = 1.0 / (1.0 + np.exp(-2.0 * (np.tanh(np.asarray(Z) @ W) @ out)))
+        return np.stack([1.0 - p, p], axis=1)
+
+    players = ((0,), (1, 2, 3), (4,), (5,), (6, 7, 8), (9,), (10,), (11,))
+    background = rng.normal(size=(16, n_columns))
+    for group in (players[1], players[4]):
+        background[:, group] = np.eye(3)[rng.integers(0, 3, size=16)]
+    return Game(
+        predict=predict,
+        background=background,
+        players=players,
+        player_names=tuple(f"p{j}" for j in range(len(players))),
+        output_names=("no", "yes"),
+        output_space="probability",
+    )
+
+
+def test_one_hot_groups_in_probability_space_efficient_seeded_and_honest() -> None:
+    game = _onehot_game()
+    rng = np.random.default_rng(14)
+    X = rng.normal(size=(4, game.n_columns))
+    X[:, [1, 2, 3]] = np.eye(3)[[0, 1, 2, 0]]
+    X[:, [6, 7, 8]] = np.eye(3)[[2, 2, 1, 0]]
+    truth = _exact(game, X)
+    covered, total = 0, 0
+    for max_evals in (48, 96, 160):
+        for seed in range(8):
+            e = SampledShap(max_evals=max_evals, seed=seed).fit(game).explain(X)
+            assert e.meta["stopped_by"] == ["max_evals"] * len(X)
+            np.testing.assert_allclose(
+                e.base_values + e.values.sum(axis=1), e.outputs, rtol=0, atol=1e-12
+            )
+            again = SampledShap(max_evals=max_evals, seed=seed).fit(game).explain(X)
+            assert again.values.tobytes() == e.values.tobytes()
+            error = np.abs(e.values - truth)
+            covered += int((error <= 2 * e.quality["sampling_error"][:, None, :]).sum())
+            total += error.size
+    assert covered / total >= 0.9, covered / total
