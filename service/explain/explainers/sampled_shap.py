@@ -22,8 +22,9 @@ game, built from the ideas that measure best per model call:
   residual game v - u is estimated by the regression above. Two kinds:
 
   - a cubic of one linear score, u(S) = c1 L + c2 L^2 + c3 L^3 with L(S) = sum of b_i
-    over S (what a smooth link adds to a nearly additive model), closed-form Shapley
-    values; used per output only when it fits at least 10% better than the additive start;
+    over S (``_cubic_surrogate``: what a smooth link adds to a nearly additive model),
+    closed-form Shapley values; used per output only when it fits at least 10% better
+    than the additive start;
   - in probability space, one logistic function of an additive score per background
     group and output (``_logistic_surrogate``): each coalition is scored against the
     background anyway, and against one background row a model with a sigmoid or softmax
@@ -72,6 +73,7 @@ from service.errors import InvalidInput
 from service.explain.capabilities import Capabilities
 from service.explain.explainers._base import Explainer, Interval
 from service.explain.explainers._budget import BUDGET_CONSTRAINTS, Clock
+from service.explain.explainers._cubic_surrogate import SingleIndex
 from service.explain.explainers._logistic_surrogate import (
     fit_logistic,
     group_weights,
@@ -428,7 +430,7 @@ class _Row:
         if fit.shape[0] > _FIT_POINTS:
             fit = np.linspace(0, Z.shape[0] - 1, _FIT_POINTS).astype(np.intp)
         for j in range(total.shape[0]):
-            surrogate = _SingleIndex.fit(Z[fit], w[fit], y[fit, j], float(total[j]), phi[:, j])
+            surrogate = SingleIndex.fit(Z[fit], w[fit], y[fit, j], float(total[j]), phi[:, j])
             if surrogate is None:
                 continue
             fitted = surrogate(Z)
@@ -570,76 +572,3 @@ def _kernel_fit(
     hg = np.einsum("ij,ujk->uik", H, g)
     correction = u / (u - m) if u > 2 * m else 2.0  # few pairs: widen the bars
     return phi, np.sqrt((hg**2).sum(axis=0) * correction)
-
-
-@dataclass(frozen=True)
-class _SingleIndex:
-    """The control variate: a cubic of one linear score, u(S) = c1 L + c2 L^2 + c3 L^3 with
-    L(S) = sum of b_i over the players in S. It captures what a smooth link (a sigmoid,
-    a softmax) adds to a nearly additive model, and its Shapley values have a closed form.
-    """
-
-    b: NDArray[np.float64]
-    c: NDArray[np.float64]
-
-    @classmethod
-    def fit(
-        cls,
-        Z: NDArray[np.float64],
-        w: NDArray[np.float64],
-        y: NDArray[np.float64],
-        total: float,
-        start: NDArray[np.float64],
-    ) -> _SingleIndex | None:
-        """Weighted least squares over the evaluated coalitions (Z (c, m), w, y (c,)) with
-        the full coalition held close; None unless it fits better than the additive start."""
-        from scipy.optimize import least_squares
-
-        m = Z.shape[1]
-        sw = np.sqrt(w)
-        Zx = np.vstack([Z, np.ones(m)])
-        yx = np.append(y, total)
-        swx = np.append(sw, 10.0 * sw.max())
-
-        def residual(theta: NDArray[np.float64]) -> NDArray[np.float64]:
-            L = Zx @ theta[:m]
-            c = theta[m:]
-            return np.asarray(swx * (L * (c[0] + L * (c[1] + L * c[2])) - yx))
-
-        def jacobian(theta: NDArray[np.float64]) -> NDArray[np.float64]:
-            L = Zx @ theta[:m]
-            c = theta[m:]
-            slope = c[0] + L * (2 * c[1] + 3 * L * c[2])
-            powers = np.stack([L, L**2, L**3], axis=1)
-            return np.asarray(swx[:, None] * np.concatenate([slope[:, None] * Zx, powers], 1))
-
-        theta0 = np.concatenate([start, [1.0, 0.0, 0.0]])
-        before = float((residual(theta0) ** 2).sum())
-        with np.errstate(all="ignore"):
-            theta = least_squares(
-                residual, theta0, jac=jacobian, method="lm", max_nfev=20 * (m + 3)
-            ).x
-        after = float((residual(theta) ** 2).sum())
-        if not np.all(np.isfinite(theta)) or not after < 0.9 * before:
-            return None
-        return cls(theta[:m], theta[m:])
-
-    def __call__(self, Z: NDArray[np.float64]) -> NDArray[np.float64]:
-        L = Z @ self.b
-        c = self.c
-        return np.asarray(L * (c[0] + L * (c[1] + L * c[2])))
-
-    def at_full(self) -> float:
-        return float(self(np.ones((1, self.b.shape[0])))[0])
-
-    def shapley(self) -> NDArray[np.float64]:
-        """Exact Shapley values (m,) of the cubic: expand the powers of L into unanimity games
-        (z_i**2 = z_i) and share each product's coefficient among its players."""
-        b, c = self.b, self.c
-        others = b.sum() - b
-        others_sq = (b**2).sum() - b**2
-        pairs_of_others = (others**2 - others_sq) / 2.0
-        linear = b
-        square = b**2 + b * others
-        cube = b**3 + 1.5 * (b**2 * others + b * others_sq) + 2.0 * b * pairs_of_others
-        return np.asarray(c[0] * linear + c[1] * square + c[2] * cube)

@@ -14,6 +14,7 @@ import pytest
 from numpy.typing import NDArray
 
 from service.errors import InvalidInput
+from service.explain.explainers._cubic_surrogate import SingleIndex
 from service.explain.explainers._logistic_surrogate import (
     fit_logistic,
     group_weights,
@@ -22,7 +23,7 @@ from service.explain.explainers._logistic_surrogate import (
     logistic_values,
 )
 from service.explain.explainers.exact_shap import shapley_from_coalitions
-from service.explain.explainers.sampled_shap import SampledShap, _SingleIndex
+from service.explain.explainers.sampled_shap import SampledShap
 from service.explain.game import Game, all_masks
 from tests.helpers.explainer_cases import Case, Space
 
@@ -174,7 +175,7 @@ def test_the_control_variates_shapley_values_are_exact() -> None:
     """The closed form of the cubic's Shapley values against brute force."""
     rng = np.random.default_rng(4)
     m = 6
-    surrogate = _SingleIndex(rng.normal(size=m), np.array([0.7, -0.4, 0.3]))
+    surrogate = SingleIndex(rng.normal(size=m), np.array([0.7, -0.4, 0.3]))
 
     def v(coalition: tuple[int, ...]) -> float:
         z = np.zeros((1, m))
