@@ -22,6 +22,7 @@ separately and excluded.
 
     python bench/explain_bench.py            # full run (a few minutes on 2 cores)
     python bench/explain_bench.py --quick    # smoke run, under a minute
+    python bench/explain_bench.py --methods lime --models cancer-rf,cancer-mlp
 """
 
 from __future__ import annotations
@@ -43,10 +44,12 @@ from service.explain.explainers.kernel_shap import KernelShap
 from service.explain.explainers.lime import Lime
 from service.explain.explainers.permutation_shap import PermutationShap
 from service.explain.game import Game
+from service.explain.trees import TreeSupport, prepare_tree_support
 from service.models.card import Feature, ModelCard
 from service.models.runtime import OnnxModel
 
 Array = NDArray[np.float64]
+METHODS = frozenset({"kernel_shap", "permutation_shap", "lime"})
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,9 @@ def build_subjects(names: list[str], n_rows: int, n_background: int) -> list[Sub
         )
         onnx_model = OnnxModel(proto, card)
         background = X[train][:n_background]
+        # as the model registry serves a tree model: with its verified tree arrays (only
+        # lime reads them here, to score its neighbours without ONNX Runtime)
+        trees = prepare_tree_support(onnx_model, proto, card, background) if model == "rf" else None
         game = Game(
             predict=onnx_model.function("probability"),
             background=background,
@@ -132,11 +138,13 @@ def build_subjects(names: list[str], n_rows: int, n_background: int) -> list[Sub
             player_names=tuple(names_),
             output_names=classes,
             output_space="probability",
+            trees=trees if isinstance(trees, TreeSupport) else None,
         )
         subjects.append(Subject(name, estimator, game, background, X[test][:n_rows]))
         log(
             f"[setup] {name}: {X.shape[1]} features, {len(classes)} classes, "
             f"background {len(background)}, {n_rows} rows"
+            + (f", trees: {trees.describe()}" if trees is not None else "")
         )
     return subjects
 
@@ -230,7 +238,8 @@ def lime_tabular(subject: Subject, budget: Budget, seed: int) -> Callable[[], Ar
 
 
 def warm_up(subjects: list[Subject]) -> float:
-    """Import shap and lime and compile shap's permutation code; returns the compile time (s)."""
+    """Import shap and lime, compile shap's permutation code (returns its time, s) and
+    our lime's kernels."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import lime.lime_tabular  # noqa: F401
@@ -243,6 +252,9 @@ def warm_up(subjects: list[Subject]) -> float:
     compile_s = time.perf_counter() - start
     for s in subjects:  # first ONNX Runtime runs allocate
         s.game.predict(np.repeat(s.background, 10, axis=0))
+        # lime's numba kernels (and the tree walk) compile or load on first use; the
+        # service warms them at start-up
+        Lime(num_samples=50).fit(s.game).explain(s.rows[:1])
     return compile_s
 
 
@@ -254,7 +266,12 @@ def reference(subject: Subject, max_evals: int, seed: int) -> Array:
 
 
 def bench(
-    subject: Subject, budget: Budget, repeats: int, seed: int, ref_factor: int
+    subject: Subject,
+    budget: Budget,
+    repeats: int,
+    seed: int,
+    ref_factor: int,
+    methods: frozenset[str] = METHODS,
 ) -> list[Result]:
     n = len(subject.rows)
     m = subject.game.n_players
@@ -280,6 +297,8 @@ def bench(
     ]
     results = []
     for method, label, explainer, baseline in cases:
+        if method not in methods:
+            continue
         log(f"[{subject.name}] {method}: ours and baseline, interleaved, x{repeats} ...")
         ours_ms, theirs_ms, ours_values, theirs_values = timed_pair(
             ours(explainer, subject), baseline, n, repeats
@@ -350,7 +369,15 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="comma-separated of cancer-rf, cancer-mlp, wine-mlp (default: all)",
     )
+    parser.add_argument(
+        "--methods",
+        default=None,
+        help="comma-separated of kernel_shap, permutation_shap, lime (default: all)",
+    )
     args = parser.parse_args(argv)
+    methods = frozenset((args.methods or ",".join(sorted(METHODS))).split(","))
+    if not methods <= METHODS:
+        parser.error(f"unknown methods: {sorted(methods - METHODS)}")
     if args.quick:
         budget = Budget(nsamples=256, max_evals=4 * 61, num_samples=1000)
         args.rows = args.rows or 2
@@ -367,7 +394,9 @@ def main(argv: list[str] | None = None) -> None:
     log("[warm-up] importing shap and lime, compiling shap's permutation explainer ...")
     compile_s = warm_up(subjects)
     results = [
-        r for s in subjects for r in bench(s, budget, args.repeats, args.seed, args.ref_factor)
+        r
+        for s in subjects
+        for r in bench(s, budget, args.repeats, args.seed, args.ref_factor, methods)
     ]
     print_table(results, args, compile_s)
 

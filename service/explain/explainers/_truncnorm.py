@@ -1,13 +1,16 @@
 # mypy: disable-error-code="no-untyped-def"
 # (numba infers the kernels' argument types from the arrays at the first call)
-"""Compiled undiscretization for lime: a truncated normal's inverse CDF per drawn value.
+"""Compiled loops for lime: drawing bins, undiscretizing them, and the ridge's sums.
 
 ``ndtri`` is cephes' inverse normal CDF (scipy's ``special.ndtri``: the same
 rational approximations, coefficients and operation order, from scipy's xsf
 ``cephes/ndtri.h``), so values agree with scipy's to the last bit or two.
-``undiscretize_kernel`` fuses what lime does per value (look up the drawn bin's
-constants, invert the truncated normal on whichever tail keeps precision, clip,
-rescale) into one pass that writes straight into the neighbours, rows in parallel.
+``draw_kernel`` turns one row's uniforms into bins as lime's ``choice`` does;
+``fill_kernel`` fuses what lime does per value (look up the drawn bin's constants,
+invert the truncated normal on whichever tail keeps precision, clip, rescale) into
+one pass that writes straight into the neighbours and the binary representation,
+rows in parallel. ``gram_kernel`` and ``score_kernel`` are the weighted ridge's
+normal equations and R² from the binary representation. ``lime.py`` owns the meaning.
 Numba compiles on first call (``cache=True`` keeps it on disk), never at import.
 """
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-__all__ = ["ndtri", "undiscretize_kernel"]
+__all__ = ["draw_kernel", "fill_kernel", "gram_kernel", "ndtri", "score_kernel"]
 
 _P0 = np.array(
     [
@@ -141,26 +144,82 @@ def ndtri(y0):
     return x
 
 
-@nb.njit(cache=True, parallel=True)
-def undiscretize_kernel(
-    out, columns, drawn, q, q_start, varies, low, cdf_a, sf_b, mass, za, zb, std, mean
-):
-    """Write numbers for the drawn bins into the neighbours, in place.
+@nb.njit(cache=True, nogil=True)
+def draw_kernel(uniforms, players, cdf, code, varies, drawn):
+    """One row's bins, as lime's ``choice`` draws them; returns how many vary.
 
-    out: (b, s, n_columns) neighbours; row i's neighbour t + 1 gets, in column
-    ``columns[j]``, a number for its drawn bin ``drawn[i, j, t]`` (a flat index into
-    the (n_numeric, 4) bin tables). q: the uniforms, consumed in C order over
-    (j, t) among the bins that vary, row i's starting at ``q_start[i]``.
+    uniforms (m, s): the row's uniforms, player-major; ``players`` the numeric ones,
+    with their bins' ``cdf`` and ``code`` (n_numeric, 4), +inf padded. Writes the
+    drawn bins as flat indices into the (n_numeric, 4) tables to ``drawn``
+    (n_numeric, s) and counts those of neighbours 1: that lime undiscretizes with a
+    truncated normal (one uniform each, drawn next).
     """
-    b, n_numeric, s1 = drawn.shape
+    n_numeric, s = drawn.shape
+    n_bins = cdf.shape[1]
+    count = 0
+    for j in range(n_numeric):
+        row = uniforms[players[j]]
+        for t in range(s):
+            u = row[t]
+            # choice takes the first entry whose cumulative frequency exceeds u
+            entry = 0
+            for c in range(n_bins):
+                if u >= cdf[j, c]:
+                    entry += 1
+            d = code[j, entry] + j * n_bins
+            drawn[j, t] = d
+            if t > 0 and varies[d]:
+                count += 1
+    return count
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def fill_kernel(
+    out,
+    Z,
+    X,
+    players,
+    columns,
+    own,
+    drawn,
+    q,
+    q_start,
+    varies,
+    low,
+    cdf_a,
+    sf_b,
+    mass,
+    za,
+    zb,
+    std,
+    mean,
+):
+    """Write the numeric players' neighbours and indicators, rows in parallel.
+
+    out (b, s, n_columns): neighbour 0 of row i is ``X[i]``; neighbour t + 1 gets, in
+    ``columns[j]``, a number for its drawn bin ``drawn[i, j, t + 1]`` (flat indices into
+    the (n_numeric, 4) tables): the truncated normal's inverse CDF on whichever tail
+    keeps precision, clipped and rescaled, from the uniforms q consumed in C order over
+    (j, t) among the bins that vary, row i's from ``q_start[i]``; a one-value bin gives
+    that value. Z (b, s, m) uint8: 1 where the drawn bin is the row's own bin ``own[i, j]``.
+    """
+    b, n_numeric, s = drawn.shape
+    n_bins = varies.shape[0] // max(n_numeric, 1)
     for i in nb.prange(b):
+        for c in range(X.shape[1]):
+            out[i, 0, c] = X[i, c]
         pos = q_start[i]
         for j in range(n_numeric):
             col = columns[j]
-            for t in range(s1):
+            player = players[j]
+            mine = own[i, j] + j * n_bins
+            for t in range(s):
                 d = drawn[i, j, t]
+                Z[i, t, player] = 1 if d == mine else 0
+                if t == 0:
+                    continue
                 if not varies[d]:
-                    out[i, t + 1, col] = low[d]  # a one-value bin: that value
+                    out[i, t, col] = low[d]  # a one-value bin: that value
                     continue
                 u = q[pos]
                 pos += 1
@@ -172,4 +231,88 @@ def undiscretize_kernel(
                     z = za[d]
                 if z > zb[d]:
                     z = zb[d]
-                out[i, t + 1, col] = z * std[d] + mean[d]
+                out[i, t, col] = z * std[d] + mean[d]
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def gram_kernel(Z, Y, weight):
+    """The weighted ridge's normal equations for each row, from binary Z.
+
+    Z (b, s, m) uint8, Y (b, s, k); ``weight`` (m + 1,): lime's kernel weight of a
+    neighbour by its number of ones. Returns, per row, the weights' sum (b,), the
+    weighted means of Z (b, m) and Y (b, k), Zc' W Zc (b, m, m) and Zc' W Yc (b, m, k)
+    for the centred Zc, Yc. Z is binary and mostly zeros: the products are sums of
+    weights over the pairs of ones, less the means' part (sum w z z' - W zbar zbar').
+    """
+    b, s, m = Z.shape
+    k = Y.shape[2]
+    w_sum = np.zeros(b)
+    z_mean = np.zeros((b, m))
+    y_mean = np.zeros((b, k))
+    gram = np.zeros((b, m, m))
+    cross = np.zeros((b, m, k))
+    for i in nb.prange(b):
+        ones = np.empty(m, np.int64)
+        G = gram[i]
+        C = cross[i]
+        W = 0.0
+        for t in range(s):
+            n_ones = 0
+            for j in range(m):
+                if Z[i, t, j]:
+                    ones[n_ones] = j
+                    n_ones += 1
+            w = weight[n_ones]
+            W += w
+            for a in range(n_ones):
+                ja = ones[a]
+                z_mean[i, ja] += w
+                for c in range(a, n_ones):
+                    G[ja, ones[c]] += w
+                for o in range(k):
+                    C[ja, o] += w * Y[i, t, o]
+            for o in range(k):
+                y_mean[i, o] += w * Y[i, t, o]
+        w_sum[i] = W
+        for j in range(m):
+            z_mean[i, j] /= W
+        for o in range(k):
+            y_mean[i, o] /= W
+        for j in range(m):
+            for c in range(j, m):
+                G[j, c] -= W * z_mean[i, j] * z_mean[i, c]
+                G[c, j] = G[j, c]
+            for o in range(k):
+                C[j, o] -= W * z_mean[i, j] * y_mean[i, o]
+    return w_sum, z_mean, y_mean, gram, cross
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def score_kernel(Z, Y, weight, coef, intercept, y_mean):
+    """The surrogate's weighted R² on its neighbours (sklearn's ``score``), (b, k)."""
+    b, s, m = Z.shape
+    k = Y.shape[2]
+    r2 = np.empty((b, k))
+    for i in nb.prange(b):
+        resid = np.zeros(k)
+        total = np.zeros(k)
+        for t in range(s):
+            n_ones = 0
+            for j in range(m):
+                n_ones += Z[i, t, j]
+            w = weight[n_ones]
+            for o in range(k):
+                pred = intercept[i, o]
+                for j in range(m):
+                    if Z[i, t, j]:
+                        pred += coef[i, j, o]
+                e = Y[i, t, o] - pred
+                d = Y[i, t, o] - y_mean[i, o]
+                resid[o] += w * e * e
+                total[o] += w * d * d
+        for o in range(k):
+            if total[o] > 0:
+                r2[i, o] = 1.0 - resid[o] / total[o]
+            else:
+                r2[i, o] = 1.0 if resid[o] == 0 else 0.0
+    return r2

@@ -14,23 +14,30 @@ game's background as lime's training data, in lime's default configuration
    category by background frequency; the binary representation is "same bin /
    category as x"; numeric bins are turned back into numbers with a normal
    truncated to the bin. The first neighbour is x itself.
-3. Predict all neighbours of all rows through ``game.predict`` in large chunks.
+3. Predict all neighbours of all rows in large chunks: through ``game.predict``, or,
+   for a game with verified tree arrays (``Game.trees``), through the arrays
+   (``trees.predict.predict_walk``, rows in parallel) instead of ONNX Runtime's
+   single-threaded tree operator, which took most of the time on forests. The arrays
+   sum leaf values in float64 where ORT sums in float32: scores agree to float32
+   rounding (checked at load; in ``fit`` the space is checked against the game).
 4. Weight neighbours by ``sqrt(exp(-d**2 / width**2))``, d the euclidean distance
    of the binary representation to x's (all ones), width ``0.75 * sqrt(n_players)``,
    and fit a weighted ridge (alpha 1, unpenalised intercept) for every output at once:
-   one design matrix and one weight vector per row, a multi-right-hand-side solve.
+   per row, the normal equations are accumulated compiled from the binary
+   representation (about a quarter ones: sums of weights over pairs of ones), then
+   one multi-right-hand-side solve.
 
 Same numbers as lime: one ``np.random.RandomState(seed)`` per call is consumed in
 lime's order (for each row: one uniform per player and neighbour for the draws by
 frequency, then one per truncated-normal value), so the bins and categories drawn
 are identical to lime's with ``random_state=np.random.RandomState(seed)``. Only the
-draws are per row; everything else runs on the whole block of rows at once. The
-truncated-normal inverse CDF (61% of lime's time, TRAPS.md) uses per-bin constants
-and one ``ndtri`` per value, taken on whichever tail keeps precision; it agrees with
-scipy's ``truncnorm.ppf`` to about 1e-13, so values agree with lime to rounding. It runs
-compiled (``_truncnorm``: cephes' ``ndtri``, bit for bit scipy's, fused with the bin
-look-ups, the clip and the rescale, rows in parallel), which took it from 41% of our
-time to a few percent.
+draws are per row (with the bins drawn compiled, to count the normals that follow);
+everything else runs on the whole block of rows at once. The truncated-normal inverse
+CDF (61% of lime's time, TRAPS.md) uses per-bin constants and one ``ndtri`` per value,
+taken on whichever tail keeps precision; it agrees with scipy's ``truncnorm.ppf`` to
+about 1e-13, so values agree with lime to rounding. It runs compiled (``_truncnorm``:
+cephes' ``ndtri``, bit for bit scipy's, fused with the bin look-ups, the clip, the
+rescale and the binary representation, rows in parallel).
 Deliberate differences: (a) a bin holding a single value (more than a quarter of
 the background at the minimum) is undiscretized to that value, where lime returns
 0 (its standardised value); (b) with one-hot groups, distances and the kernel
@@ -53,7 +60,7 @@ from numpy.typing import NDArray
 from service.explain.deadline import check_deadline
 from service.explain.explainers._base import Explainer, Interval
 from service.explain.explanation import Explanation
-from service.explain.game import Game
+from service.explain.game import Game, PredictFn
 
 __all__ = ["Lime"]
 
@@ -178,6 +185,8 @@ class Lime(Explainer):
 
     bins_: _Bins
     categories_: tuple[_Categories, ...]
+    predict_: PredictFn
+    """How neighbours are scored: the verified tree arrays where the game has them."""
 
     def __init__(self, *, seed: int = 0, num_samples: int = 5000) -> None:
         self.seed = seed
@@ -196,7 +205,15 @@ class Lime(Explainer):
             categories.append(_Categories(j, cols, _frozen(values), _frozen(_cdf(counts))))
         self.bins_ = _fit_bins(bg, numeric, [game.players[j][0] for j in numeric])
         self.categories_ = tuple(categories)
+        self.predict_ = _tree_predict(game) or game.predict
         return self
+
+    @classmethod
+    def warm(cls) -> None:
+        if cls.is_warm():
+            return
+        _warm_tree_walk()  # the warm-up game has no trees: compile their walk on a stump
+        super().warm()
 
     def model_rows(self, game: Game, n_samples: int) -> int:
         return n_samples * self.num_samples  # lime scores its own neighbours, no background
@@ -213,10 +230,12 @@ class Lime(Explainer):
             stop = min(n, start + block)
             check_deadline()
             Z, neighbours = _sample(self.bins_, self.categories_, X[start:stop], m, s, rs)
-            Y = game.predict(neighbours.reshape(-1, game.n_columns)).reshape(stop - start, s, k)
+            Y = self.predict_(neighbours.reshape(-1, game.n_columns)).reshape(stop - start, s, k)
             check_deadline()  # sampling and the fit are lime's own time between model calls
             coef[start:stop], intercept[start:stop], r2[start:stop] = _ridge(Z, Y, width)
             outputs[start:stop] = Y[:, 0, :]
+        if self.predict_ is not game.predict:  # the arrays scored: outputs are the served model's
+            outputs = np.asarray(game.predict(X), dtype=np.float64)
         local = intercept + coef.sum(axis=1)  # the surrogate at x: all indicators are 1
         return self._explanation(
             coef,
@@ -227,6 +246,60 @@ class Lime(Explainer):
         )
 
 
+def _tree_predict(game: Game) -> PredictFn | None:
+    """The game's model through its verified tree arrays, or None without them.
+
+    The arrays reproduce ONNX Runtime (checked at load, ``trees.support``) and score
+    lime's thousands of neighbours per row several times faster than its tree operator
+    does; sums run in float64 where ORT's run in float32, so scores agree to float32
+    rounding. The check here is that the space is the game's: on the background.
+    """
+    support = game.trees
+    if support is None or game.output_space not in ("raw", "probability"):
+        return None
+    from service.explain.trees.predict import Walk, predict_scores, predict_walk
+
+    ensemble, walk = support.ensemble, Walk.of(support.ensemble)
+    space = support.head.output if game.output_space == "probability" else support.head.raw
+
+    def predict(Z: NDArray[Any]) -> Array:
+        scores = predict_scores(ensemble, Z) if walk is None else predict_walk(walk, Z)
+        return np.asarray(space(scores), dtype=np.float64)
+
+    bg = game.background
+    if not np.allclose(predict(bg), game.predict(bg), rtol=1e-5, atol=1e-5):
+        return None
+    return predict
+
+
+def _warm_tree_walk() -> None:
+    """Compile ``predict_walk`` (about 10 s cold) on a one-split tree, in the argument
+    types of a loaded ensemble's arrays."""
+    from service.explain.trees.ensemble import TreeEnsemble
+    from service.explain.trees.predict import Walk, predict_walk
+
+    i32 = np.int32
+    stump = TreeEnsemble(
+        feature=np.zeros(3, dtype=i32),
+        threshold=np.array([0.5, 0.0, 0.0]),
+        mode=np.zeros(3, dtype=np.uint8),
+        nan_true=np.zeros(3, dtype=bool),
+        true_child=np.array([1, -1, -1], dtype=i32),
+        false_child=np.array([2, -1, -1], dtype=i32),
+        leaf=np.array([-1, 0, 1], dtype=i32),
+        set_ptr=np.zeros(4, dtype=np.int64),
+        set_values=np.zeros(0),
+        roots=np.zeros(1, dtype=i32),
+        leaf_values=np.array([[1.0], [2.0]]),
+        base=np.zeros(1),
+        n_features=1,
+        dtypes=(np.dtype(np.float32),),
+    )
+    walk = Walk.of(stump)
+    if walk is not None:
+        predict_walk(walk, np.array([[0.0], [1.0]]))
+
+
 def _sample(
     bins: _Bins,
     categories: tuple[_Categories, ...],
@@ -234,50 +307,51 @@ def _sample(
     m: int,
     s: int,
     rs: np.random.RandomState,
-) -> tuple[Array, Array]:
+) -> tuple[NDArray[np.uint8], Array]:
     """Neighbours of every row of X (b, n_columns), drawing from ``rs`` in lime's order.
 
     Returns the binary representation Z (b, s, m) and the neighbours (b, s, n_columns);
     neighbour 0 of each row is the row itself.
     """
-    b, numeric = X.shape[0], list(bins.players)
+    from service.explain.explainers._truncnorm import (  # numba: lazily
+        draw_kernel,
+        fill_kernel,
+    )
+
+    b, n_numeric = X.shape[0], len(bins.players)
+    players = np.asarray(bins.players, dtype=np.intp)
     uniforms = np.empty((b, m, s))
-    drawn = np.empty((b, len(numeric), s), dtype=np.intp)  # flat index into the (n, 4) tables
+    drawn = np.empty((b, n_numeric, s), dtype=np.intp)  # flat index into the (n, 4) tables
     normals: list[Array] = []
-    offsets = np.arange(len(numeric))[:, None] * _BINS
+    varies = bins.varies.ravel()
     for i in range(b):
-        # lime: random_state.choice(values, size=s, p=freqs) per column, in column order;
-        # choice takes the first entry whose cumulative frequency exceeds the uniform
-        uniforms[i] = rs.random_sample((m, s))
-        u = uniforms[i, numeric]
-        entry = np.zeros(u.shape, dtype=np.intp)
-        for c in range(_BINS):
-            entry += u >= bins.cdf[:, c : c + 1]
-        drawn[i] = np.take(bins.code, offsets + entry) + offsets
+        # lime: random_state.choice(values, size=s, p=freqs) per column, in column order,
         # then one uniform per truncated normal, for neighbours 1: of each numeric column
-        normals.append(rs.random_sample(int(np.take(bins.varies, drawn[i, :, 1:]).sum())))
-    Z = np.empty((b, s, m))
-    neighbours = np.repeat(X[:, None, :], s, axis=1)
+        uniforms[i] = rs.random_sample((m, s))
+        varying = draw_kernel(uniforms[i], players, bins.cdf, bins.code, varies, drawn[i])
+        normals.append(rs.random_sample(varying))
+    Z = np.empty((b, s, m), dtype=np.uint8)
+    neighbours = np.empty((b, s, X.shape[1]))
     own = (X[:, list(bins.columns), None] > bins.edges[None]).sum(axis=2)  # (b, n_numeric)
-    Z[:, :, numeric] = (drawn == (own + offsets[:, 0])[:, :, None]).transpose(0, 2, 1)
+    q_start = np.concatenate([[0], np.cumsum([len(q) for q in normals])[:-1]])
+    fill_kernel(
+        neighbours,
+        Z,
+        np.ascontiguousarray(X, dtype=np.float64),
+        players,
+        np.asarray(bins.columns, dtype=np.intp),
+        own.astype(np.intp),
+        drawn,
+        np.concatenate(normals),
+        q_start.astype(np.intp),
+        *(t.ravel() for t in (bins.varies, bins.low, bins.cdf_a, bins.sf_b, bins.mass)),
+        *(t.ravel() for t in (bins.za, bins.zb, bins.std, bins.mean)),
+    )
     for cat in categories:
         code = cat.cdf.searchsorted(uniforms[:, cat.player], side="right")  # (b, s)
         Z[:, :, cat.player] = code == cat.codes_of(X)[:, None]
         neighbours[:, 1:, list(cat.columns)] = cat.values[code[:, 1:]]
-    Z[:, 0, :] = 1.0
-    if numeric:
-        from service.explain.explainers._truncnorm import undiscretize_kernel  # numba: lazily
-
-        q_start = np.concatenate([[0], np.cumsum([len(q) for q in normals])[:-1]])
-        undiscretize_kernel(
-            neighbours,
-            np.asarray(bins.columns, dtype=np.intp),
-            np.ascontiguousarray(drawn[:, :, 1:]),
-            np.concatenate(normals),
-            q_start.astype(np.intp),
-            *(t.ravel() for t in (bins.varies, bins.low, bins.cdf_a, bins.sf_b, bins.mass)),
-            *(t.ravel() for t in (bins.za, bins.zb, bins.std, bins.mean)),
-        )
+    Z[:, 0, :] = 1
     return Z, neighbours
 
 
@@ -323,29 +397,22 @@ def _truncnorm_ppf(q: Array, a: Array, b: Array) -> Array:
     return out
 
 
-def _ridge(Z: Array, Y: Array, kernel_width: float) -> tuple[Array, Array, Array]:
+def _ridge(Z: NDArray[np.uint8], Y: Array, kernel_width: float) -> tuple[Array, Array, Array]:
     """Weighted ridge (alpha 1, free intercept) of Y on Z for each row, all outputs at once.
 
     Z: (b, s, m) binary; Y: (b, s, k). Returns coef (b, m, k), intercept (b, k) and the
     weighted R² (b, k), as sklearn's ``Ridge(alpha=1).fit(..., sample_weight)`` and
     ``score`` compute them.
     """
+    from service.explain.explainers._truncnorm import gram_kernel, score_kernel
+
     m = Z.shape[2]
-    d = np.sqrt(m - Z.sum(axis=2))  # euclidean distance to (1, ..., 1)
-    w = np.sqrt(np.exp(-(d**2) / kernel_width**2))  # (b, s), lime's kernel
-    w_sum = w.sum(axis=1)
-    z_mean = np.einsum("bs,bsm->bm", w, Z) / w_sum[:, None]
-    y_mean = np.einsum("bs,bsk->bk", w, Y) / w_sum[:, None]
-    root = np.sqrt(w)[:, :, None]
-    Zc = (Z - z_mean[:, None, :]) * root
-    Yc = (Y - y_mean[:, None, :]) * root
-    A = Zc.transpose(0, 2, 1) @ Zc + np.eye(m)
-    coef = np.linalg.solve(A, Zc.transpose(0, 2, 1) @ Yc)
+    # lime's kernel of the euclidean distance to (1, ..., 1), by the number of ones
+    d = np.sqrt(m - np.arange(m + 1, dtype=np.float64))
+    weight = np.sqrt(np.exp(-(d**2) / kernel_width**2))
+    Y = np.ascontiguousarray(Y, dtype=np.float64)
+    _, z_mean, y_mean, gram, cross = gram_kernel(Z, Y, weight)
+    coef = np.linalg.solve(gram + np.eye(m), cross)
     intercept = y_mean - np.einsum("bm,bmk->bk", z_mean, coef)
-    pred = intercept[:, None, :] + Z @ coef
-    wide = w[:, :, None]
-    resid = (wide * (Y - pred) ** 2).sum(axis=1)
-    total = (wide * (Y - y_mean[:, None, :]) ** 2).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(total > 0, 1.0 - resid / total, np.where(resid == 0, 1.0, 0.0))
+    r2 = score_kernel(Z, Y, weight, coef, intercept, y_mean)
     return coef, intercept, r2

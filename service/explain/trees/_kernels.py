@@ -14,12 +14,15 @@ import numba as nb
 import numpy as np
 
 __all__ = [
+    "chain_kernel",
     "distinct_kernel",
     "histogram_kernel",
+    "leaf_players_kernel",
     "patterns_kernel",
     "predict_kernel",
     "shapley_kernel",
     "slot_bits_kernel",
+    "walk_kernel",
 ]
 
 _LEQ, _LT, _GTE, _GT, _NEQ = 0, 1, 2, 3, 5
@@ -83,6 +86,91 @@ def predict_kernel(
                     node = false_child[node]
             for o in range(n_scores):
                 out[i, o] += leaf_values[leaf[node], o]
+    return out
+
+
+_WALK_BLOCK = 64  # rows per block in walk_kernel: their columns stay in L1 across a tree
+
+
+@nb.njit(cache=True, inline="always")
+def _step(x, node, feature, threshold, nan_true, children, mode, nan):
+    """The child a row goes to: a leaf is its own child."""
+    v = x[feature[node]]
+    t = threshold[node]
+    if mode == _LEQ:
+        go = v <= t
+    elif mode == _LT:
+        go = v < t
+    elif mode == _GTE:
+        go = v >= t
+    else:
+        go = v > t
+    if nan and v != v:
+        go = nan_true[node]
+    return children[2 * node + (1 if go else 0)]
+
+
+@nb.njit(cache=True, inline="always")
+def _walk_block(
+    X, out, r0, r1, feature, threshold, nan_true, children, mode, nan, roots, depth, leaf, values
+):
+    for t in range(roots.shape[0]):
+        root = roots[t]
+        i = r0
+        while i < r1:
+            # rows past the block's end repeat its last row, and are not written
+            x0, x1 = X[i], X[min(i + 1, r1 - 1)]
+            x2, x3 = X[min(i + 2, r1 - 1)], X[min(i + 3, r1 - 1)]
+            n0 = n1 = n2 = n3 = root
+            for _ in range(depth[t]):
+                n0 = _step(x0, n0, feature, threshold, nan_true, children, mode, nan)
+                n1 = _step(x1, n1, feature, threshold, nan_true, children, mode, nan)
+                n2 = _step(x2, n2, feature, threshold, nan_true, children, mode, nan)
+                n3 = _step(x3, n3, feature, threshold, nan_true, children, mode, nan)
+            for o in range(values.shape[1]):
+                out[i, o] += values[leaf[n0], o]
+                if i + 1 < r1:
+                    out[i + 1, o] += values[leaf[n1], o]
+                if i + 2 < r1:
+                    out[i + 2, o] += values[leaf[n2], o]
+                if i + 3 < r1:
+                    out[i + 3, o] += values[leaf[n3], o]
+            i += 4
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def walk_kernel(
+    X, feature, threshold, nan_true, children, mode, nan, roots, depth, leaf, leaf_values, base
+):
+    """``predict_kernel``'s sums (same leaves, same order: bit for bit) without branches.
+
+    For ensembles whose splits all compare with one numeric ``mode``: a leaf is its own
+    child (``children``: (2 * n_nodes,), false then true child), so every row takes
+    exactly ``depth[t]`` steps in tree t. Within a block of rows, tree by tree, four rows
+    walk at once: four independent chains of loads the CPU overlaps, where a walk per row
+    stalls on every mispredicted split. ``nan``: some node sends NaN to its true child.
+    """
+    n = X.shape[0]
+    n_scores = leaf_values.shape[1]
+    out = np.empty((n, n_scores))
+    n_blocks = (n + _WALK_BLOCK - 1) // _WALK_BLOCK
+    for b in nb.prange(n_blocks):
+        r0 = b * _WALK_BLOCK
+        r1 = min(n, r0 + _WALK_BLOCK)
+        for i in range(r0, r1):
+            for o in range(n_scores):
+                out[i, o] = base[o]
+        # scikit-learn's case with constants, so that the compiler drops the dispatch
+        if mode == _LEQ and not nan:
+            _walk_block(
+                X, out, r0, r1, feature, threshold, nan_true, children, _LEQ, False, roots,
+                depth, leaf, leaf_values,
+            )  # fmt: skip
+        else:
+            _walk_block(
+                X, out, r0, r1, feature, threshold, nan_true, children, mode, nan, roots,
+                depth, leaf, leaf_values,
+            )  # fmt: skip
     return out
 
 
@@ -313,4 +401,144 @@ def shapley_kernel(
                             pl = slot_player[s0 + j]
                             for o in range(n_scores):
                                 phi[pl, o] -= w_fails * value[o]
+    return out
+
+
+@nb.njit(cache=True, inline="always")
+def _leaf_of(z, node, feature, threshold, mode, nan_true, true_child, false_child, leaf, sp, sv):
+    while leaf[node] < 0:
+        if _goes_true(z[feature[node]], node, mode, threshold, nan_true, sp, sv):
+            node = true_child[node]
+        else:
+            node = false_child[node]
+    return leaf[node]
+
+
+@nb.njit(cache=True)
+def leaf_players_kernel(roots, feature, true_child, false_child, leaf, owner, n_leaves):
+    """(n_leaves,) int64 bit mask of the players split on along each leaf's root path
+    (owner: (F,) player of each column, players < 63); a step that adds a player
+    outside the mask of a tree's current leaf cannot move that tree."""
+    mask = np.zeros(n_leaves, np.int64)
+    stack = np.empty(feature.shape[0] + 1, np.int64)
+    bits = np.empty(feature.shape[0] + 1, np.int64)
+    for t in range(roots.shape[0]):
+        stack[0] = roots[t]
+        bits[0] = 0
+        top = 1
+        while top > 0:
+            top -= 1
+            node = stack[top]
+            b = bits[top]
+            if leaf[node] >= 0:
+                mask[leaf[node]] |= b
+            else:
+                b |= np.int64(1) << owner[feature[node]]
+                stack[top] = true_child[node]
+                bits[top] = b
+                stack[top + 1] = false_child[node]
+                bits[top + 1] = b
+                top += 2
+    return mask
+
+
+@nb.njit(cache=True, parallel=True)
+def chain_kernel(
+    X,
+    B,
+    perms,
+    refs,
+    col_ptr,
+    col_idx,
+    leaf_players,
+    feature,
+    threshold,
+    mode,
+    nan_true,
+    true_child,
+    false_child,
+    leaf,
+    set_ptr,
+    set_values,
+    roots,
+    leaf_values,
+    base,
+):
+    """Tree scores along permutation chains: X (n, F) rows, B (n_refs, F) references,
+    perms (n, c, M) player orders, refs (n, c) reference of each chain ->
+    (n, c, M + 1, n_scores), coalition t holding the first t players of the chain.
+
+    A step re-walks only the trees whose current leaf's root path splits on the added
+    player (``leaf_players``: bit masks per leaf), and none when the row and the
+    reference agree on the player's columns.
+    """
+    n, c, m = perms.shape
+    n_scores = leaf_values.shape[1]
+    n_trees = roots.shape[0]
+    n_refs = B.shape[0]
+    out = np.empty((n, c, m + 1, n_scores))
+    # every chain from a reference starts at its leaves: walk each reference once
+    ref_leaf = np.empty((n_refs, n_trees), np.int64)
+    ref_score = np.empty((n_refs, n_scores))
+    for r in nb.prange(n_refs):
+        for o in range(n_scores):
+            ref_score[r, o] = base[o]
+        for t in range(n_trees):
+            lf = _leaf_of(
+                B[r],
+                roots[t],
+                feature,
+                threshold,
+                mode,
+                nan_true,
+                true_child,
+                false_child,
+                leaf,
+                set_ptr,
+                set_values,
+            )
+            ref_leaf[r, t] = lf
+            for o in range(n_scores):
+                ref_score[r, o] += leaf_values[lf, o]
+    for ic in nb.prange(n * c):
+        i = ic // c
+        ch = ic - i * c
+        z = B[refs[i, ch]].copy()
+        cur = ref_leaf[refs[i, ch]].copy()
+        s = ref_score[refs[i, ch]].copy()
+        for o in range(n_scores):
+            out[i, ch, 0, o] = s[o]
+        for step in range(m):
+            j = perms[i, ch, step]
+            changed = False
+            for q in range(col_ptr[j], col_ptr[j + 1]):
+                col = col_idx[q]
+                v = X[i, col]
+                if not (v == z[col] or (v != v and z[col] != z[col])):
+                    changed = True
+                z[col] = v
+            if changed:
+                bit = np.int64(1) << j if j < 63 else np.int64(-1)
+                for t in range(n_trees):
+                    if leaf_players[cur[t]] & bit == 0:
+                        continue
+                    lf = _leaf_of(
+                        z,
+                        roots[t],
+                        feature,
+                        threshold,
+                        mode,
+                        nan_true,
+                        true_child,
+                        false_child,
+                        leaf,
+                        set_ptr,
+                        set_values,
+                    )
+                    if lf != cur[t]:
+                        for o in range(n_scores):
+                            s[o] += leaf_values[lf, o] - leaf_values[cur[t], o]
+                        cur[t] = lf
+            for o in range(n_scores):
+                out[i, ch, step + 1, o] = s[o]
     return out

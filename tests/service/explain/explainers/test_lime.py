@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import scipy.stats
 from numpy.typing import NDArray
 
 from service.explain.explainers.lime import Lime, _truncnorm_ppf
-from service.explain.game import Game
+from service.explain.game import Game, PredictFn
 from tests.helpers.explainer_cases import Case
 
 # Same draws as lime; the truncated-normal inverse CDF agrees with scipy's to ~1e-14 and
@@ -20,9 +21,17 @@ LIME_AGREEMENT = 1e-9
 
 
 def _lime_package(
-    case: Case, seed: int, categorical: list[int], mode: str, num_samples: int
+    case: Case,
+    seed: int,
+    categorical: list[int],
+    mode: str,
+    num_samples: int,
+    game: Game | None = None,
+    predict: PredictFn | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], list[float]]:
-    """Explain every row with lime itself: coef (n, m, k), intercept (n, k), score per row."""
+    """Explain every row with lime itself: coef (n, m, k), intercept (n, k), score per row.
+
+    ``game`` defaults to the case's; ``predict`` to the game's."""
     from lime.lime_tabular import LimeTabularExplainer
 
     explainer = LimeTabularExplainer(
@@ -35,8 +44,9 @@ def _lime_package(
         feature_selection="none",
         sample_around_instance=False,
     )
-    f = case.game.predict
-    k, m = case.game.n_outputs, case.game.n_players
+    game = game or case.game
+    f = predict or game.predict
+    k, m = game.n_outputs, game.n_players
     fn: Any = f if mode == "classification" else (lambda Z: f(Z)[:, 0])
     labels = tuple(range(k)) if mode == "classification" else (1,)
     coef, intercept, scores = np.zeros((len(case.X), m, k)), np.zeros((len(case.X), k)), []
@@ -179,3 +189,92 @@ def test_compiled_ndtri_is_scipys_to_the_bit() -> None:
     )
     ours, theirs = each(y), sc.ndtri(y)
     assert np.array_equal(ours, theirs, equal_nan=True)
+
+
+def _tree_games(forest: Case, boosted: Case) -> list[tuple[Case, Game, str]]:
+    return [
+        (forest, forest.game, "regression"),
+        (boosted, boosted.game_in("raw"), "regression"),  # margins: lime's regression, output 0
+        (boosted, boosted.game_in("probability"), "classification"),
+    ]
+
+
+def test_tree_models_score_neighbours_through_their_arrays(
+    forest_case: Case, boosted_case: Case
+) -> None:
+    for case, game, mode in _tree_games(forest_case, boosted_case):
+        explainer = Lime(seed=5, num_samples=2000).fit(game)
+        assert explainer.predict_ is not game.predict
+        ours = explainer.explain(case.X)
+        assert np.array_equal(ours.outputs, game.predict(case.X))  # the served model at x
+        k = game.n_outputs if mode == "classification" else 1  # lime's regression: output 0
+        values, base = ours.values[:, :, :k], ours.base_values[:, :k]
+        # the same draws as lime: scored the same way, the same numbers
+        coef, intercept, _ = _lime_package(
+            case, 5, [], mode, 2000, game=game, predict=explainer.predict_
+        )
+        assert np.abs(values - coef[:, :, :k]).max() < LIME_AGREEMENT
+        assert np.abs(base - intercept[:, :k]).max() < LIME_AGREEMENT
+        # and lime over ONNX Runtime: the arrays sum in float64 where ORT sums in float32
+        coef, intercept, _ = _lime_package(case, 5, [], mode, 2000, game=game)
+        assert np.abs(values - coef[:, :, :k]).max() < 1e-5 * max(1.0, np.abs(coef).max())
+        assert np.abs(base - intercept[:, :k]).max() < 1e-5 * max(1.0, np.abs(intercept).max())
+
+
+def test_a_game_whose_model_is_not_its_trees_is_scored_by_the_game(boosted_case: Case) -> None:
+    game = boosted_case.game_in("probability")
+    other = replace(game, predict=lambda Z: game.predict(Z)[:, ::-1].copy())
+    assert Lime().fit(other).predict_ is other.predict
+
+
+def test_the_level_walk_is_predict_scores_to_the_bit(forest_case: Case, boosted_case: Case) -> None:
+    from service.explain.trees.ensemble import MEMBER
+    from service.explain.trees.predict import Walk, predict_scores, predict_walk
+
+    rng = np.random.default_rng(0)
+    for case in (forest_case, boosted_case):
+        assert case.trees is not None
+        ensemble = case.trees.ensemble
+        walk = Walk.of(ensemble)
+        assert walk is not None
+        X = rng.normal(size=(1000, ensemble.n_features))
+        inner = np.flatnonzero(ensemble.leaf < 0)
+        for row, node in enumerate(inner):  # values exactly on the thresholds
+            X[row % 1000, ensemble.feature[node]] = ensemble.threshold[node]
+        X[::7, 1] = np.nan
+        assert np.array_equal(predict_walk(walk, X), predict_scores(ensemble, X))
+    sets = replace(ensemble, mode=np.full_like(ensemble.mode, MEMBER))
+    assert Walk.of(sets) is None  # set splits: predict_scores walks them
+
+
+@pytest.mark.parametrize("mode", ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT"])
+def test_the_level_walk_takes_every_numeric_split_and_nan_as_ort(mode: str) -> None:
+    from onnx import helper
+
+    from service.explain.trees import TreeSupport
+    from service.explain.trees.predict import Walk, predict_scores, predict_walk
+    from tests.service.explain.trees.handmade import graph, regressor, rows, served
+
+    node = regressor(nodes_modes=[mode] * 3 + ["LEAF"] * 4)
+    case = served(graph([node, helper.make_node("Identity", ["T"], ["Y"])]))
+    assert isinstance(case.support, TreeSupport)
+    walk = Walk.of(case.support.ensemble)
+    assert walk is not None
+    assert walk.nan  # the root sends NaN to its true child
+    X = rows(3, 200)  # NaN and values exactly on the splits
+    scores = predict_walk(walk, X)
+    assert np.array_equal(scores, predict_scores(case.support.ensemble, X))
+    assert np.allclose(scores, case.model.run(X), rtol=0, atol=1e-6)
+
+
+def test_warming_compiles_the_walk_that_tree_models_use(
+    forest_case: Case, boosted_case: Case
+) -> None:
+    from service.explain.explainers.lime import _warm_tree_walk
+    from service.explain.trees._kernels import walk_kernel
+
+    _warm_tree_walk()
+    compiled = len(walk_kernel.signatures)
+    for case in (forest_case, boosted_case):
+        Lime(num_samples=50).fit(case.game_in("probability")).explain(case.X)
+    assert len(walk_kernel.signatures) == compiled  # no new compilation in a request

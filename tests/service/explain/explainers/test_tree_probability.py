@@ -15,7 +15,8 @@ import pytest
 from service.explain.explainers.exact_shap import shapley_from_coalitions
 from service.explain.explainers.tree_shap import TreeShap
 from service.explain.game import Game, all_masks
-from service.explain.trees import TreeSupport, prepare_tree_support
+from service.explain.trees import TreeSupport, predict_scores, prepare_tree_support
+from service.explain.trees.predict import predict_chains
 from service.models.bundle import BundleLimits, read_bundle_dir
 from service.models.runtime import OnnxModel
 
@@ -72,3 +73,22 @@ def test_the_same_seed_gives_the_same_bytes_and_auto_prefers_it() -> None:
     assert first.values.tobytes() == again.values.tobytes()
     assert first.values.tobytes() != other.values.tobytes()
     assert choose_method("auto", Capabilities.of_game(game)) == "tree_shap"
+
+
+def test_chain_scores_match_the_rows_they_stand_for() -> None:
+    game, X = _german_credit(n_background=20)
+    support = game.trees
+    assert support is not None
+    rng = np.random.default_rng(7)
+    m = game.n_players
+    perms = np.argsort(rng.random((2, 6, m)), axis=2)
+    refs = rng.integers(0, game.n_background, size=(2, 6))
+    chains = predict_chains(support.ensemble, game.players, X, game.background, perms, refs)
+    # coalition t of a chain: its first t players from x, the rest from its background row
+    rank = np.argsort(perms, axis=2)
+    masks = rank[:, :, None, :] < np.arange(m + 1)[None, None, :, None]
+    cols = game.column_masks(masks.reshape(-1, m)).reshape(2, 6, m + 1, -1)
+    Z = np.where(cols, X[:, None, None, :], game.background[refs][:, :, None, :])
+    expected = predict_scores(support.ensemble, Z.reshape(-1, game.n_columns))
+    assert chains.shape == (2, 6, m + 1, expected.shape[1])
+    np.testing.assert_allclose(chains.reshape(expected.shape), expected, rtol=0, atol=1e-12)
