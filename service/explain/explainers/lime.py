@@ -35,7 +35,7 @@ draws are per row (with the bins drawn compiled, to count the normals that follo
 everything else runs on the whole block of rows at once. The truncated-normal inverse
 CDF (61% of lime's time, TRAPS.md) uses per-bin constants and one ``ndtri`` per value,
 taken on whichever tail keeps precision; it agrees with scipy's ``truncnorm.ppf`` to
-about 1e-13, so values agree with lime to rounding. It runs compiled (``_truncnorm``:
+about 1e-13, so values agree with lime to rounding. It runs compiled (``_lime_kernels``:
 cephes' ``ndtri``, bit for bit scipy's, fused with the bin look-ups, the clip, the
 rescale and the binary representation, rows in parallel).
 Deliberate differences: (a) a bin holding a single value (more than a quarter of
@@ -313,7 +313,7 @@ def _sample(
     Returns the binary representation Z (b, s, m) and the neighbours (b, s, n_columns);
     neighbour 0 of each row is the row itself.
     """
-    from service.explain.explainers._truncnorm import (  # numba: lazily
+    from service.explain.explainers._lime_kernels import (  # numba: lazily
         draw_kernel,
         fill_kernel,
     )
@@ -355,22 +355,6 @@ def _sample(
     return Z, neighbours
 
 
-def _undiscretize(bins: _Bins, drawn: NDArray[np.intp], q: Array) -> Array:
-    """Numbers for drawn bins (b, n_numeric, s - 1) given as flat indices into the bin
-    tables, using the uniforms q in C order (one per bin with a range)."""
-    varies = np.take(bins.varies, drawn)
-    if not varies.all():
-        out = np.take(bins.low, drawn)  # a one-value bin: that value
-        out[varies] = _undiscretize(bins, drawn[varies], q)
-        return out
-    z = _ppf(
-        q.reshape(drawn.shape), *(np.take(t, drawn) for t in (bins.cdf_a, bins.sf_b, bins.mass))
-    )
-    z = np.clip(z, np.take(bins.za, drawn), np.take(bins.zb, drawn))
-    out = z * np.take(bins.std, drawn) + np.take(bins.mean, drawn)
-    return out
-
-
 def _ppf(q: Array, cdf_a: Array, sf_b: Array, mass: Array) -> Array:
     """Inverse CDF of a truncated standard normal from its constants, elementwise.
 
@@ -404,7 +388,7 @@ def _ridge(Z: NDArray[np.uint8], Y: Array, kernel_width: float) -> tuple[Array, 
     weighted R² (b, k), as sklearn's ``Ridge(alpha=1).fit(..., sample_weight)`` and
     ``score`` compute them.
     """
-    from service.explain.explainers._truncnorm import gram_kernel, score_kernel
+    from service.explain.explainers._lime_kernels import gram_kernel, score_kernel
 
     m = Z.shape[2]
     # lime's kernel of the euclidean distance to (1, ..., 1), by the number of ones

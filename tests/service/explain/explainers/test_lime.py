@@ -169,7 +169,7 @@ def test_compiled_ndtri_is_scipys_to_the_bit() -> None:
     import numba
     from scipy import special as sc
 
-    from service.explain.explainers._truncnorm import ndtri
+    from service.explain.explainers._lime_kernels import ndtri
 
     @numba.njit
     def each(y: np.ndarray) -> np.ndarray:
