@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import threading
 from typing import Any, ClassVar
 
 import numpy as np
@@ -171,8 +172,8 @@ class _Row:
         self.game, self.work, self.weights = game, work, weights
         self.row, self.fx, self.fnull = row, fx, fnull
         # shap's varying_groups: a player varies unless np.allclose(x, every background row)
-        close = np.isclose(row[0][None, :], background, equal_nan=True)
-        self.varying = np.nonzero([not close[:, cols].all() for cols in player_columns])[0]
+        close = np.isclose(row[0][None, :], background, equal_nan=True).all(axis=0)
+        self.varying = np.nonzero([not close[cols].all() for cols in player_columns])[0]
         self.player_of_column = np.full(background.shape[1], -1, dtype=np.int64)
         for j, p in enumerate(self.varying):
             self.player_of_column[player_columns[p]] = j
@@ -195,9 +196,10 @@ class _Row:
             nsamples = min(nsamples, max_samples)
         masks, kernel_weights, added = _coalitions(rng, M, nsamples)
         ey = self._expectations(masks, added, nsamples)
+        design = _Design(masks, kernel_weights)
         singular = False
         for d in range(D):
-            vphi, was_singular = self._regress(masks, kernel_weights, ey, d)
+            vphi, was_singular = self._regress(design, ey, d)
             phi[self.varying, d] = vphi
             singular = singular or was_singular
         return phi, nsamples, singular
@@ -206,6 +208,7 @@ class _Row:
         from service.explain.explainers._kernel_sampling import expect_kernel, synth_kernel
 
         N, P = self.work.shape
+        D = self.fnull.shape[0]
         synth = np.empty((added * N, P), dtype=self.work.dtype)
         synth_kernel(
             self.work,
@@ -215,32 +218,25 @@ class _Row:
             added,
             synth,
         )
-        D = self.fnull.shape[0]
         y = np.ascontiguousarray(np.reshape(self.game.predict(synth), (added * N, D)), np.float64)
         ey = np.zeros((nsamples, D))
         expect_kernel(y, self.weights, added, ey)
         return ey
 
     def _regress(
-        self,
-        masks: NDArray[np.float64],
-        kernel_weights: NDArray[np.float64],
-        ey: NDArray[Any],
-        dim: int,
+        self, design: _Design, ey: NDArray[Any], dim: int
     ) -> tuple[NDArray[np.float64], bool]:
         # shap's solve, operation for operation, so that the floating point is the same
+        masks, kernel_weights, X, WX = design.masks, design.kernel_weights, design.X, design.WX
         M = masks.shape[1]
         gap = self.fx[dim] - self.fnull[dim]
         eyAdj = ey[:, dim] - self.fnull[dim]
         nonzero_inds = np.arange(M)
         eyAdj2 = eyAdj - masks[:, nonzero_inds[-1]] * gap
-        etmp = np.transpose(np.transpose(masks[:, nonzero_inds[:-1]]) - masks[:, nonzero_inds[-1]])
         y = np.asarray(eyAdj2)
-        X = etmp
-        WX = kernel_weights[:, None] * X
         singular = False
         try:
-            w = np.linalg.solve(X.T @ WX, WX.T @ y)
+            w = np.linalg.solve(design.XtWX, WX.T @ y)
         except np.linalg.LinAlgError:
             singular = True
             sqrt_W = np.sqrt(kernel_weights)
@@ -250,6 +246,20 @@ class _Row:
         phi[nonzero_inds[-1]] = gap - sum(w)
         phi[np.abs(phi) < 1e-10] = 0
         return phi, singular
+
+
+class _Design:
+    """The parts of shap's solve that do not depend on the output: shap recomputes them
+    for every output from the same arrays, so computing them once gives the same bytes."""
+
+    def __init__(self, masks: NDArray[np.float64], kernel_weights: NDArray[np.float64]) -> None:
+        M = masks.shape[1]
+        nonzero_inds = np.arange(M)
+        etmp = np.transpose(np.transpose(masks[:, nonzero_inds[:-1]]) - masks[:, nonzero_inds[-1]])
+        self.masks, self.kernel_weights = masks, kernel_weights
+        self.X = etmp
+        self.WX = kernel_weights[:, None] * self.X
+        self.XtWX = self.X.T @ self.WX
 
 
 def _coalitions(
@@ -336,7 +346,7 @@ def _draw(
     from service.explain.explainers._kernel_sampling import draw_kernel
 
     start = rng.get_state(legacy=False)
-    source = np.random.MT19937(0)  # its state is replaced by rng's
+    source = _source()
     source.state = {"bit_generator": "MT19937", "state": start["state"]}
     M = masks.shape[1]
     raw = source.random_raw(2 * max(M - 1, 1) * samples_left + 64)
@@ -352,3 +362,16 @@ def _draw(
     source.random_raw(spent, output=False)
     rng.set_state({**start, "state": source.state["state"]})
     return int(state[2])
+
+
+_local = threading.local()
+
+
+def _source() -> np.random.MT19937:
+    """This thread's scratch generator, whose state ``_draw`` replaces by rng's before
+    every use (seeding a new one costs more than the draws); one thread runs one
+    explanation at a time, so no two explanations share it."""
+    source: np.random.MT19937 | None = getattr(_local, "source", None)
+    if source is None:
+        source = _local.source = np.random.MT19937(0)
+    return source

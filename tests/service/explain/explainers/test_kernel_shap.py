@@ -295,3 +295,35 @@ def test_concurrent_requests_run_in_parallel() -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         assert list(pool.map(run, range(2), [together] * 2)) == serial
     assert len(met) == 2
+
+
+def test_concurrent_explanations_never_share_coalition_rows() -> None:
+    """Two explanations of different rows, each waiting inside the model call on its
+    coalition rows until the other has written its own: the bytes of one after the other
+    (a coalition-row buffer handed to both at once would mix their rows)."""
+    from dataclasses import replace
+
+    from tests.helpers.explainer_cases import _card, _case
+
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(60, 4))
+    model = LinearRegression().fit(data, data @ np.array([1.0, -2.0, 0.5, 0.0]))
+    case = _case(model, _card([f"x{i}" for i in range(4)], "regression"), data[:20], data[20:22])
+    both_written = threading.Barrier(2, timeout=20)
+    n_background = case.game.background.shape[0]
+
+    def meeting(X: NDArray[np.float64]) -> NDArray[np.float64]:
+        if X.shape[0] > n_background:  # the coalition rows, written before this call
+            both_written.wait()
+        return case.game.predict(X)
+
+    def run(i: int, game: Any) -> bytes:
+        explanation = KernelShap(nsamples=64, seed=0).fit(game).explain(case.X[i : i + 1])
+        return explanation.values.tobytes()
+
+    serial = [run(i, case.game) for i in range(2)]
+    assert serial[0] != serial[1]
+    together = replace(case.game, predict=meeting)
+    for _ in range(3):  # later rounds may be handed memory an earlier one freed
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            assert list(pool.map(run, range(2), [together] * 2)) == serial
