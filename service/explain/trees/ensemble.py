@@ -20,6 +20,7 @@ node's NaN flag is set (ORT's rule; NaN != t is true, so NEQ sends NaN true).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -82,6 +83,25 @@ class TreeEnsemble:
     @property
     def n_scores(self) -> int:
         return int(self.leaf_values.shape[1])
+
+    def scoring_arrays(self) -> tuple[NDArray[Any], ...]:
+        """The arrays the scoring kernels take after their own arguments, in their order:
+        feature, threshold, mode, nan_true, true_child, false_child, leaf, set_ptr,
+        set_values, roots, leaf_values, base (``_kernels.predict_kernel``)."""
+        return (
+            self.feature,
+            self.threshold,
+            self.mode,
+            self.nan_true,
+            self.true_child,
+            self.false_child,
+            self.leaf,
+            self.set_ptr,
+            self.set_values,
+            self.roots,
+            self.leaf_values,
+            self.base,
+        )
 
     def prepare(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         """(n, n_features) canonical rows -> the values the trees compare, as float64."""

@@ -33,21 +33,7 @@ def predict_scores(ensemble: TreeEnsemble, X: NDArray[np.float64]) -> NDArray[np
 
     e = ensemble
     Z = e.prepare(X)
-    out: NDArray[np.float64] = predict_kernel(
-        Z,
-        e.feature,
-        e.threshold,
-        e.mode,
-        e.nan_true,
-        e.true_child,
-        e.false_child,
-        e.leaf,
-        e.set_ptr,
-        e.set_values,
-        e.roots,
-        e.leaf_values,
-        e.base,
-    )
+    out: NDArray[np.float64] = predict_kernel(Z, *e.scoring_arrays())
     return out
 
 
@@ -163,17 +149,6 @@ def predict_chains(
         col_ptr,
         col_idx,
         leaf_players,
-        e.feature,
-        e.threshold,
-        e.mode,
-        e.nan_true,
-        e.true_child,
-        e.false_child,
-        e.leaf,
-        e.set_ptr,
-        e.set_values,
-        e.roots,
-        e.leaf_values,
-        e.base,
+        *e.scoring_arrays(),
     )
     return out
