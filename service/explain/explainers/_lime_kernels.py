@@ -8,9 +8,12 @@ rational approximations, coefficients and operation order, from scipy's xsf
 ``draw_kernel`` turns one row's uniforms into bins as lime's ``choice`` does;
 ``fill_kernel`` fuses what lime does per value (look up the drawn bin's constants,
 invert the truncated normal on whichever tail keeps precision, clip, rescale) into
-one pass that writes straight into the neighbours and the binary representation,
-rows in parallel. ``gram_kernel`` and ``score_kernel`` are the weighted ridge's
-normal equations and R² from the binary representation. ``lime.py`` owns the meaning.
+passes per column that write straight into the neighbours and the binary
+representation, rows in parallel (the values to invert are grouped by cephes' branch,
+``_central`` or ``_tail``, so that each group runs as a loop without unpredictable
+branches: the same operations per value, so the same bits). ``gram_kernel`` and
+``score_kernel`` are the weighted ridge's normal equations and R² from the binary
+representation. ``lime.py`` owns the meaning.
 Numba compiles on first call (``cache=True`` keeps it on disk), never at import.
 """
 
@@ -112,6 +115,31 @@ def _p1evl(x, coef):
     return ans
 
 
+_ONE_M_EXP_M2 = 1.0 - _EXP_M2
+
+
+@nb.njit(cache=True, inline="always")
+def _central(y):
+    """cephes' ndtri on (exp(-2), 1 - exp(-2)]: a rational function of (y - 1/2)^2."""
+    y = y - 0.5
+    y2 = y * y
+    x = y + y * (y2 * _polevl(y2, _P0) / _p1evl(y2, _Q0))
+    return x * _SQRT2PI
+
+
+@nb.njit(cache=True, inline="always")
+def _tail(y):
+    """-ndtri(y) for 0 < y <= exp(-2) (cephes' tail: a rational function of 1/sqrt(-2 log y))."""
+    x = np.sqrt(-2.0 * np.log(y))
+    x0 = x - np.log(x) / x
+    z = 1.0 / x
+    if x < 8.0:  # noqa: SIM108 - cephes' own shape, kept for comparison
+        x1 = z * _polevl(z, _P1) / _p1evl(z, _Q1)
+    else:
+        x1 = z * _polevl(z, _P2) / _p1evl(z, _Q2)
+    return x0 - x1
+
+
 @nb.njit(cache=True)
 def ndtri(y0):
     """Inverse of the standard normal CDF (cephes), NaN outside [0, 1]."""
@@ -123,22 +151,12 @@ def ndtri(y0):
         return np.nan
     code = True
     y = y0
-    if y > 1.0 - _EXP_M2:
+    if y > _ONE_M_EXP_M2:
         y = 1.0 - y
         code = False
     if y > _EXP_M2:
-        y = y - 0.5
-        y2 = y * y
-        x = y + y * (y2 * _polevl(y2, _P0) / _p1evl(y2, _Q0))
-        return x * _SQRT2PI
-    x = np.sqrt(-2.0 * np.log(y))
-    x0 = x - np.log(x) / x
-    z = 1.0 / x
-    if x < 8.0:  # noqa: SIM108 - cephes' own shape, kept for comparison
-        x1 = z * _polevl(z, _P1) / _p1evl(z, _Q1)
-    else:
-        x1 = z * _polevl(z, _P2) / _p1evl(z, _Q2)
-    x = x0 - x1
+        return _central(y)
+    x = _tail(y)
     if code:
         x = -x
     return x
@@ -206,6 +224,17 @@ def fill_kernel(
     b, n_numeric, s = drawn.shape
     n_bins = varies.shape[0] // max(n_numeric, 1)
     for i in nb.prange(b):
+        # one column at a time, in three passes: the probabilities to invert, split by
+        # cephes' branch (central or tail, each then a branch-free loop; anything else
+        # through ndtri itself), then the clip and rescale; the same operations per value
+        y_central = np.empty(s)
+        at_central = np.empty(s, np.int64)
+        y_tail = np.empty(s)
+        at_tail = np.empty(s, np.int64)
+        z_of = np.empty(s)
+        t_of = np.empty(s, np.int64)
+        d_of = np.empty(s, np.int64)
+        negate = np.empty(s, np.bool_)
         for c in range(X.shape[1]):
             out[i, 0, c] = X[i, c]
         pos = q_start[i]
@@ -213,6 +242,9 @@ def fill_kernel(
             col = columns[j]
             player = players[j]
             mine = own[i, j] + j * n_bins
+            n_central = 0
+            n_tail = 0
+            n = 0
             for t in range(s):
                 d = drawn[i, j, t]
                 Z[i, t, player] = 1 if d == mine else 0
@@ -225,13 +257,40 @@ def fill_kernel(
                 pos += 1
                 below = cdf_a[d] + u * mass[d]
                 above = sf_b[d] + (1.0 - u) * mass[d]
-                z = ndtri(below) if below < above else -ndtri(above)
+                # z = ndtri(below) if below < above else -ndtri(above)
+                lower = below < above
+                y = below if lower else above
+                negate[n] = not lower
+                t_of[n] = t
+                d_of[n] = d
+                if y > _EXP_M2 and y <= _ONE_M_EXP_M2:
+                    y_central[n_central] = y
+                    at_central[n_central] = n
+                    n_central += 1
+                elif y > 0.0 and y <= _EXP_M2:
+                    y_tail[n_tail] = y
+                    at_tail[n_tail] = n
+                    n_tail += 1
+                else:
+                    z_of[n] = ndtri(y)
+                n += 1
+            for e in range(n_central):
+                y_central[e] = _central(y_central[e])
+            for e in range(n_tail):
+                y_tail[e] = _tail(y_tail[e])
+            for e in range(n_central):
+                z_of[at_central[e]] = y_central[e]
+            for e in range(n_tail):
+                z_of[at_tail[e]] = -y_tail[e]
+            for e in range(n):
+                z = -z_of[e] if negate[e] else z_of[e]
+                d = d_of[e]
                 # np.clip's order: the upper bound wins over the lower, NaN propagates
                 if z < za[d]:
                     z = za[d]
                 if z > zb[d]:
                     z = zb[d]
-                out[i, t, col] = z * std[d] + mean[d]
+                out[i, t_of[e], col] = z * std[d] + mean[d]
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
@@ -296,16 +355,18 @@ def score_kernel(Z, Y, weight, coef, intercept, y_mean):
     for i in nb.prange(b):
         resid = np.zeros(k)
         total = np.zeros(k)
+        ones = np.empty(m, np.int64)
         for t in range(s):
             n_ones = 0
             for j in range(m):
-                n_ones += Z[i, t, j]
+                if Z[i, t, j]:
+                    ones[n_ones] = j
+                    n_ones += 1
             w = weight[n_ones]
             for o in range(k):
                 pred = intercept[i, o]
-                for j in range(m):
-                    if Z[i, t, j]:
-                        pred += coef[i, j, o]
+                for a in range(n_ones):  # the coefficients of the ones, in column order
+                    pred += coef[i, ones[a], o]
                 e = Y[i, t, o] - pred
                 d = Y[i, t, o] - y_mean[i, o]
                 resid[o] += w * e * e

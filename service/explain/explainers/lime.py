@@ -194,6 +194,11 @@ class Lime(Explainer):
 
     def fit(self, game: Game) -> Self:
         super().fit(game)
+        self.bins_, self.categories_, self.predict_ = self._fit_tables(game)
+        return self
+
+    @staticmethod
+    def _fit_tables(game: Game) -> tuple[_Bins, tuple[_Categories, ...], PredictFn]:
         bg = game.background
         types = game.column_types or ("numeric",) * game.n_columns
         numeric, categories = [], []
@@ -203,10 +208,8 @@ class Lime(Explainer):
                 continue
             values, counts = np.unique(bg[:, list(cols)], axis=0, return_counts=True)
             categories.append(_Categories(j, cols, _frozen(values), _frozen(_cdf(counts))))
-        self.bins_ = _fit_bins(bg, numeric, [game.players[j][0] for j in numeric])
-        self.categories_ = tuple(categories)
-        self.predict_ = _tree_predict(game) or game.predict
-        return self
+        bins = _fit_bins(bg, numeric, [game.players[j][0] for j in numeric])
+        return bins, tuple(categories), _tree_predict(game) or game.predict
 
     @classmethod
     def warm(cls) -> None:
@@ -320,14 +323,14 @@ def _sample(
 
     b, n_numeric = X.shape[0], len(bins.players)
     players = np.asarray(bins.players, dtype=np.intp)
-    uniforms = np.empty((b, m, s))
-    drawn = np.empty((b, n_numeric, s), dtype=np.intp)  # flat index into the (n, 4) tables
+    uniforms: list[Array] = []  # per row (m, s)
+    drawn = np.empty((b, n_numeric, s), dtype=np.int32)  # flat index into the (n, 4) tables
     normals: list[Array] = []
     varies = bins.varies.ravel()
     for i in range(b):
         # lime: random_state.choice(values, size=s, p=freqs) per column, in column order,
         # then one uniform per truncated normal, for neighbours 1: of each numeric column
-        uniforms[i] = rs.random_sample((m, s))
+        uniforms.append(rs.random_sample((m, s)))
         varying = draw_kernel(uniforms[i], players, bins.cdf, bins.code, varies, drawn[i])
         normals.append(rs.random_sample(varying))
     Z = np.empty((b, s, m), dtype=np.uint8)
@@ -348,7 +351,8 @@ def _sample(
         *(t.ravel() for t in (bins.za, bins.zb, bins.std, bins.mean)),
     )
     for cat in categories:
-        code = cat.cdf.searchsorted(uniforms[:, cat.player], side="right")  # (b, s)
+        drawn_u = np.stack([u[cat.player] for u in uniforms])
+        code = cat.cdf.searchsorted(drawn_u, side="right")  # (b, s)
         Z[:, :, cat.player] = code == cat.codes_of(X)[:, None]
         neighbours[:, 1:, list(cat.columns)] = cat.values[code[:, 1:]]
     Z[:, 0, :] = 1
