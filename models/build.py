@@ -48,7 +48,7 @@ def build_all(out_dir: pathlib.Path, only: Sequence[str] | None = None) -> list[
     Returns the bundle folders written, in build order. Raises BuildError when a
     converted model disagrees with the original or the data break an assumption.
     """
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits
 
     names = list(dict.fromkeys(only)) if only else list(BUILDERS)
     unknown = [n for n in names if n not in BUILDERS]
