@@ -293,6 +293,17 @@ def fill_kernel(
                 out[i, t_of[e], col] = z * std[d] + mean[d]
 
 
+@nb.njit(cache=True, nogil=True)
+def _ones(z, ones):
+    """Write the columns where the 0/1 row z is 1 into ``ones``, in order; return how many."""
+    n = 0
+    for j in range(z.shape[0]):
+        if z[j]:
+            ones[n] = j
+            n += 1
+    return n
+
+
 @nb.njit(cache=True, nogil=True, parallel=True)
 def gram_kernel(Z, Y, weight):
     """The weighted ridge's normal equations for each row, from binary Z.
@@ -316,11 +327,7 @@ def gram_kernel(Z, Y, weight):
         C = cross[i]
         W = 0.0
         for t in range(s):
-            n_ones = 0
-            for j in range(m):
-                if Z[i, t, j]:
-                    ones[n_ones] = j
-                    n_ones += 1
+            n_ones = _ones(Z[i, t], ones)
             w = weight[n_ones]
             W += w
             for a in range(n_ones):
@@ -357,11 +364,7 @@ def score_kernel(Z, Y, weight, coef, intercept, y_mean):
         total = np.zeros(k)
         ones = np.empty(m, np.int64)
         for t in range(s):
-            n_ones = 0
-            for j in range(m):
-                if Z[i, t, j]:
-                    ones[n_ones] = j
-                    n_ones += 1
+            n_ones = _ones(Z[i, t], ones)
             w = weight[n_ones]
             for o in range(k):
                 pred = intercept[i, o]
