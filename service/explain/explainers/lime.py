@@ -194,11 +194,6 @@ class Lime(Explainer):
 
     def fit(self, game: Game) -> Self:
         super().fit(game)
-        self.bins_, self.categories_, self.predict_ = self._fit_tables(game)
-        return self
-
-    @staticmethod
-    def _fit_tables(game: Game) -> tuple[_Bins, tuple[_Categories, ...], PredictFn]:
         bg = game.background
         types = game.column_types or ("numeric",) * game.n_columns
         numeric, categories = [], []
@@ -208,8 +203,10 @@ class Lime(Explainer):
                 continue
             values, counts = np.unique(bg[:, list(cols)], axis=0, return_counts=True)
             categories.append(_Categories(j, cols, _frozen(values), _frozen(_cdf(counts))))
-        bins = _fit_bins(bg, numeric, [game.players[j][0] for j in numeric])
-        return bins, tuple(categories), _tree_predict(game) or game.predict
+        self.bins_ = _fit_bins(bg, numeric, [game.players[j][0] for j in numeric])
+        self.categories_ = tuple(categories)
+        self.predict_ = _tree_predict(game) or game.predict
+        return self
 
     @classmethod
     def warm(cls) -> None:
