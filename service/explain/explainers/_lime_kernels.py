@@ -201,7 +201,6 @@ def fill_kernel(
     own,
     drawn,
     q,
-    q_start,
     varies,
     low,
     cdf_a,
@@ -217,9 +216,9 @@ def fill_kernel(
     out (b, s, n_columns): neighbour 0 of row i is ``X[i]``; neighbour t + 1 gets, in
     ``columns[j]``, a number for its drawn bin ``drawn[i, j, t + 1]`` (flat indices into
     the (n_numeric, 4) tables): the truncated normal's inverse CDF on whichever tail
-    keeps precision, clipped and rescaled, from the uniforms q consumed in C order over
-    (j, t) among the bins that vary, row i's from ``q_start[i]``; a one-value bin gives
-    that value. Z (b, s, m) uint8: 1 where the drawn bin is the row's own bin ``own[i, j]``.
+    keeps precision, clipped and rescaled, from row i's uniforms ``q[i]`` consumed in C
+    order over (j, t) among the bins that vary; a one-value bin gives that value.
+    Z (b, s, m) uint8: 1 where the drawn bin is the row's own bin ``own[i, j]``.
     """
     b, n_numeric, s = drawn.shape
     n_bins = varies.shape[0] // max(n_numeric, 1)
@@ -237,7 +236,7 @@ def fill_kernel(
         negate = np.empty(s, np.bool_)
         for c in range(X.shape[1]):
             out[i, 0, c] = X[i, c]
-        pos = q_start[i]
+        pos = 0
         for j in range(n_numeric):
             col = columns[j]
             player = players[j]
@@ -253,7 +252,7 @@ def fill_kernel(
                 if not varies[d]:
                     out[i, t, col] = low[d]  # a one-value bin: that value
                     continue
-                u = q[pos]
+                u = q[i, pos]
                 pos += 1
                 below = cdf_a[d] + u * mass[d]
                 above = sf_b[d] + (1.0 - u) * mass[d]

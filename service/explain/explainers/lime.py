@@ -69,8 +69,13 @@ _A = TypeVar("_A", bound=NDArray[Any])
 
 _CATEGORICAL = frozenset({"categorical", "binary"})
 _BINS = 4  # quartiles: at most 3 unique edges, 4 bins
-_BLOCK_CELLS = 4_000_000
-"""Rows are processed in blocks of at most this many neighbour cells (neighbours x columns)."""
+_BLOCK_CELLS = 320_000
+"""Rows are processed in blocks of about this many neighbour cells (neighbours x columns),
+two rows at least (one per core of the parallel kernels). One block's buffers are
+allocated once per call and refilled for every block: fresh pages cost more than the
+work written into them (a first touch is a page fault, dear on a virtual machine), and
+a small block stays in cache. Blocks of 4 million cells spent 40% of lime's time on
+page faults (``bench/explain_bench.py``, MLP at 5,000 samples)."""
 
 
 def _frozen(a: _A) -> _A:
@@ -131,26 +136,39 @@ class _Bins:
 
 
 def _fit_bins(background: Array, players: list[int], columns: list[int]) -> _Bins:
+    """Lime's quartile discretizer over the numeric columns, all columns at once: bin
+    counts, means and standard deviations by ``bincount`` over (column, bin) pairs (an
+    explain request fits these per call; column by column they took some 10 ms)."""
     from scipy import special as sc
 
     n = len(columns)
     inf = np.full((n, _BINS), np.inf)
     edges, cdf = inf[:, :-1].copy(), inf.copy()
     code = np.zeros((n, _BINS), dtype=np.intp)
-    low, high, mean, std = (np.zeros((n, _BINS)) for _ in range(4))
-    for r, c in enumerate(columns):
-        column = background[:, c]
-        qts = np.unique(np.percentile(column, [25, 50, 75]))
-        bins = np.searchsorted(qts, column)
+    low, high = np.zeros((n, _BINS)), np.zeros((n, _BINS))
+    data = background[:, columns]  # (n_background, n)
+    quartiles = np.percentile(data, [25, 50, 75], axis=0) if n else np.empty((3, 0))
+    bins = np.empty(data.shape, dtype=np.intp)
+    for r in range(n):
+        qts = np.unique(quartiles[:, r])
+        bins[:, r] = np.searchsorted(qts, data[:, r])
         edges[r, : qts.size] = qts
-        filled, counts = np.unique(bins, return_counts=True)
-        cdf[r, : filled.size], code[r, : filled.size] = _cdf(counts), filled
-        for b in range(qts.size + 1):
-            chosen = column[bins == b]
-            if chosen.size:
-                mean[r, b], std[r, b] = np.mean(chosen), np.std(chosen)
-        low[r, : qts.size + 1] = np.concatenate([[column.min()], qts])
-        high[r, : qts.size + 1] = np.concatenate([qts, [column.max()]])
+        low[r, : qts.size + 1] = np.concatenate([[data[:, r].min()], qts])
+        high[r, : qts.size + 1] = np.concatenate([qts, [data[:, r].max()]])
+    flat = (bins + _BINS * np.arange(n)).ravel()  # (column, bin) pairs, row-major
+
+    def per_bin(weights: Array | None = None) -> Array:
+        sums = np.bincount(flat, weights, minlength=n * _BINS).reshape(n, _BINS)
+        return sums.astype(np.float64, copy=False)
+
+    counts = per_bin()
+    seen = counts > 0
+    mean = np.divide(per_bin(data.ravel()), counts, out=np.zeros((n, _BINS)), where=seen)
+    deviation = (data.ravel() - mean.ravel()[flat]) ** 2
+    std = np.sqrt(np.divide(per_bin(deviation), counts, out=np.zeros((n, _BINS)), where=seen))
+    for r in range(n):
+        filled = np.flatnonzero(seen[r])
+        cdf[r, : filled.size], code[r, : filled.size] = _cdf(counts[r, filled]), filled
     std += 1e-11  # as lime: no zero scale
     za, zb = (low - mean) / std, (high - mean) / std
     varies = za != zb  # lime's test
@@ -225,11 +243,17 @@ class Lime(Explainer):
         width = float(np.sqrt(m) * 0.75)
         coef = np.empty((n, m, k))
         intercept, outputs, r2 = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
-        block = max(1, _BLOCK_CELLS // (s * max(m, game.n_columns)))
+        block = min(n, max(2, _BLOCK_CELLS // (s * max(m, game.n_columns))))
+        bins, n_numeric = self.bins_, len(self.bins_.players)
+        # ``rs``'s own stream, drawn into buffers: Generator.random over the same bit
+        # generator gives RandomState.random_sample's doubles, and takes ``out``
+        stream = np.random.Generator(rs._bit_generator)
+        scratch = _Scratch.of(block, s, m, game.n_columns, n_numeric)
         for start in range(0, n, block):
             stop = min(n, start + block)
             check_deadline()
-            Z, neighbours = _sample(self.bins_, self.categories_, X[start:stop], m, s, rs)
+            _draw(bins, stop - start, stream, scratch)
+            Z, neighbours = _fill(bins, self.categories_, X[start:stop], scratch)
             Y = self.predict_(neighbours.reshape(-1, game.n_columns)).reshape(stop - start, s, k)
             check_deadline()  # sampling and the fit are lime's own time between model calls
             coef[start:stop], intercept[start:stop], r2[start:stop] = _ridge(Z, Y, width)
@@ -300,56 +324,78 @@ def _warm_tree_walk() -> None:
         predict_walk(walk, np.array([[0.0], [1.0]]))
 
 
-def _sample(
+@dataclass(frozen=True, eq=False)
+class _Scratch:
+    """One block's buffers (``_BLOCK_CELLS``), filled again for every block of a call."""
+
+    uniforms: Array  # (block, m, s): each row's draws by frequency, player-major
+    normals: Array  # (block, n_numeric * s): each row's uniforms for truncated normals
+    drawn: NDArray[np.int32]  # (block, n_numeric, s): flat indices into the bin tables
+    Z: NDArray[np.uint8]  # (block, s, m)
+    neighbours: Array  # (block, s, n_columns)
+
+    @classmethod
+    def of(cls, block: int, s: int, m: int, n_columns: int, n_numeric: int) -> _Scratch:
+        return cls(
+            uniforms=np.empty((block, m, s)),
+            normals=np.empty((block, n_numeric * s)),
+            drawn=np.empty((block, n_numeric, s), dtype=np.int32),
+            Z=np.empty((block, s, m), dtype=np.uint8),
+            neighbours=np.empty((block, s, n_columns)),
+        )
+
+
+def _draw(bins: _Bins, b: int, stream: np.random.Generator, scratch: _Scratch) -> None:
+    """The next ``b`` rows' draws from ``stream``, in lime's order, into ``scratch``.
+
+    For each row, as lime: ``random_state.choice(values, size=s, p=freqs)`` per column,
+    in column order (one uniform per player and neighbour, turned into bins compiled),
+    then one uniform per truncated normal, for neighbours 1: of each numeric column
+    (as many as the drawn bins that vary).
+    """
+    from service.explain.explainers._lime_kernels import draw_kernel  # numba: lazily
+
+    players = np.asarray(bins.players, dtype=np.intp)
+    varies = bins.varies.ravel()
+    for i in range(b):
+        uniforms = scratch.uniforms[i]
+        stream.random(out=uniforms)
+        count = draw_kernel(uniforms, players, bins.cdf, bins.code, varies, scratch.drawn[i])
+        stream.random(out=scratch.normals[i, :count])
+
+
+def _fill(
     bins: _Bins,
     categories: tuple[_Categories, ...],
     X: Array,
-    m: int,
-    s: int,
-    rs: np.random.RandomState,
+    scratch: _Scratch,
 ) -> tuple[NDArray[np.uint8], Array]:
-    """Neighbours of every row of X (b, n_columns), drawing from ``rs`` in lime's order.
+    """Neighbours of every row of X (b, n_columns) from their draws (``_draw``), written
+    into ``scratch`` (b rows of it).
 
     Returns the binary representation Z (b, s, m) and the neighbours (b, s, n_columns);
-    neighbour 0 of each row is the row itself.
+    neighbour 0 of each row is the row itself. Both are views of ``scratch``.
     """
-    from service.explain.explainers._lime_kernels import (  # numba: lazily
-        draw_kernel,
-        fill_kernel,
-    )
+    from service.explain.explainers._lime_kernels import fill_kernel  # numba: lazily
 
-    b, n_numeric = X.shape[0], len(bins.players)
-    players = np.asarray(bins.players, dtype=np.intp)
-    uniforms: list[Array] = []  # per row (m, s)
-    drawn = np.empty((b, n_numeric, s), dtype=np.int32)  # flat index into the (n, 4) tables
-    normals: list[Array] = []
-    varies = bins.varies.ravel()
-    for i in range(b):
-        # lime: random_state.choice(values, size=s, p=freqs) per column, in column order,
-        # then one uniform per truncated normal, for neighbours 1: of each numeric column
-        uniforms.append(rs.random_sample((m, s)))
-        varying = draw_kernel(uniforms[i], players, bins.cdf, bins.code, varies, drawn[i])
-        normals.append(rs.random_sample(varying))
-    Z = np.empty((b, s, m), dtype=np.uint8)
-    neighbours = np.empty((b, s, X.shape[1]))
+    b = X.shape[0]
+    uniforms = scratch.uniforms[:b]
+    Z, neighbours = scratch.Z[:b], scratch.neighbours[:b]
     own = (X[:, list(bins.columns), None] > bins.edges[None]).sum(axis=2)  # (b, n_numeric)
-    q_start = np.concatenate([[0], np.cumsum([len(q) for q in normals])[:-1]])
     fill_kernel(
         neighbours,
         Z,
         np.ascontiguousarray(X, dtype=np.float64),
-        players,
+        np.asarray(bins.players, dtype=np.intp),
         np.asarray(bins.columns, dtype=np.intp),
         own.astype(np.intp),
-        drawn,
-        np.concatenate(normals),
-        q_start.astype(np.intp),
+        scratch.drawn[:b],
+        scratch.normals[:b],
         *(t.ravel() for t in (bins.varies, bins.low, bins.cdf_a, bins.sf_b, bins.mass)),
         *(t.ravel() for t in (bins.za, bins.zb, bins.std, bins.mean)),
     )
     for cat in categories:
-        drawn_u = np.stack([u[cat.player] for u in uniforms])
-        code = cat.cdf.searchsorted(drawn_u, side="right")  # (b, s)
+        code = cat.cdf.searchsorted(uniforms[:, cat.player], side="right")  # (b, s)
         Z[:, :, cat.player] = code == cat.codes_of(X)[:, None]
         neighbours[:, 1:, list(cat.columns)] = cat.values[code[:, 1:]]
     Z[:, 0, :] = 1

@@ -71,6 +71,19 @@ def test_same_numbers_as_lime_with_a_categorical_feature(lime_case: Case, seed: 
     assert np.abs(ours.quality["fidelity_r2"][:, -1] - scores).max() < LIME_AGREEMENT
 
 
+def test_same_numbers_as_lime_when_rows_go_in_blocks(
+    lime_case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # blocks of two rows, their buffers filled again for the second: the stream goes on
+    # where the first block left it, in lime's order
+    monkeypatch.setattr("service.explain.explainers.lime._BLOCK_CELLS", 1)
+    ours = Lime(seed=4, num_samples=700).fit(lime_case.game).explain(lime_case.X)
+    coef, intercept, _ = _lime_package(lime_case, 4, [3], "classification", 700)
+    assert len(lime_case.X) == 3  # two blocks, the last one short
+    assert np.abs(ours.values - coef).max() < LIME_AGREEMENT
+    assert np.abs(ours.base_values - intercept).max() < LIME_AGREEMENT
+
+
 def test_same_numbers_as_lime_for_a_regressor(regression_case: Case) -> None:
     ours = Lime(seed=3, num_samples=1000).fit(regression_case.game).explain(regression_case.X)
     coef, intercept, scores = _lime_package(regression_case, 3, [], "regression", 1000)
@@ -145,7 +158,7 @@ def test_fitted_tables_are_read_only(lime_case: Case) -> None:
 def test_a_one_value_bin_is_undiscretized_to_its_value() -> None:
     # 40% of the background sits at the minimum 5.0: lime's first quartile bin is the single
     # value 5.0, which lime turns back into 0.0 (its z-score); Clarion keeps 5.0
-    from service.explain.explainers.lime import _sample
+    from service.explain.explainers.lime import _draw, _fill, _Scratch
 
     column = np.concatenate([np.full(40, 5.0), np.linspace(6.0, 9.0, 60)])
     game = Game(
@@ -157,8 +170,9 @@ def test_a_one_value_bin_is_undiscretized_to_its_value() -> None:
         output_space="raw",
     )
     explainer = Lime(num_samples=400).fit(game)
-    rs = np.random.RandomState(0)
-    _, neighbours = _sample(explainer.bins_, explainer.categories_, np.array([[7.0]]), 1, 400, rs)
+    scratch = _Scratch.of(1, 400, 1, 1, 1)
+    _draw(explainer.bins_, 1, np.random.default_rng(0), scratch)
+    _, neighbours = _fill(explainer.bins_, (), np.array([[7.0]]), scratch)
     values = neighbours[0, 1:, 0]
     assert np.any(values == 5.0)
     assert values.min() == 5.0
