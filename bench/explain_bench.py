@@ -20,6 +20,13 @@ scikit-learn float64); permutation draws differ, so there both are estimates.
 shap's PermutationExplainer compiles with numba on its first call: that call is timed
 separately and excluded.
 
+Our side runs as the service runs it: BLAS limited to ``CLARION_BLAS_THREADS`` (default 1,
+``service.native``), since the compute pool runs explanations side by side; the libraries
+keep numpy's default. Each timed run starts after a pause (``SETTLE_S``): OpenBLAS's idle
+threads spin for about 0.1 s after their last call, and without the pause those of one
+side's run took a core from the next run (our lime on the forest measured 18-21 ms per
+row right after lime's own run, 13-14 ms with BLAS on one thread throughout).
+
     python bench/explain_bench.py            # full run (a few minutes on 2 cores)
     python bench/explain_bench.py --quick    # smoke run, under a minute
     python bench/explain_bench.py --methods lime --models cancer-rf,cancer-mlp
@@ -50,6 +57,8 @@ from service.models.runtime import OnnxModel
 
 Array = NDArray[np.float64]
 METHODS = frozenset({"kernel_shap", "permutation_shap", "lime"})
+SETTLE_S = 0.3
+"""Pause before each timed run: idle OpenBLAS threads spin for about 0.1 s."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,7 @@ def timed_pair(
     results = [np.empty(0), np.empty(0)]
     for _ in range(repeats):
         for side, run in enumerate((ours, theirs)):
+            time.sleep(SETTLE_S)  # the other side's idle BLAS threads stop spinning
             start = time.perf_counter()
             results[side] = run()
             times[side].append((time.perf_counter() - start) * 1000 / n_rows)
@@ -171,8 +181,16 @@ def agreement(ours: Array, theirs: Array) -> tuple[float, float, float]:
 
 
 def ours(explainer: Explainer, subject: Subject) -> Callable[[], Array]:
+    from threadpoolctl import ThreadpoolController
+
+    from service.settings import Settings
+
+    blas = ThreadpoolController().select(user_api="blas")
+    threads = Settings().blas_threads
+
     def run() -> Array:
-        values: Array = explainer.fit(subject.game).explain(subject.rows).values
+        with blas.limit(limits=threads):  # as the service's engine (service.native)
+            values: Array = explainer.fit(subject.game).explain(subject.rows).values
         return values
 
     return run
