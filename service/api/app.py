@@ -175,6 +175,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         tracing = app.state.tracing
         if tracing is not None:
             tracing.instrument_libraries(audit.store.engine)
+            audit.store.traced = True  # its writes through SQLAlchemy, whose spans we want
         recorder = MeteredRecorder(audit.recorder, app.state.metrics, tracing)  # counted, timed
         app.state.engine = Engine(registry, settings, recorder=recorder)
         app.state.warming = (  # imports and compilation off the clock
