@@ -239,15 +239,12 @@ class Lime(Explainer):
     def _explain(self, X: Array) -> Explanation:
         game = self.game_
         n, m, k, s = X.shape[0], game.n_players, game.n_outputs, self.num_samples
-        rs = np.random.RandomState(self.seed)  # lime's draw order needs the legacy generator
         width = float(np.sqrt(m) * 0.75)
         coef = np.empty((n, m, k))
         intercept, outputs, r2 = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
         block = min(n, max(2, _BLOCK_CELLS // (s * max(m, game.n_columns))))
         bins, n_numeric = self.bins_, len(self.bins_.players)
-        # ``rs``'s own stream, drawn into buffers: Generator.random over the same bit
-        # generator gives RandomState.random_sample's doubles, and takes ``out``
-        stream = np.random.Generator(rs._bit_generator)
+        stream = _lime_stream(self.seed)
         scratch = _Scratch.of(block, s, m, game.n_columns, n_numeric)
         for start in range(0, n, block):
             stop = min(n, start + block)
@@ -322,6 +319,17 @@ def _warm_tree_walk() -> None:
     walk = Walk.of(stump)
     if walk is not None:
         predict_walk(walk, np.array([[0.0], [1.0]]))
+
+
+def _lime_stream(seed: int) -> np.random.Generator:
+    """The doubles lime draws from ``np.random.RandomState(seed)`` (``random_sample``), as
+    a Generator, which can draw into a buffer (``out=``): the legacy generator's
+    Mersenne Twister state, seeded as lime seeds it, under the new interface (the same
+    53-bit doubles from the same words)."""
+    legacy = np.random.RandomState(seed).get_state(legacy=False)
+    bit_generator = np.random.MT19937()
+    bit_generator.state = {"bit_generator": "MT19937", "state": legacy["state"]}
+    return np.random.Generator(bit_generator)
 
 
 @dataclass(frozen=True, eq=False)
