@@ -85,19 +85,28 @@ def notice(n: Notice) -> w.Notice:
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    # Leaves are passed through where they are met, without a call each: a response
+    # holds some hundreds of them per instance (notices, reasons, counterfactuals).
     kind = type(value)
-    if kind in (str, int, float, bool) or value is None:
+    if kind in _LEAVES:
         return value
     names = _FIELDS.get(kind)
     if names is None and is_dataclass(value):
         names = _FIELDS[kind] = tuple(f.name for f in fields(value))
     if names is not None:
-        return {name: _plain(getattr(value, name)) for name in names}
+        out = {}
+        for name in names:
+            v = getattr(value, name)
+            out[name] = v if type(v) in _LEAVES else _plain(v)
+        return out
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): v if type(v) in _LEAVES else _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [v if type(v) in _LEAVES else _plain(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value
