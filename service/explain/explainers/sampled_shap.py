@@ -63,6 +63,7 @@ Shapes: ``explain(X)`` takes ``(n_samples, n_columns)`` and returns values
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import comb
 from typing import ClassVar, Self
 
@@ -369,6 +370,16 @@ class _Row:
     n_pairs: int = 0
     stopped_by: str = "max_evals"
 
+    @cached_property
+    def mean_fixed(self) -> NDArray[np.float64]:
+        """The game on the fixed part (c, k): the groups' values weighted by ``share``."""
+        return np.asarray(np.einsum("g,cgk->ck", self.share, self.fixed_v))
+
+    @cached_property
+    def total(self) -> NDArray[np.float64]:
+        """v(full) - v(empty) of the game (k,): what the values add up to."""
+        return np.asarray(self.share @ (self.full - self.empty))
+
     def add(self, masks: NDArray[np.bool_], v: NDArray[np.float64]) -> None:
         self.masks.append(masks)
         self.v.append(v - self.empty)
@@ -381,9 +392,8 @@ class _Row:
     def solve(self, fixed: _Fixed) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """The estimate and its largest per-player standard error: (m, k), (k,)."""
         m = fixed.n_players
-        total = self.share @ (self.full - self.empty)  # (k,)
+        total, fixed_v = self.total, self.mean_fixed
         Zf = fixed.masks.astype(np.float64)
-        fixed_v = np.einsum("g,cgk->ck", self.share, self.fixed_v)
         u = self.n_pairs
         if not u:
             phi, _ = _kernel_fit(Zf, fixed.weights, fixed_v, None, total)
@@ -417,18 +427,12 @@ class _Row:
         it fits; from the additive fit phi, se (m, k). Returns (m, k), (k,)."""
         m, u = fixed.n_players, Zs.shape[0]
         Zf = fixed.masks.astype(np.float64)
-        total = self.share @ (self.full - self.empty)
+        total = self.total
         sampled = _Sampled(Zs, ws)
         Z = np.concatenate([Zf, Zs.reshape(-1, m)])
         w = np.concatenate([fixed.weights, np.repeat(ws, 2)])
-        y = np.concatenate(
-            [np.einsum("g,cgk->ck", self.share, self.fixed_v), ys.reshape(2 * u, -1)]
-        )
-        # the surrogate is fitted on at most _FIT_POINTS coalitions (its cost grows with
-        # them, its use does not need them all); the correction uses every one
-        fit = np.arange(Z.shape[0])
-        if fit.shape[0] > _FIT_POINTS:
-            fit = np.linspace(0, Z.shape[0] - 1, _FIT_POINTS).astype(np.intp)
+        y = np.concatenate([self.mean_fixed, ys.reshape(2 * u, -1)])
+        fit = _fit_points(Z.shape[0])  # the correction uses every one
         for j in range(total.shape[0]):
             surrogate = SingleIndex.fit(Z[fit], w[fit], y[fit, j], float(total[j]), phi[:, j])
             if surrogate is None:
@@ -493,9 +497,8 @@ class _Row:
         Z = np.concatenate([Zf, Zs[fit].reshape(-1, m)])
         w = np.concatenate([fixed.weights, np.repeat(_pair_weights(fixed, sz[fit]), 2)])
         v = np.concatenate([self.fixed_v, grouped[fit].reshape(-1, g, k)]) + self.empty
-        if Z.shape[0] > _FIT_POINTS:  # as for the cubic: the fit's cost grows with them
-            points = np.linspace(0, Z.shape[0] - 1, _FIT_POINTS).astype(np.intp)
-            Z, w, v = Z[points], w[points], v[points]
+        points = _fit_points(Z.shape[0])
+        Z, w, v = Z[points], w[points], v[points]
         # the ends held close, as for the cubic
         Z = np.concatenate([Z, ends])
         v = np.concatenate([v, np.stack([self.empty, self.full])])
@@ -509,17 +512,16 @@ class _Row:
         Ze = Zs[estimate]
         n_pairs = Ze.shape[0]
         at_full = control(ends[1:])[0]
-        mean_fixed = np.einsum("g,cgk->ck", self.share, self.fixed_v)
         mean_pairs = np.einsum("g,utgk->utk", self.share, grouped[estimate])
         phi, se = _kernel_fit(
             Zf,
             fixed.weights,
-            mean_fixed - control(Zf),
+            self.mean_fixed - control(Zf),
             (
                 _Sampled(Ze, _pair_weights(fixed, sz[estimate])),
                 mean_pairs - control(Ze.reshape(-1, m)).reshape(n_pairs, 2, k),
             ),
-            self.share @ (self.full - self.empty) - at_full,
+            self.total - at_full,
         )
         if start is None:
             each = np.stack([logistic_shapley(float(t[0]), t[1:]) for t in theta])  # (g*k, m)
@@ -528,6 +530,14 @@ class _Row:
             control_phi += (at_full - control_phi.sum(axis=0)) / m
             phi = phi + control_phi
         return phi, se, theta
+
+
+def _fit_points(n: int) -> NDArray[np.intp]:
+    """Which of n coalitions a surrogate is fitted on: all, or _FIT_POINTS spread evenly
+    (the fit's cost grows with them; its use does not need them all)."""
+    if n <= _FIT_POINTS:
+        return np.arange(n)
+    return np.linspace(0, n - 1, _FIT_POINTS).astype(np.intp)
 
 
 @dataclass(frozen=True)
