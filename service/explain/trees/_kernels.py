@@ -52,6 +52,17 @@ def _goes_true(v, node, mode, threshold, nan_true, set_ptr, set_values):
     return False
 
 
+@nb.njit(cache=True, inline="always")
+def _leaf_of(z, node, feature, threshold, mode, nan_true, true_child, false_child, leaf, sp, sv):
+    """The leaf (index into leaf_values) that row z reaches from ``node``."""
+    while leaf[node] < 0:
+        if _goes_true(z[feature[node]], node, mode, threshold, nan_true, sp, sv):
+            node = true_child[node]
+        else:
+            node = false_child[node]
+    return leaf[node]
+
+
 @nb.njit(cache=True, parallel=True)
 def predict_kernel(
     X,
@@ -76,16 +87,21 @@ def predict_kernel(
         for o in range(n_scores):
             out[i, o] = base[o]
         for t in range(roots.shape[0]):
-            node = roots[t]
-            while leaf[node] < 0:
-                if _goes_true(
-                    X[i, feature[node]], node, mode, threshold, nan_true, set_ptr, set_values
-                ):
-                    node = true_child[node]
-                else:
-                    node = false_child[node]
+            lf = _leaf_of(
+                X[i],
+                roots[t],
+                feature,
+                threshold,
+                mode,
+                nan_true,
+                true_child,
+                false_child,
+                leaf,
+                set_ptr,
+                set_values,
+            )
             for o in range(n_scores):
-                out[i, o] += leaf_values[leaf[node], o]
+                out[i, o] += leaf_values[lf, o]
     return out
 
 
@@ -402,16 +418,6 @@ def shapley_kernel(
                             for o in range(n_scores):
                                 phi[pl, o] -= w_fails * value[o]
     return out
-
-
-@nb.njit(cache=True, inline="always")
-def _leaf_of(z, node, feature, threshold, mode, nan_true, true_child, false_child, leaf, sp, sv):
-    while leaf[node] < 0:
-        if _goes_true(z[feature[node]], node, mode, threshold, nan_true, sp, sv):
-            node = true_child[node]
-        else:
-            node = false_child[node]
-    return leaf[node]
 
 
 @nb.njit(cache=True)
