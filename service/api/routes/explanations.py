@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from service.api.responses import JSONBytes, server_timing
 from service.api.routes.auth import AppCaller
-from service.api.routes.deps import EngineDep, PoolDep, RequestIdDep
+from service.api.routes.deps import ServingDep, request_id
 from service.api.routes.errors import errors
 from service.html.widget import CONTENT_SECURITY_POLICY
 from service.results import Origin
@@ -37,10 +37,8 @@ _HTML: dict[int | str, dict[str, Any]] = {
 async def explain(
     name: str,
     body: ExplainRequest,
-    engine: EngineDep,
-    pool: PoolDep,
+    serving: ServingDep,
     caller: AppCaller,
-    request_id: RequestIdDep,
     request: Request,
 ) -> Response:
     """Predict and explain instances with a SHAP method or LIME, seeded and reproducible.
@@ -52,9 +50,10 @@ async def explain(
     that lets it load nothing. `timing` and the `Server-Timing` header say where the
     server's time went (validate, compute, people, audit, total, in ms).
     """
-    origin = Origin(caller=caller.key_id, channel="api", request_id=request_id)
+    origin = Origin(caller=caller.key_id, channel="api", request_id=request_id(request))
     spec = mapping.explain_spec(body)
-    result = await pool.run(engine.explain, name, body.instances, spec, origin=origin)
+    engine = serving.engine
+    result = await serving.pool.run(engine.explain, name, body.instances, spec, origin=origin)
     timing = _whole_request(result.timing, request)
     headers = {"Server-Timing": server_timing(timing)}
     if result.page is not None:  # format: html, rendered once; the record keeps its hash

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from service.api.responses import JSONBytes
 from service.api.routes.auth import AppCaller
-from service.api.routes.deps import EngineDep, PoolDep, RequestIdDep
+from service.api.routes.deps import ServingDep, request_id
 from service.results import ExplainSpec, Origin
 from service.wire import kserve
 from service.wire.kserve import KServeExplainResponse, KServePredictResponse, KServeRequest
@@ -33,10 +33,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {c: _ERROR for c in (400, 401, 403, 4
 
 @router.post("/{name}:predict", operation_id="kserve_predict", responses=_ERRORS)
 async def predict(
-    name: str, body: KServeRequest, engine: EngineDep, pool: PoolDep, caller: AppCaller
+    name: str, body: KServeRequest, serving: ServingDep, caller: AppCaller
 ) -> KServePredictResponse:
     """Score instances: a label per row for classifiers, a value for regressors."""
-    result = await pool.run(engine.predict, name, body.instances)
+    result = await serving.pool.run(serving.engine.predict, name, body.instances)
     return KServePredictResponse(predictions=kserve.predictions(result.predictions))
 
 
@@ -49,13 +49,13 @@ async def predict(
 async def explain(
     name: str,
     body: KServeRequest,
-    engine: EngineDep,
-    pool: PoolDep,
+    serving: ServingDep,
     caller: AppCaller,
-    request_id: RequestIdDep,
+    request: Request,
 ) -> JSONBytes:
     """Explain instances with the model's default method and output space, recorded in
     the audit trail; the same attributions as `POST /v1/models/{name}/explain`."""
-    origin = Origin(caller=caller.key_id, channel="kserve", request_id=request_id)
-    result = await pool.run(engine.explain, name, body.instances, ExplainSpec(), origin=origin)
+    origin = Origin(caller=caller.key_id, channel="kserve", request_id=request_id(request))
+    engine, spec = serving.engine, ExplainSpec()
+    result = await serving.pool.run(engine.explain, name, body.instances, spec, origin=origin)
     return JSONBytes(kserve.explain_json(result))

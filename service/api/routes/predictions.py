@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from service.api.routes.auth import require_role
-from service.api.routes.deps import EngineDep, PoolDep
+from service.api.routes.deps import ServingDep
 from service.api.routes.errors import errors
 from service.wire import mapping
 from service.wire.schemas import PredictRequest, PredictResponse
@@ -19,10 +19,8 @@ router = APIRouter(
 
 
 @router.post("/{name}/predict", operation_id="predict", responses=errors(404, 413, 422, 502, 503))
-async def predict(
-    name: str, body: PredictRequest, engine: EngineDep, pool: PoolDep
-) -> PredictResponse:
+async def predict(name: str, body: PredictRequest, serving: ServingDep) -> PredictResponse:
     """Score instances: label and class probabilities, or a value for regressors, with the
     model's default version or `version`; `model` in the response says which answered."""
-    result = await pool.run(engine.predict, name, body.instances, body.version)
+    result = await serving.pool.run(serving.engine.predict, name, body.instances, body.version)
     return mapping.predict_response(result)
