@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from service.audit._canonical import canonical_document
+from service.audit._canonical import canonical_bytes
 from service.errors import SealError
 
 __all__ = ["SealError", "Sealer", "new_key", "sealed_key_id"]
@@ -48,7 +48,7 @@ class Sealer:
 
     def seal(self, payload: Any, *, record_id: str) -> str:
         nonce = os.urandom(12)
-        data = canonical_document(payload)[1].encode("utf-8")
+        data = canonical_bytes(payload)
         blob = nonce + self._aead.encrypt(nonce, data, record_id.encode("ascii"))
         return f"{_VERSION}.{self.key_id}.{base64.urlsafe_b64encode(blob).decode('ascii')}"
 

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 from numpy.typing import NDArray
 
-from service.audit._canonical import jsonable, sha256_hex, sha256_json
+from service.audit._canonical import canonical_bytes, jsonable, sha256_hex
 from service.audit.crypto import Sealer, SealError
 from service.audit.tables import ExplanationRecord
 from service.models.card import ModelCard
@@ -44,7 +45,9 @@ __all__ = [
     "reveal",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: hashed in canonical form 2 (``_canonical``: orjson, non-finite floats as null);
+1: form 1 (Python's json, non-finite floats as strings). Both are read and verified."""
 Path = tuple[str | int, ...]
 Status = Literal["clear", "opened", "sealed", "omitted"]
 
@@ -210,8 +213,12 @@ def decision_columns(
     }
 
 
-def response_json(result: ExplainResult) -> dict[str, Any]:
-    """The response of a result as a record stores it: the caller's JSON, canonicalised."""
+def response_json(result: ExplainResult, schema_version: int = SCHEMA_VERSION) -> dict[str, Any]:
+    """The response of a result as a record of ``schema_version`` stores it: the caller's
+    JSON, its non-finite floats as strings (1) or as null (2 on)."""
+    if schema_version >= 2:
+        stored: dict[str, Any] = orjson.loads(canonical_bytes(mapping.explain_json(result)))
+        return stored
     return dict(jsonable(mapping.explain_json(result)))
 
 
@@ -262,8 +269,8 @@ def build_document(
         values = [decode_row(card, x) for x in X]
     # ``response`` is shared with the caller's answer (``mapping.explain_json``) and is
     # never written to: redaction below copies what lies on a redacted path, nothing else.
-    # Tuples and non-finite floats, which JSON cannot hold as they are, are made JSON by
-    # the recorder (``canonical``) only when a document has them.
+    # Tuples and non-finite floats, which JSON cannot hold as they are, are written as
+    # arrays and null by canonical form 2 and by the store (``_canonical``).
     provenance = response.get("provenance") or {}
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -285,7 +292,7 @@ def build_document(
             "features": list(card.feature_names),
             "rows": _rows_json(X),
             "values": jsonable(values),
-            "sha256": sha256_json(values),
+            "sha256": sha256_hex(canonical_bytes(values)),
         },
         "response": response,
         "texts": _texts(response),

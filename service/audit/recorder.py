@@ -16,7 +16,7 @@ from typing import Literal
 
 import structlog
 
-from service.audit._canonical import canonical_document, sha256_hex
+from service.audit._canonical import record_text, sha256_hex
 from service.audit.commits import GroupCommit
 from service.audit.crypto import Sealer
 from service.audit.documents import result_document
@@ -68,7 +68,6 @@ class AuditRecorder:
             sealed = self.sealer.seal(built.secrets, record_id=result.id)
             document["sensitive"]["key_id"] = self.sealer.key_id
         document["sealed_sha256"] = sha256_hex(sealed) if sealed else None
-        document, text = canonical_document(document)
         decisions = [
             {"record_id": result.id, "position": i, **columns}
             for i, columns in enumerate(built.decisions)
@@ -91,7 +90,7 @@ class AuditRecorder:
             "proxy_flag": any(d["proxy_flag"] for d in decisions),
             "review_required": any(d["review_required"] for d in decisions),
             "input_sha256": document["input"]["sha256"],
-            "record_sha256": sha256_hex(text),
+            "record_sha256": sha256_hex(record_text(document)),
             "document": document,
             "sealed": sealed,
             "reference": result.spec.reference,

@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from service.audit import migrations
-from service.audit._canonical import sha256_json
+from service.audit._canonical import record_text, sha256_hex
 from service.audit.filters import Cursor, RecordFilter
 from service.audit.tables import Annotation, Decision, ExplanationRecord
 from service.audit.writelock import WriteLock
@@ -58,9 +58,13 @@ Columns = tuple[dict[str, Any], Sequence[dict[str, Any]]]
 """A record's column values and its decisions' (``AuditStore.add_rows``)."""
 
 
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
 def _dumps(value: Any) -> str:
-    # The stored text needs to be JSON, not canonical: hashes use _canonical's bytes.
-    return orjson.dumps(value).decode("utf-8")
+    # The stored text needs to be JSON, not canonical: hashes use _canonical's bytes. It
+    # reads back as the same values canonical form 2 hashes (non-finite floats as null).
+    return orjson.dumps(value, option=_JSON_OPTIONS).decode("utf-8")
 
 
 def _sqlite_connect(sync: str) -> Callable[[Any, Any], None]:
@@ -451,7 +455,7 @@ class AuditStore:
                 )
             }
             for record in session.scalars(select(ExplanationRecord)):
-                if sha256_json(record.document) != record.record_sha256:
+                if sha256_hex(record_text(record.document)) != record.record_sha256:
                     problems.append(f"record {record.id}: hash does not match its document")
                 if counts.pop(record.id, 0) != record.n_instances:
                     problems.append(f"record {record.id}: decisions do not match its instances")

@@ -165,7 +165,7 @@ def add_record(
     """Write a synthetic record (a stand-in document, updated by ``document``); its id."""
     from datetime import UTC, datetime
 
-    from service.audit._canonical import sha256_json
+    from service.audit._canonical import record_text, sha256_hex
     from service.audit.tables import Decision, ExplanationRecord
 
     created_at = created_at or datetime.now(UTC)
@@ -210,7 +210,7 @@ def add_record(
             proxy_flag=any(r.proxy_flag for r in rows),
             review_required=any(r.review_required for r in rows),
             input_sha256="1" * 64,
-            record_sha256=sha256_json(document),
+            record_sha256=sha256_hex(record_text(document)),
             document=document,
             sealed=None,
         ),

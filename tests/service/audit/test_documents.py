@@ -8,7 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from service.audit._canonical import canonical_document, canonical_json
+from service.audit._canonical import (
+    canonical_bytes,
+    canonical_document,
+    canonical_json,
+    record_text,
+)
 from service.audit.documents import build_document, decision_columns
 from service.models.card import ModelCard
 
@@ -154,3 +159,24 @@ def test_a_document_with_a_non_finite_number_is_made_json_once_for_its_hash() ->
     assert made == {"a": [1.0, "NaN"], "b": ["Infinity"]}
     plain = {"a": [1.0], "b": "x"}
     assert canonical_document(plain)[0] is plain  # nothing to make: no copy
+
+
+def test_canonical_form_2_is_pinned_to_the_byte() -> None:
+    # Stored records are verified by re-hashing these bytes: if a new orjson ever wrote
+    # them otherwise, records written before would stop verifying. This pins the form.
+    document = {"b": [1e-05, 1e16, -0.0, 0.1, 2.0, 7], "a": "Lücke <&>", "c": None, 3: (1.5,)}
+    assert canonical_bytes(document) == (
+        b'{"3":[1.5],"a":"L\xc3\xbccke <&>","b":[0.00001,1e+16,-0.0,0.1,2.0,7],"c":null}'
+    )
+    assert canonical_bytes([math.nan, math.inf, -math.inf]) == b"[null,null,null]"
+
+
+def test_a_record_is_hashed_in_the_form_its_schema_version_names() -> None:
+    old = {"x": 1e-05, "t": "é"}
+    assert record_text(old) == b'{"t":"\\u00e9","x":1e-05}'  # form 1: no schema_version
+    assert record_text({**old, "schema_version": 1}) == canonical_json(
+        {**old, "schema_version": 1}
+    ).encode("utf-8")
+    new = {**old, "schema_version": 2}
+    assert record_text(new) == canonical_bytes(new)
+    assert record_text(new) == '{"schema_version":2,"t":"é","x":0.00001}'.encode()

@@ -135,6 +135,24 @@ def test_verify_finds_a_tampered_document(store: AuditStore) -> None:
     assert store.verify() == [f"record {record_id}: hash does not match its document"]
 
 
+def test_verify_reads_records_of_both_canonical_forms(store: AuditStore) -> None:
+    # Records written before schema 2 were hashed in form 1 (Python's json, ASCII escapes,
+    # "1e-05"); newer ones in form 2 (orjson: UTF-8, "0.00001"). A store holding both
+    # verifies each by the form its schema_version names, and still finds tampering.
+    values = {"text": "Lücke", "small": 1e-05, "big": 1e16}
+    old = add_record(store, document={"values": values})
+    new = add_record(store, document={"schema_version": 2, "values": values})
+    assert store.verify() == []
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(ExplanationRecord)
+            .where(ExplanationRecord.id == new)
+            .values(document={"id": new, "schema_version": 2, "values": {**values, "small": 2e-05}})
+        )
+    assert store.verify() == [f"record {new}: hash does not match its document"]
+    assert old != new
+
+
 def test_verify_finds_missing_decisions(store: AuditStore) -> None:
     record_id = add_record(store, decisions=[{"outcome": "a"}, {"outcome": "b"}])
     with store.engine.begin() as connection:

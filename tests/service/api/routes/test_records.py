@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, select, text
 
 from service.api.app import create_app
 from service.audit import AuditStore
-from service.audit._canonical import canonical_json, sha256_hex
+from service.audit._canonical import canonical_bytes, canonical_json, sha256_hex
 from service.audit.tables import ExplanationRecord
 from tests.helpers.audit import audit_settings
 from tests.support import _credit_data, _to_onnx, credit_bundle, write_bundle
@@ -52,7 +52,7 @@ def test_every_explanation_is_a_record_with_its_id(audit_client: TestClient) -> 
     assert record["input"]["features"] == ["income", "debt", "employment", "has_guarantor"]
     assert record["input"]["rows"] == [[42.5, 30.0, 1.0, 1.0]]
     values = [CASE]
-    assert record["input"]["sha256"] == sha256_hex(canonical_json(values))
+    assert record["input"]["sha256"] == sha256_hex(canonical_bytes(values))
     assert record["runtime"]["provider"] == "CPUExecutionProvider"
     assert record["runtime"]["onnxruntime"] == response["provenance"]["versions"]["onnxruntime"]
     assert record["caller"] == "anonymous"
