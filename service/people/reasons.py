@@ -159,9 +159,15 @@ def _code_reason(
     toward: float,
     phrase: float,
 ) -> Reason:
-    total = float(sum(a for _, a in members))
-    ordered = sorted(members, key=lambda m: (-abs(m[1]), m[0].name))
-    proxies = tuple(sorted({p for info, _ in members for p in info.proxy_for}))
+    if len(members) == 1:  # most codes have one player: nothing to sum, order or merge
+        ((info, value),) = members
+        total = 0.0 + value  # as sum() gives it, -0.0 included (a replay compares bits)
+        ordered: Sequence[tuple[PlayerInfo, float]] = members
+        proxies = info.proxy_for  # sorted and unique (``players_info``)
+    else:
+        total = float(sum(a for _, a in members))
+        ordered = sorted(members, key=lambda m: (-abs(m[1]), m[0].name))
+        proxies = tuple(sorted({p for info, _ in members for p in info.proxy_for}))
     return Reason(
         code=code,
         features=tuple(info.name for info, _ in ordered),

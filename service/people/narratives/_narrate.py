@@ -5,13 +5,12 @@ the instance's attributions as numbers and its values decoded once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from service.models.card import ModelCard
+from service.models.card import ModelCard, derived
 from service.models.instances import decode_row, decode_value
 from service.models.prediction import Prediction, prediction_of
 from service.people.confidence import check_quality, rate, review_reasons
@@ -59,11 +58,24 @@ from service.vocabulary import Locale
 __all__ = ["Locale", "narrate"]
 
 
-def _lead_player(players: Sequence[PlayerInfo], reason: Reason) -> PlayerInfo:
-    return next(p for p in players if p.name == reason.features[0])
+def _lead_player(card: ModelCard, reason: Reason) -> PlayerInfo:
+    by_name = derived(card, "players_by_name", lambda: {p.name: p for p in players_info(card)})
+    return by_name[reason.features[0]]
 
 
-def _code_label(card: ModelCard, players: Sequence[PlayerInfo], reason: Reason, loc: str) -> str:
+def _code_label(card: ModelCard, reason: Reason, loc: str) -> str:
+    """A reason code's label on the chart: its shared label when several players carry
+    it, else its lead player's. Worded once per card, code, lead and locale (a chart has
+    a bar per code on every instance)."""
+    labels: dict[tuple[str, str, bool, str], str] = derived(card, "code_labels", dict)
+    key = (reason.code, reason.features[0], len(reason.features) > 1, loc)
+    label = labels.get(key)
+    if label is None:
+        label = labels[key] = _word_code_label(card, reason, loc)
+    return label
+
+
+def _word_code_label(card: ModelCard, reason: Reason, loc: str) -> str:
     shared = card.reason_codes.get(reason.code)
     if shared is not None and len(reason.features) > 1:
         local = shared.translations.get(loc) if loc != "en" else None
@@ -71,13 +83,12 @@ def _code_label(card: ModelCard, players: Sequence[PlayerInfo], reason: Reason, 
             return local.label
         if shared.label:
             return shared.label
-    return player_label(card, _lead_player(players, reason), loc).text
+    return player_label(card, _lead_player(card, reason), loc).text
 
 
 def _wire_reasons(
     card: ModelCard,
     reasons: ReasonSet,
-    players: Sequence[PlayerInfo],
     given: dict[str, Any],
     loc: str,
     with_values: bool,
@@ -85,7 +96,7 @@ def _wire_reasons(
 ) -> list[ShownReason]:
     out = []
     for r in reasons.reasons:
-        lead = _lead_player(players, r)
+        lead = _lead_player(card, r)
         worded = reason_text(card, r, player_label(card, lead, loc), loc, reference)
         sentence = worded.text
         if with_values:
@@ -215,7 +226,6 @@ def narrate(
     reasons = _wire_reasons(
         card,
         reason_set,
-        players,
         given,
         locale,
         with_values=health or persona != "end_user",
@@ -251,7 +261,7 @@ def narrate(
         else []
     )
     bars = [
-        Bar(code=r.code, label=_code_label(card, players, r, locale), value=r.contribution)
+        Bar(code=r.code, label=_code_label(card, r, locale), value=r.contribution)
         for r in reason_set.ranked
     ]
     notice = compose(
