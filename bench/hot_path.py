@@ -8,7 +8,9 @@ otherwise run, a bare FastAPI + ONNX Runtime predict service.
 2. For 1 and 16 concurrent clients (threads with keep-alive connections, in this
    process), sends ``german_credit`` rows for a fixed time: to the bare service's
    ``/predict`` and to Clarion's ``/explain`` (``output: raw``: exact TreeSHAP, reasons,
-   narrative, the audit record). Prints p50, p99 and throughput, and the ratios.
+   narrative, the audit record), the two taking turns in one-second slices so that the
+   host's drifting speed falls on both alike. Prints p50, p99 and throughput, and the
+   ratios.
 3. One 100-instance tree_shap request over HTTP against the same explanation computed
    in process by the engine (no HTTP, no audit), medians over repeats.
 4. tree_shap through the API on the XGBoost bundle (300 trees of depth 6, 30 features,
@@ -55,6 +57,7 @@ BOOTSTRAP = "bench-bootstrap-admin-key-0123456789"
 
 
 HEADERS = {"content-type": "application/json"}  # plus Clarion's app key, set in main()
+SLICE_S = 1.0  # the two services take turns in slices this long (``alternate``)
 
 
 def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, bytes]:
@@ -94,13 +97,39 @@ def load(port: int, path: str, bodies: list[bytes], clients: int, seconds: float
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - begin
-    latencies.sort()
+    return {"latencies": latencies, "elapsed": elapsed, "statuses": statuses}
+
+
+def alternate(
+    a: tuple[int, str, list[bytes]], b: tuple[int, str, list[bytes]], clients: int, seconds: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``load`` on two services in alternating slices of ``SLICE_S``, ``seconds`` each in
+    all: this host's speed drifts by a third over minutes (the same request took 3.1 ms
+    and then 4.6 ms a minute later), and back-to-back phases would put that drift into
+    the ratio. Latencies and answers are pooled per service; throughput over its slices."""
+    pooled: list[dict[str, Any]] = [
+        {"latencies": [], "statuses": {}, "elapsed": 0.0},
+        {"latencies": [], "statuses": {}, "elapsed": 0.0},
+    ]
+    slices = max(1, round(seconds / SLICE_S))
+    for _ in range(slices):
+        for side, (port, path, bodies) in zip(pooled, (a, b), strict=True):
+            got = load(port, path, bodies, clients, seconds / slices)
+            side["latencies"] += got["latencies"]
+            side["elapsed"] += got["elapsed"]
+            for status, n in got["statuses"].items():
+                side["statuses"][status] = side["statuses"].get(status, 0) + n
+    return _summary(pooled[0]), _summary(pooled[1])
+
+
+def _summary(side: dict[str, Any]) -> dict[str, Any]:
+    latencies = sorted(side["latencies"])
     return {
         "n": len(latencies),
         "p50": statistics.median(latencies),
         "p99": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-        "rps": len(latencies) / elapsed,
-        "statuses": statuses,
+        "rps": len(latencies) / side["elapsed"],
+        "statuses": side["statuses"],
     }
 
 
@@ -195,13 +224,11 @@ def main() -> None:
         _check_same_predictions(bare_port, clarion_port, instances[:5])
         explained_2xx = 0
         rows: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        bare_load = (bare_port, "/predict", bare_bodies)
+        clarion_load = (clarion_port, "/v1/models/german_credit/explain", explain_bodies)
         for clients in (1, 16):
-            load(bare_port, "/predict", bare_bodies, clients, 2.0)  # warm
-            load(clarion_port, "/v1/models/german_credit/explain", explain_bodies, clients, 2.0)
-            b = load(bare_port, "/predict", bare_bodies, clients, seconds)
-            c = load(
-                clarion_port, "/v1/models/german_credit/explain", explain_bodies, clients, seconds
-            )
+            alternate(bare_load, clarion_load, clients, 2.0)  # warm
+            b, c = alternate(bare_load, clarion_load, clients, seconds)
             rows.append((f"{clients} client(s)", b, c))
         print(
             "\n== one german_credit row: Clarion explain (tree_shap, raw, audited) vs bare predict"
