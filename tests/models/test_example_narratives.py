@@ -160,3 +160,48 @@ def test_german_credits_advice_respects_the_cards_controls(engine: Engine) -> No
                 if name in changes:
                     assert changes[name] < row[name], (name, row[name], changes[name])
     assert seen > 0, "no counterfactual for any of 100 rows: nothing was checked"
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_the_response_mapping_writes_what_people_are_told_as_plain_values(
+    engine: Engine, name: str
+) -> None:
+    # ``mapping`` turns the domain's dataclasses into JSON values in one pass through
+    # orjson; ``_plain`` is the straightforward walk. Both must give the same values, in
+    # the same key order, for every part an instance carries (counterfactuals included).
+    from service.people.narratives import PERSONAS
+    from service.wire.mapping import _instance, _plain
+
+    rows = _rows(engine, name, 3)
+    for persona in PERSONAS:
+        spec = mapping.explain_spec(
+            ExplainRequest.model_validate(
+                {"instances": rows, "persona": persona, "counterfactuals": 2, "locale": "de"}
+            )
+        )
+        result = engine.explain(name, rows, spec, record=False)
+        for e in result.instances:
+            told = e.told
+            mapped = _instance(result.card, e)
+            expected = {
+                "prediction": _plain(e.prediction),
+                "reasons": _plain(told.reasons),
+                "screening": _plain(told.screening),
+                "review": _plain(told.review),
+                "counterfactuals": _plain(told.counterfactuals),
+                "notice": _plain(told.notice),
+            }
+            for key, value in expected.items():
+                assert mapped[key] == value, (persona, key)
+                assert list(_keys(mapped[key])) == list(_keys(value)), (persona, key)
+
+
+def _keys(value: Any) -> Any:
+    """Every key in ``value``, depth first, in order."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _keys(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _keys(v)
