@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import orjson
 import structlog
@@ -482,8 +482,12 @@ class _Insert:
     def compile(cls, table: Table, columns: tuple[str, ...], dialect: Dialect) -> _Insert:
         compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
         names = compiled.positiontup or list(compiled.params)
-        processors = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
-        binds = tuple((name, processors.get(name)) for name in names)
+        # each parameter is named after its column; the column type's processor for this
+        # dialect is the conversion Core's execute applies (public TypeEngine API)
+        binds = tuple(
+            (name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in names
+        )
         # a column left out that has a Python-side default is still bound (Core fills it)
         defaults = {}
         for name in set(names) - set(columns):
