@@ -9,7 +9,8 @@ Two canonical forms, both keys sorted and no whitespace:
 - **2** (``canonical_bytes``): orjson, UTF-8 as it is, floats as their shortest
   round-trip text, non-finite floats as ``null`` (as the caller's response has them).
   Explanation records from ``schema_version`` 2 on, where the hash is on every
-  request's path: a 100-row record took 11 ms to hash in form 1 and 1 ms in form 2.
+  request's path: a 100-row german_credit record (487 KB) takes 5.9 ms in form 1 and
+  0.7 ms in form 2.
 
 ``record_text`` picks the form a document's ``schema_version`` says, so a store holding
 records of both verifies each as it was written.

@@ -272,6 +272,7 @@ def build_document(
     # Tuples and non-finite floats, which JSON cannot hold as they are, are written as
     # arrays and null by canonical form 2 and by the store (``_canonical``).
     provenance = response.get("provenance") or {}
+    values_json = canonical_bytes(values)
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         **jsonable(header),
@@ -291,8 +292,8 @@ def build_document(
         "input": {
             "features": list(card.feature_names),
             "rows": _rows_json(X),
-            "values": jsonable(values),
-            "sha256": sha256_hex(canonical_bytes(values)),
+            "values": orjson.loads(values_json),  # a copy, as stored and as hashed
+            "sha256": sha256_hex(values_json),
         },
         "response": response,
         "texts": _texts(response),

@@ -13,6 +13,7 @@ from service.audit._canonical import (
     canonical_document,
     canonical_json,
     record_text,
+    sha256_hex,
 )
 from service.audit.documents import build_document, decision_columns
 from service.models.card import ModelCard
@@ -180,3 +181,20 @@ def test_a_record_is_hashed_in_the_form_its_schema_version_names() -> None:
     new = {**old, "schema_version": 2}
     assert record_text(new) == canonical_bytes(new)
     assert record_text(new) == '{"schema_version":2,"t":"é","x":0.00001}'.encode()
+
+
+def test_the_input_hash_is_over_the_values_as_the_record_stores_them() -> None:
+    # A verifier can re-hash input.values as read back from the store: NaN is null in
+    # both (canonical form 2), tuples are lists.
+    card = CARD.model_copy(
+        update={"features": tuple(f.model_copy(update={"sensitive": False}) for f in CARD.features)}
+    )
+    built = build_document(
+        header={"id": "r"}, card=card, model_sha256="0" * 64, request={},
+        X=np.array([[1.0, np.nan, 1.0]]), response={"explanations": [_instance()]},
+        policy="encrypt", values=[{"score": 1.0, "gap": math.nan, "gender": ("m",)}],
+    )  # fmt: skip
+    given = built.document["input"]
+    assert given["values"] == [{"score": 1.0, "gap": None, "gender": ["m"]}]
+    assert given["sha256"] == sha256_hex(canonical_bytes(given["values"]))
+    assert built.document["schema_version"] == 2
