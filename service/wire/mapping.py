@@ -129,25 +129,25 @@ def _attributions(card: ModelCard, e: ExplainedInstance) -> list[dict[str, Any]]
 
 def _instance(card: ModelCard, e: ExplainedInstance) -> dict[str, Any]:
     told = e.told
-    prediction, reasons, screening, review, counterfactuals, notice = _through_orjson(
+    plain = _through_orjson(
         (e.prediction, told.reasons, told.screening, told.review, told.counterfactuals, told.notice)
     )
     return {
-        "prediction": prediction,
+        "prediction": plain[0],
         "target": e.target,
         "output_value": e.output_value,
         "base_value": e.base_value,
         "attributions": _attributions(card, e),
         "quality": dict(e.quality),
-        "reasons": reasons,
+        "reasons": plain[1],
         "narrative": told.narrative,
         "confidence": told.confidence,
         "confidence_basis": told.confidence_basis,
-        "screening": screening,
-        "review": review,
-        "counterfactuals": counterfactuals,
+        "screening": plain[2],
+        "review": plain[3],
+        "counterfactuals": plain[4],
         "counterfactual_note": told.counterfactual_note,
-        "notice": notice,
+        "notice": plain[5],
     }
 
 
