@@ -64,7 +64,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from math import comb
 from typing import ClassVar, Self
 
 import numpy as np
@@ -74,6 +73,13 @@ from service.errors import InvalidInput
 from service.explain.capabilities import Capabilities
 from service.explain.explainers._base import Explainer, Interval
 from service.explain.explainers._budget import BUDGET_CONSTRAINTS, Clock
+from service.explain.explainers._coalitions import (
+    Fixed,
+    draw_pairs,
+    fixed_part,
+    least_evals,
+    pair_weights,
+)
 from service.explain.explainers._cubic_surrogate import SingleIndex
 from service.explain.explainers._logistic_surrogate import (
     fit_logistic,
@@ -83,7 +89,7 @@ from service.explain.explainers._logistic_surrogate import (
     logistic_values,
 )
 from service.explain.explanation import Explanation
-from service.explain.game import Game, all_masks
+from service.explain.game import Game
 
 __all__ = ["SampledShap"]
 
@@ -126,7 +132,7 @@ class SampledShap(Explainer):
     def check(self, model: Capabilities) -> None:
         # every coalition of one player and of all but one, and as many sampled pairs as
         # players, so that the error bars rest on a sample
-        needed = _least_evals(model.n_players)
+        needed = least_evals(model.n_players)
         if self.max_evals < needed:
             raise InvalidInput(
                 f"sampled_shap needs max_evals of at least {needed} for a model with "
@@ -164,7 +170,7 @@ class SampledShap(Explainer):
             values[:, 0] = np.einsum("g,ngk->nk", share, full - empty)
             stopped = ["exhausted"] * n
         else:
-            fixed = _fixed_part(m, self.max_evals, timed=self.time_budget_ms > 0)
+            fixed = fixed_part(m, self.max_evals, timed=self.time_budget_ms > 0)
             fixed_v = _values(game, X, fixed.masks, logistic) - empty[:, None]  # (n, c, g, k)
             rows = [_Row(fixed_v[i], empty[i], full[i], share, logistic) for i in range(n)]
             self._sample(game, X, fixed, rows, rng, clock)
@@ -184,7 +190,7 @@ class SampledShap(Explainer):
         self,
         game: Game,
         X: NDArray[np.float64],
-        fixed: _Fixed,
+        fixed: Fixed,
         rows: list[_Row],
         rng: np.random.Generator,
         clock: Clock,
@@ -216,7 +222,7 @@ class SampledShap(Explainer):
                     rows[i].stopped_by = "time_budget"
                 break
             started = clock.elapsed_ms()
-            masks = np.concatenate([_draw_pairs(rng, m, fixed.sizes, batch) for _ in active])
+            masks = np.concatenate([draw_pairs(rng, m, fixed.sizes, batch) for _ in active])
             v = _values(game, X, masks, rows[0].logistic, np.repeat(active, 2 * batch))
             took = clock.elapsed_ms() - started
             ms_per_pair = took / (batch * len(active))
@@ -256,17 +262,6 @@ class SampledShap(Explainer):
                 batch *= 2
 
 
-@dataclass(frozen=True)
-class _Fixed:
-    """The enumerated part: masks (c, m) of the exhausted sizes, their kernel weights (c,),
-    the sizes still to sample and the share of kernel weight each sampled pair stands for."""
-
-    masks: NDArray[np.bool_]
-    weights: NDArray[np.float64]
-    sizes: tuple[int, ...]
-    n_players: int
-
-
 def _values(
     game: Game,
     X: NDArray[np.float64],
@@ -284,73 +279,6 @@ def _values(
     if grouped:
         return grouped_values(game, X, masks, rows)
     return game.values(X, masks, rows=rows)[:, None, :]
-
-
-def _least_evals(m: int) -> int:
-    return 2 if m < 2 else min(4 * m, 2**m - 2)
-
-
-def _kernel_weight(m: int, s: int) -> float:
-    """The Shapley kernel's weight of one coalition of size s (0 < s < m)."""
-    return (m - 1) / (comb(m, s) * s * (m - s))
-
-
-def _fixed_part(m: int, max_evals: int, timed: bool = False) -> _Fixed:
-    """Enumerate sizes from the outside in while a pair of sizes costs at most half of the
-    budget left (sizes 1 and m-1 always); everything when the budget covers it. Under a
-    time budget (``timed``) only sizes 1 and m-1, whose cost is known to be small, unless
-    everything costs no more than that."""
-    if max_evals >= 2**m - 2 and (not timed or 2**m - 2 <= _least_evals(m)):
-        masks = all_masks(m)[1:-1]
-        sizes = masks.sum(axis=1)
-        weights = np.array([_kernel_weight(m, int(s)) for s in sizes])
-        return _Fixed(masks, weights, (), m)
-    chosen: list[int] = []
-    left = max_evals
-    for s in range(1, m // 2 + 1):
-        cost = comb(m, s) * (1 if 2 * s == m else 2)
-        if s > 1 and (timed or cost > left / 2):
-            break
-        chosen += [s] if 2 * s == m else [s, m - s]
-        left -= cost
-    blocks = [_all_of_size(m, s) for s in chosen]
-    masks = np.concatenate(blocks)
-    weights = np.concatenate(
-        [np.full(len(b), _kernel_weight(m, s)) for b, s in zip(blocks, chosen, strict=True)]
-    )
-    sizes = tuple(s for s in range(1, m) if s not in chosen)
-    return _Fixed(masks, weights, sizes, m)
-
-
-def _all_of_size(m: int, s: int) -> NDArray[np.bool_]:
-    from itertools import combinations
-
-    out = np.zeros((comb(m, s), m), dtype=bool)
-    for r, cols in enumerate(combinations(range(m), s)):
-        out[r, list(cols)] = True
-    return out
-
-
-def _pair_weights(fixed: _Fixed, sz: NDArray[np.intp]) -> NDArray[np.float64]:
-    """Each sampled pair's weight in the regression, from its coalition sizes (u,): a pair
-    stands for 1/u of the sampled sizes' kernel weight, W_s * R / (2u) per coalition and the
-    same for its complement (W_s = W_{m-s} is a size's total weight, R the sizes sampled)."""
-    m = fixed.n_players
-    per_size = np.array([(m - 1) / (s * (m - s)) for s in range(1, m)])
-    return np.asarray(per_size[sz - 1] * len(fixed.sizes) / (2.0 * sz.shape[0]))
-
-
-def _draw_pairs(
-    rng: np.random.Generator, m: int, sizes: tuple[int, ...], n_pairs: int
-) -> NDArray[np.bool_]:
-    """n_pairs coalitions (size uniform over ``sizes``, then a uniform subset) each followed
-    by its complement: (2 * n_pairs, m)."""
-    size = np.asarray(sizes)[rng.integers(0, len(sizes), n_pairs)]
-    rank = np.argsort(rng.random((n_pairs, m)), axis=1)
-    drawn = rank < size[:, None]
-    out = np.empty((2 * n_pairs, m), dtype=bool)
-    out[0::2], out[1::2] = drawn, ~drawn
-    return out
 
 
 @dataclass
@@ -389,7 +317,7 @@ class _Row:
         self.n_pairs -= self.masks.pop().shape[0] // 2
         self.v.pop()
 
-    def solve(self, fixed: _Fixed) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def solve(self, fixed: Fixed) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """The estimate and its largest per-player standard error: (m, k), (k,)."""
         m = fixed.n_players
         total, fixed_v = self.total, self.mean_fixed
@@ -402,7 +330,7 @@ class _Row:
         grouped = np.concatenate(self.v).reshape(u, 2, *self.empty.shape)  # (u, 2, g, k)
         ys = np.einsum("g,utgk->utk", self.share, grouped)
         sz = Zs[:, 0].sum(axis=1).astype(np.intp)
-        ws = _pair_weights(fixed, sz)
+        ws = pair_weights(fixed, sz)
         sampled = _Sampled(Zs, ws)
         phi, se = _kernel_fit(Zf, fixed.weights, fixed_v, (sampled, ys), total)
         if m < 3:
@@ -416,7 +344,7 @@ class _Row:
 
     def _single_index(
         self,
-        fixed: _Fixed,
+        fixed: Fixed,
         Zs: NDArray[np.float64],
         ws: NDArray[np.float64],
         ys: NDArray[np.float64],
@@ -451,7 +379,7 @@ class _Row:
 
     def _logistic(
         self,
-        fixed: _Fixed,
+        fixed: Fixed,
         Zs: NDArray[np.float64],
         sz: NDArray[np.intp],
         grouped: NDArray[np.float64],
@@ -477,7 +405,7 @@ class _Row:
 
     def _adjusted(
         self,
-        fixed: _Fixed,
+        fixed: Fixed,
         Zs: NDArray[np.float64],
         sz: NDArray[np.intp],
         grouped: NDArray[np.float64],
@@ -495,7 +423,7 @@ class _Row:
         Zf = fixed.masks.astype(np.float64)
         ends = np.stack([np.zeros(m), np.ones(m)])
         Z = np.concatenate([Zf, Zs[fit].reshape(-1, m)])
-        w = np.concatenate([fixed.weights, np.repeat(_pair_weights(fixed, sz[fit]), 2)])
+        w = np.concatenate([fixed.weights, np.repeat(pair_weights(fixed, sz[fit]), 2)])
         v = np.concatenate([self.fixed_v, grouped[fit].reshape(-1, g, k)]) + self.empty
         points = _fit_points(Z.shape[0])
         Z, w, v = Z[points], w[points], v[points]
@@ -518,7 +446,7 @@ class _Row:
             fixed.weights,
             self.mean_fixed - control(Zf),
             (
-                _Sampled(Ze, _pair_weights(fixed, sz[estimate])),
+                _Sampled(Ze, pair_weights(fixed, sz[estimate])),
                 mean_pairs - control(Ze.reshape(-1, m)).reshape(n_pairs, 2, k),
             ),
             self.total - at_full,
