@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any, Protocol
 
@@ -89,9 +89,10 @@ class Engine:
         self.versions = library_versions()
         limit_blas_threads(settings.blas_threads)  # the pool runs explanations side by side
 
-    def warm_in_background(self) -> threading.Thread:
+    def warm_in_background(self, then: Callable[[], None] | None = None) -> threading.Thread:
         """Warm every method (``Explainer.warm``) on a daemon thread, so the first request
-        for each finds its libraries imported and its kernels compiled."""
+        for each finds its libraries imported and its kernels compiled; ``then`` runs on
+        that thread once all are warm."""
 
         def warm() -> None:
             for explainer in tuple(EXPLAINERS.values()):  # a snapshot: tests register more
@@ -99,6 +100,8 @@ class Engine:
                     explainer.warm()
                 except Exception:  # the method's first request will say what is wrong
                     log.warning("explainer.warm_failed", method=explainer.name, exc_info=True)
+            if then is not None:
+                then()
 
         thread = threading.Thread(target=warm, name="clarion-warm", daemon=True)
         thread.start()

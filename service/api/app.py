@@ -59,6 +59,7 @@ from service.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from service.heap import freeze_long_lived, thaw
 from service.jobs import JobManager
 from service.logs import configure_logging
 from service.models.registry import ModelRegistry
@@ -178,8 +179,10 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
             audit.store.traced = True  # its writes through SQLAlchemy, whose spans we want
         recorder = MeteredRecorder(audit.recorder, app.state.metrics, tracing)  # counted, timed
         app.state.engine = Engine(registry, settings, recorder=recorder)
-        app.state.warming = (  # imports and compilation off the clock
-            app.state.engine.warm_in_background() if settings.warm_methods else None
+        app.state.warming = (  # imports and compilation off the clock, then what they made
+            app.state.engine.warm_in_background(then=lambda: freeze_long_lived("warm"))
+            if settings.warm_methods
+            else None
         )
         # Batch jobs: the Dask cluster starts on first use; unfinished jobs resume now.
         app.state.jobs = JobManager(app.state.engine, audit.store, settings)
@@ -187,6 +190,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         app.state.pool = ComputePool(threads=settings.compute_threads, queue=settings.compute_queue)
         audit.log_auth_mode()
         audit.log_encryption()
+        freeze_long_lived("started")  # models, tables, schemas: out of the collector's way
         log.info("service.started", models=len(registry), refused=len(registry.refused))
         try:
             yield
@@ -202,6 +206,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
             app.state.metrics.close()
             if app.state.tracing is not None:
                 app.state.tracing.close()
+            thaw()
             log.info("service.stopped")
 
     # /docs and /redoc load Swagger UI and ReDoc from the service itself, never a CDN, so

@@ -162,3 +162,22 @@ def test_compact_explanations_carry_the_numbers_without_the_people_layer(
         )
         assert refused.status_code == 422
         assert "compact" in refused.json()["error"]["message"]
+
+
+def test_the_long_lived_objects_are_frozen_while_serving_and_thawed_after(
+    tiny_models_dir: Path,
+) -> None:
+    # Full collections skip what the lifespan built (service.heap): the models, tables and
+    # schemas stay out of every collection while the service runs, and are the
+    # collector's again once it stops, so a stopped app's cycles can be reclaimed.
+    import gc
+
+    app = create_app(make_settings(tiny_models_dir, warm_methods=True))
+    with TestClient(app) as c:
+        assert gc.get_freeze_count() > 10_000
+        app.state.warming.join(timeout=120)
+        assert not app.state.warming.is_alive()
+        frozen_after_warming = gc.get_freeze_count()
+        assert c.post("/v1/models/tiny_credit/explain", json={"instances": [CASE]}).is_success
+    assert gc.get_freeze_count() == 0
+    assert frozen_after_warming > 10_000
