@@ -12,7 +12,9 @@ otherwise run, a bare FastAPI + ONNX Runtime predict service.
    host's drifting speed falls on both alike. Prints p50, p99 and throughput, and the
    ratios.
 3. One 100-instance tree_shap request over HTTP against the same explanation computed
-   in process by the engine (no HTTP, no audit), medians over repeats.
+   in process by the engine (no HTTP, no audit; long-lived objects frozen for the
+   garbage collector as the service freezes its own, ``service.heap``), medians over
+   repeats.
 4. tree_shap through the API on the XGBoost bundle (300 trees of depth 6, 30 features,
    100 background rows; 1,000 rows in requests of 100) against shap's TreeExplainer
    (interventional, same background) on the original XGBoost model.
@@ -283,6 +285,7 @@ def _check_same_predictions(bare: int, clarion: int, instances: list[dict[str, A
 def _hundred_rows(port: int, instances: list[dict[str, Any]], repeats: int) -> int:
     """One 100-instance request over HTTP against the engine in process."""
     from service.engine import Engine
+    from service.heap import freeze_long_lived
     from service.models.registry import ModelRegistry
     from service.results import ExplainSpec
     from service.settings import Settings
@@ -298,6 +301,7 @@ def _hundred_rows(port: int, instances: list[dict[str, Any]], repeats: int) -> i
     engine = Engine(registry, settings)
     spec = ExplainSpec(output="raw")
     engine.explain("german_credit", hundred, spec, record=False)  # warm
+    freeze_long_lived("bench")  # as the service does: both sides collect as little
     local_ms = _median_ms(
         lambda: engine.explain("german_credit", hundred, spec, record=False), repeats
     )
