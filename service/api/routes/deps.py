@@ -4,7 +4,7 @@ They are ``async`` because they only read ``app.state``: FastAPI runs a plain ``
 dependency on a worker thread, a hop per dependency per request on the hot path.
 
 FastAPI (0.165) also solves every dependency of a route anew on each request, about 12 us
-apiece, so the hot routes (predict, explain) take what they need as one ``ServingDep``
+apiece, so the routes that predict or explain take what they need as one ``ServingDep``
 and the request id from ``request_id``, a plain call."""
 
 from __future__ import annotations

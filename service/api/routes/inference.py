@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from service.api.routes.auth import require_role
-from service.api.routes.deps import EngineDep, PoolDep, RegistryDep
+from service.api.routes.deps import RegistryDep, ServingDep
 from service.models.registry import LoadedModel, ModelRegistry
 from service.wire import oip
 
@@ -123,19 +123,19 @@ def model_ready(name: str, registry: RegistryDep, version: str | None = None) ->
 async def infer(
     name: str,
     request: Request,
-    registry: RegistryDep,
-    engine: EngineDep,
-    pool: PoolDep,
+    serving: ServingDep,
     version: str | None = None,
 ) -> Response:
     """Score the inputs: `label` and `probabilities` for classifiers, `value` for
     regressors; the same predictions as `POST /v1/models/{name}/predict`, by the model's
     default version or the one in the path (`model_version` in the response says which)."""
-    model = _model(registry, name, version)
+    engine = serving.engine
+    model = _model(engine.registry, name, version)
     card = model.bundle.card
     header = request.headers.get("inference-header-content-length")
     parsed = oip.parse_infer_request(await request.body(), header)
-    result = await pool.run(engine.predict, name, oip.instances(card, parsed), model.version)
+    rows = oip.instances(card, parsed)
+    result = await serving.pool.run(engine.predict, name, rows, model.version)
     body, head = oip.infer_response(card, result.model.version, parsed, result.predictions)
     if head is None:
         return Response(body, media_type="application/json")
