@@ -32,6 +32,7 @@ __all__ = [
     "canonical_json",
     "jsonable",
     "record_text",
+    "schema_version",
     "sha256_hex",
     "sha256_json",
 ]
@@ -75,11 +76,16 @@ def canonical_bytes(value: Any) -> bytes:
     return orjson.dumps(value, option=_OPTIONS)
 
 
+def schema_version(document: Mapping[str, Any]) -> int:
+    """A record document's ``schema_version``; 1 for documents written before it existed."""
+    version = document.get("schema_version")
+    return version if isinstance(version, int) else 1
+
+
 def record_text(document: Mapping[str, Any]) -> bytes:
     """The bytes an explanation record's ``record_sha256`` is taken over: canonical form
-    2 from ``schema_version`` 2 on, form 1 before (and for documents without one)."""
-    version = document.get("schema_version")
-    if isinstance(version, int) and version >= 2:
+    2 from ``schema_version`` 2 on, form 1 before."""
+    if schema_version(document) >= 2:
         return canonical_bytes(document)
     return canonical_document(document)[1].encode("utf-8")
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from service.audit._canonical import schema_version
 from service.audit.crypto import Sealer
 from service.audit.documents import input_matrix, recorded_spec, response_json, reveal
 from service.audit.schemas import Difference, ReplayResult
@@ -151,9 +152,7 @@ def replay(
         options={**(request.get("options") or {}), "seed": provenance.get("seed")},
     )
     replayed = engine.replay_rows(model, input_matrix(document), recorded_spec(request))
-    version = document.get("schema_version")
-    stored_as = version if isinstance(version, int) else 1
-    differences = compare(recorded, response_json(replayed, stored_as))
+    differences = compare(recorded, response_json(replayed, schema_version(document)))
     values_identical = not any(d.kind in ("value", "structure") for d in differences)
     log.info("audit.replayed", record=record_id, differences=len(differences))
     return ReplayResult(

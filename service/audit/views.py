@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from service.audit._canonical import schema_version
 from service.audit.crypto import Sealer
 from service.audit.documents import reveal
 from service.audit.schemas import ModelRefOut, RecordDetail, RecordSummary
@@ -54,7 +55,7 @@ def record_detail(record: ExplanationRecord, sealer: Sealer | None) -> RecordDet
         sealed=revealed.status,
         record_sha256=record.record_sha256,
         sealed_sha256=doc.get("sealed_sha256"),
-        schema_version=int(doc.get("schema_version", 1)),
+        schema_version=schema_version(doc),
         reference=record.reference,
         purpose="preview" if record.purpose == "preview" else "decision",
         shown=doc.get("shown") or {},
