@@ -1,20 +1,24 @@
 """Near-exact probability-space values for tree ensembles: exact raw values as a control variate.
 
 The probability game is v(S) = mean_b link^-1(m(x_S, b)), m the model's raw outputs
-(margins). The inverse link (sigmoid, softmax) is smooth, so near the row it is close to
-linear: with A the secant of the link between the background's mean and the row (elementwise
-links; for softmax its Jacobian at the midpoint), the linearised game A m has exact
-Shapley values
-A phi_raw, and phi_raw is exact interventional TreeSHAP (``service.explain.trees``).
-Only the residual game r(S) = v(S) - A v_raw(S), the curvature, is sampled:
+(margins). The inverse link (sigmoid, softmax) is smooth, so it is close to linear over
+the margins a row and its background span: with A a slope of the link (for elementwise
+links the least-squares slope over the pairs (x, b), ``_least_squares_slope``; for softmax
+its Jacobian at the midpoint of the row and the base), the linearised game A m has exact
+Shapley values A phi_raw, and phi_raw is exact interventional TreeSHAP
+(``service.explain.trees``). Only the residual game r(S) = v(S) - A v_raw(S), the
+curvature, is sampled:
 
 - each sample is a chain: a random permutation of the players and a background row b,
   walking from b to x one player at a time (M + 1 single-reference coalitions); a
   player's marginal contribution to r along the chain is an unbiased sample of its
   residual Shapley value (the interventional value is the mean over b of the
   single-reference values);
-- chains come in antithetic pairs (a permutation and its reverse, the same b), and the
-  background rows are drawn stratified (a shuffled pass over the background, repeated);
+- chains come in antithetic pairs (a permutation and its reverse, the same b): a pair is
+  exact for a single-reference game with interactions of order two at most; the
+  background rows are drawn stratified (a shuffled pass over the background, repeated),
+  so with whole passes (tree_shap's default number of pairs) every row is used equally
+  often and the spread of the residual between background rows drops out of the error;
 - chain rows are scored on the verified tree arrays by ``trees.predict_chains``, no ONNX
   run: each background row in use is walked once, and a step re-walks only the trees
   whose current leaf's path splits on the added player; margins and probabilities are
@@ -23,7 +27,9 @@ Only the residual game r(S) = v(S) - A v_raw(S), the curvature, is sampled:
   base value, both through ONNX Runtime) by spreading the small remainder over the
   players in proportion to their estimated variance (Covert & Lee's constrained
   estimator), and ``sampling_error`` is the largest per-player standard error over the
-  pairs, per row and output, as ``sampled_shap`` reports it.
+  pairs, per row and output, as ``sampled_shap`` reports it. It treats the pairs as
+  independent draws, so under whole passes, where the between-row spread has dropped out,
+  it errs on the side of caution.
 
 A per-reference control variate (each background row b's own secant of the link times
 its exact single-reference raw values: efficient per reference) was measured and left
@@ -42,6 +48,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.explain.game import Game
+from service.explain.trees.ensemble import TreeEnsemble
+from service.explain.trees.head import Head
 from service.explain.trees.predict import predict_chains, predict_scores
 from service.explain.trees.support import TreeSupport
 
@@ -78,6 +86,31 @@ def jacobian(head_post_transform: str, raw: Array) -> Array:
     return np.asarray((s * (1.0 - s))[:, :, None] * np.eye(raw.shape[1])[None], dtype=np.float64)
 
 
+def _least_squares_slope(
+    head: Head, ensemble: TreeEnsemble, X: Array, background: Array, fallback: Array
+) -> Array:
+    """(n, k, k) diagonal slopes for an elementwise link: per row and output, the
+    least-squares slope of the link's change against the raw change over the pairs
+    (x, b), b the background rows, sum_b dp_b df_b / sum_b df_b^2.
+
+    It weighs each background row's own secant dp_b / df_b by df_b^2, the size of that
+    row's raw game, and so stands in for every row's own secant (which would need every
+    row's raw values) in one constant. The secant from the base to the row, used before,
+    divides by the gap between the row's margin and the background's mean margin: near
+    zero it went wild, and on german_credit it was then several times worse.
+    (bench/tree_probability_limits.py measures the error each slope leaves.) Where x
+    meets every background row in raw space, the link's Jacobian stands in."""
+    scores_x, scores_b = predict_scores(ensemble, X), predict_scores(ensemble, background)
+    df = head.raw(scores_x)[:, None, :] - head.raw(scores_b)[None, :, :]  # (n, n_bg, k)
+    dp = head.output(scores_x)[:, None, :] - head.output(scores_b)[None, :, :]
+    run = (df * df).sum(axis=1)  # (n, k)
+    ok = run > 1e-18
+    slope = np.where(
+        ok, (dp * df).sum(axis=1) / np.where(ok, run, 1.0), np.diagonal(fallback, axis1=1, axis2=2)
+    )
+    return np.asarray(slope[:, :, None] * np.eye(slope.shape[1])[None], dtype=np.float64)
+
+
 def residual_values(
     game: Game,
     support: TreeSupport,
@@ -96,12 +129,7 @@ def residual_values(
     outputs, base = game.predict(X), game.base_value()
     A = jacobian(head.post_transform, 0.5 * (raw_x + raw_base[None, :]))  # (n, k, k)
     if head.post_transform != "SOFTMAX":
-        # elementwise links: the secant from the base to the row, so that the linear game
-        # carries the whole gap v(N) - v(empty) and the residual sums to about zero
-        rise, run = outputs - base[None, :], raw_x - raw_base[None, :]
-        ok = np.abs(run) > 1e-9
-        secant = np.where(ok, rise / np.where(ok, run, 1.0), np.diagonal(A, axis1=1, axis2=2))
-        A = secant[:, :, None] * np.eye(k)[None]
+        A = _least_squares_slope(head, ensemble, X, game.background, A)
     control = np.einsum("nkj,nmj->nmk", A, raw_values)
     n_chains = 2 * n_pairs
     values = np.empty((n, m, k))

@@ -13,7 +13,8 @@ interventional Shapley values against the game's background:
   through ONNX Runtime (``"exact_enumeration"``); beyond that it is near exact, the
   exact raw values serving as a control variate for the probability game and only the
   small residual sampled (``"raw_control_variate"``, ``_tree_probability``), with
-  ``residual_pairs`` antithetic chains per row, seeded, its ``sampling_error`` reported.
+  ``residual_pairs`` antithetic pairs of chains per row (by default whole passes over the
+  background, ``default_pairs``), seeded, its ``sampling_error`` reported.
   shap's per-reference rescaling is an approximation and is deliberately not offered.
 
 Available for a model whose trees were verified at load; otherwise the loader's reason
@@ -40,14 +41,31 @@ from service.explain.explanation import Explanation
 from service.explain.game import Game, all_masks
 from service.explain.trees.support import TreeSupport
 
-__all__ = ["DEFAULT_RESIDUAL_PAIRS", "TreeShap"]
+__all__ = ["MAX_DEFAULT_PAIRS", "MIN_DEFAULT_PAIRS", "TreeShap", "default_pairs"]
 
-DEFAULT_RESIDUAL_PAIRS = 64
-"""Antithetic chain pairs per row for the residual of the probability game (see
-``_tree_probability``). On german_credit the mean absolute error is under 1e-3 against
-the 2-row-background oracle of the tests (about 6e-4; 32 pairs give about 8e-4), but
-about 1.7e-3 against the bundled 100-row background, where the residual varies more
-between background rows (bench/tree_shap_bench.py prints both cost and error)."""
+MIN_DEFAULT_PAIRS = 64
+"""By default at least this many antithetic pairs of chains per row for the residual of
+the probability game (see ``_tree_probability``)."""
+
+MAX_DEFAULT_PAIRS = 256
+"""By default at most this many: beyond it a background is sampled in one partial pass."""
+
+
+def default_pairs(n_background: int) -> int:
+    """Pairs per row when ``residual_pairs`` is 0: whole passes over the background (at
+    least ``MIN_DEFAULT_PAIRS``), ``MAX_DEFAULT_PAIRS`` for a larger background.
+
+    Each pair starts from one background row, drawn in shuffled passes. The residual's
+    values differ from one background row to the next, and a whole pass averages over
+    every row exactly once, so that part of the error vanishes and only the chains' own
+    spread is left. On german_credit's 100-row background, 100 pairs (one pass) give a mean
+    absolute error of about 9e-4 where 64 pairs gave about 1.7e-3
+    (``bench/tree_probability_limits.py`` measures both parts and predicts the error at
+    any number of pairs; ``bench/tree_shap_bench.py`` prints the cost and the error).
+    """
+    if n_background > MAX_DEFAULT_PAIRS:
+        return MAX_DEFAULT_PAIRS
+    return n_background * -(-MIN_DEFAULT_PAIRS // n_background)
 
 
 class TreeShap(Explainer):
@@ -58,7 +76,7 @@ class TreeShap(Explainer):
     parameter_constraints: ClassVar[dict[str, Interval]] = {
         "seed": Interval(int, 0, 2**32 - 1),
         "max_players": Interval(int, 1, MAX_PLAYERS),
-        "residual_pairs": Interval(int, 2, 100_000),
+        "residual_pairs": Interval(int, 0, 100_000),  # 0: default_pairs; 1 is refused
     }
 
     @classmethod
@@ -71,11 +89,23 @@ class TreeShap(Explainer):
         *,
         seed: int = 0,
         max_players: int = DEFAULT_MAX_PLAYERS,
-        residual_pairs: int = DEFAULT_RESIDUAL_PAIRS,
+        residual_pairs: int = 0,
     ) -> None:
         self.seed = seed
         self.max_players = max_players
         self.residual_pairs = residual_pairs
+
+    def validate_params(self) -> None:
+        super().validate_params()
+        if self.residual_pairs == 1:  # one pair has no spread: no honest sampling_error
+            raise InvalidInput(
+                "the 'residual_pairs' parameter of TreeShap must be 0 (whole passes over the "
+                "background, the default) or at least 2; got 1",
+                details={"field": "options.residual_pairs", "problem": "0 or at least 2"},
+            )
+
+    def _pairs(self, game: Game) -> int:
+        return self.residual_pairs or default_pairs(game.n_background)
 
     @classmethod
     def unavailable(cls, model: Capabilities) -> str | None:
@@ -119,7 +149,7 @@ class TreeShap(Explainer):
         if mode == "enumerate":  # exact enumeration through the model
             return n_samples * (1 << game.n_players) * game.n_background
         if mode == "control_variate":  # chains through the tree arrays, and x itself
-            return n_samples * (2 * self.residual_pairs * (game.n_players + 1) + 1)
+            return n_samples * (2 * self._pairs(game) * (game.n_players + 1) + 1)
         return n_samples  # the path tables replace model evaluations
 
     def _explain(self, X: NDArray[np.float64]) -> Explanation:
@@ -143,7 +173,8 @@ class TreeShap(Explainer):
             return self._explanation(
                 values, np.repeat(base[None, :], n, axis=0), game.predict(X), meta=meta
             )
-        estimate = residual_values(game, support, X, values, base, self.residual_pairs, self.seed)
+        pairs = self._pairs(game)
+        estimate = residual_values(game, support, X, values, base, pairs, self.seed)
         return self._explanation(
             estimate.values,
             np.repeat(game.base_value()[None, :], n, axis=0),
@@ -157,7 +188,7 @@ class TreeShap(Explainer):
                 "algorithm": "raw_control_variate",
                 "exact": False,
                 "seed": self.seed,
-                "residual_pairs": self.residual_pairs,
+                "residual_pairs": pairs,
                 "control_variate": "exact raw TreeSHAP times the link's Jacobian",
                 "stopped_by": ["max_evals"] * n,
             },

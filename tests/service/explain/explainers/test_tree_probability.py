@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from service.explain.explainers.exact_shap import shapley_from_coalitions
-from service.explain.explainers.tree_shap import TreeShap
+from service.explain.explainers.tree_shap import TreeShap, default_pairs
 from service.explain.game import Game, all_masks
 from service.explain.trees import TreeSupport, predict_scores, prepare_tree_support
 from service.explain.trees.predict import predict_chains
@@ -60,6 +60,67 @@ def test_probability_values_on_german_credit_are_near_exact() -> None:
     within = error <= 2 * explanation.quality["sampling_error"][:, None, :]
     assert within.mean() >= 0.9
     np.testing.assert_allclose(explanation.additivity_residual, 0.0, atol=1e-12)
+
+
+def test_default_pairs_are_whole_passes_over_the_background() -> None:
+    assert default_pairs(2) == 64
+    assert default_pairs(30) == 90
+    assert default_pairs(100) == 100
+    assert default_pairs(256) == 256
+    assert default_pairs(1000) == 256
+
+
+def test_whole_passes_leave_no_spread_between_background_rows() -> None:
+    """With two players (german_credit's columns split in two groups) one antithetic pair
+    of chains is exact for a single background row's game, so whole passes over the
+    background (the default) are exact for any seed; a partial pass is not."""
+    game, X = _german_credit(n_background=5)
+    columns = [c for cols in game.players for c in cols]
+    halves = (tuple(columns[: len(columns) // 2]), tuple(columns[len(columns) // 2 :]))
+    game = Game(
+        predict=game.predict,
+        background=game.background,
+        players=halves,
+        player_names=("first half", "second half"),
+        output_names=game.output_names,
+        output_space="probability",
+        trees=game.trees,
+    )
+    masks = all_masks(2)
+    exact = np.concatenate([shapley_from_coalitions(game.values(x[None], masks), 2) for x in X])
+    for seed in (0, 1):
+        whole = TreeShap(max_players=1, seed=seed).fit(game).explain(X)
+        assert whole.meta["algorithm"] == "raw_control_variate"
+        assert whole.meta["residual_pairs"] == 65  # 13 passes over 5 rows
+        # exact up to ONNX Runtime's float32 outputs (the oracle and the efficiency target)
+        np.testing.assert_allclose(whole.values, exact, rtol=0, atol=1e-6)
+    partial = TreeShap(max_players=1, residual_pairs=3).fit(game).explain(X)
+    assert np.abs(partial.values - exact).max() > 1e-4
+
+
+def test_the_control_variates_slope_is_a_weighted_mean_of_secants() -> None:
+    """The slope of the linearised game is the least-squares slope over the pairs (x, b):
+    a mean of the per-background-row secants of the sigmoid, each in (0, 1/4]."""
+    from service.explain.explainers._tree_probability import _least_squares_slope
+
+    game, X = _german_credit(n_background=20)
+    support = game.trees
+    assert support is not None
+    head, ensemble = support.head, support.ensemble
+    rows = np.concatenate([X, game.background[:3]])  # a row that is also a background row
+    slope = _least_squares_slope(head, ensemble, rows, game.background, np.zeros((5, 2, 2)))
+    f = head.raw(predict_scores(ensemble, rows))[:, 1]
+    fb = head.raw(predict_scores(ensemble, game.background))[:, 1]
+    p, pb = 1 / (1 + np.exp(-f)), 1 / (1 + np.exp(-fb))
+    for i in range(rows.shape[0]):
+        run = f[i] - fb
+        keep = np.abs(run) > 1e-12
+        secants = (p[i] - pb[keep]) / run[keep]
+        weights = run[keep] ** 2
+        expected = (secants * weights).sum() / weights.sum()
+        np.testing.assert_allclose(np.diagonal(slope[i]), expected, rtol=1e-9)
+        assert 0 < expected <= 0.25
+        assert slope[i, 0, 1] == slope[i, 1, 0] == 0.0
 
 
 def test_the_same_seed_gives_the_same_bytes_and_auto_prefers_it() -> None:

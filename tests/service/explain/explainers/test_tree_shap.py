@@ -119,7 +119,9 @@ def test_parameters_follow_the_explainer_contract(binary: TreeCase) -> None:
     assert TreeShap.from_options({"seed": 3}).get_params() == {
         "seed": 3,
         "max_players": 12,
-        "residual_pairs": 64,
+        "residual_pairs": 0,
     }
     with pytest.raises(InvalidInput, match="the 'residual_pairs' parameter of TreeShap"):
         TreeShap(residual_pairs=1).fit(binary.game("raw"))
+    with pytest.raises(InvalidInput, match="the 'residual_pairs' parameter of TreeShap"):
+        TreeShap(residual_pairs=-1).fit(binary.game("raw"))
