@@ -96,7 +96,12 @@ class Game:
         return out
 
     def base_value(self) -> NDArray[np.float64]:
-        """v(empty set) = mean_b f(b), shape (n_outputs,)."""
+        """v(empty set) = mean_b f(b), shape (n_outputs,); the model runs over the
+        background once per game."""
+        return self._base_value.copy()
+
+    @cached_property
+    def _base_value(self) -> NDArray[np.float64]:
         return np.asarray(self.predict(self.background).mean(axis=0), dtype=np.float64)
 
     def values(

@@ -48,7 +48,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.explain.game import Game
-from service.explain.trees.ensemble import TreeEnsemble
 from service.explain.trees.head import Head
 from service.explain.trees.predict import predict_chains, predict_scores
 from service.explain.trees.support import TreeSupport
@@ -67,11 +66,14 @@ draws, is what it was when chains were materialised, so a seed gives the same va
 
 @dataclass(frozen=True)
 class ResidualEstimate:
-    """values (n, M, k), sampling_error (n, k), evaluations per row (coalitions)."""
+    """values (n, M, k), sampling_error (n, k), evaluations per row (coalitions), and the
+    model's outputs (n, k) through ONNX Runtime, which the values add up to (less the
+    base value)."""
 
     values: Array
     sampling_error: Array
     evaluations: int
+    outputs: Array
 
 
 def jacobian(head_post_transform: str, raw: Array) -> Array:
@@ -86,12 +88,11 @@ def jacobian(head_post_transform: str, raw: Array) -> Array:
     return np.asarray((s * (1.0 - s))[:, :, None] * np.eye(raw.shape[1])[None], dtype=np.float64)
 
 
-def _least_squares_slope(
-    head: Head, ensemble: TreeEnsemble, X: Array, background: Array, fallback: Array
-) -> Array:
+def _least_squares_slope(head: Head, scores_x: Array, scores_b: Array, fallback: Array) -> Array:
     """(n, k, k) diagonal slopes for an elementwise link: per row and output, the
     least-squares slope of the link's change against the raw change over the pairs
-    (x, b), b the background rows, sum_b dp_b df_b / sum_b df_b^2.
+    (x, b), b the background rows, sum_b dp_b df_b / sum_b df_b^2; from the tree scores
+    of the rows (n, n_scores) and of the background (n_background, n_scores).
 
     It weighs each background row's own secant dp_b / df_b by df_b^2, the size of that
     row's raw game, and so stands in for every row's own secant (which would need every
@@ -100,7 +101,6 @@ def _least_squares_slope(
     zero it went wild, and on german_credit it was then several times worse.
     (bench/tree_probability_limits.py measures the error each slope leaves.) Where x
     meets every background row in raw space, the link's Jacobian stands in."""
-    scores_x, scores_b = predict_scores(ensemble, X), predict_scores(ensemble, background)
     df = head.raw(scores_x)[:, None, :] - head.raw(scores_b)[None, :, :]  # (n, n_bg, k)
     dp = head.output(scores_x)[:, None, :] - head.output(scores_b)[None, :, :]
     run = (df * df).sum(axis=1)  # (n, k)
@@ -125,11 +125,12 @@ def residual_values(
     n, m, k = raw_values.shape
     rng = np.random.default_rng(seed)
     head, ensemble = support.head, support.ensemble
-    raw_x = head.raw(predict_scores(ensemble, X))
+    scores_x = predict_scores(ensemble, X)
+    raw_x = head.raw(scores_x)
     outputs, base = game.predict(X), game.base_value()
     A = jacobian(head.post_transform, 0.5 * (raw_x + raw_base[None, :]))  # (n, k, k)
     if head.post_transform != "SOFTMAX":
-        A = _least_squares_slope(head, ensemble, X, game.background, A)
+        A = _least_squares_slope(head, scores_x, predict_scores(ensemble, game.background), A)
     control = np.einsum("nkj,nmj->nmk", A, raw_values)
     n_chains = 2 * n_pairs
     values = np.empty((n, m, k))
@@ -168,4 +169,4 @@ def residual_values(
         total = var.sum(axis=1, keepdims=True)
         share = np.where(total > 0, var / np.where(total > 0, total, 1.0), 1.0 / m)
         values[start:stop] += share * remainder[:, None, :]
-    return ResidualEstimate(control + values, error, n_chains * (m + 1))
+    return ResidualEstimate(control + values, error, n_chains * (m + 1), outputs)

@@ -178,7 +178,7 @@ class TreeShap(Explainer):
         return self._explanation(
             estimate.values,
             np.repeat(game.base_value()[None, :], n, axis=0),
-            game.predict(X),
+            estimate.outputs,
             quality={
                 "sampling_error": estimate.sampling_error,
                 "evaluations": np.full((n, game.n_outputs), float(estimate.evaluations)),

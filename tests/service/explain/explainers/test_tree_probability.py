@@ -108,7 +108,12 @@ def test_the_control_variates_slope_is_a_weighted_mean_of_secants() -> None:
     assert support is not None
     head, ensemble = support.head, support.ensemble
     rows = np.concatenate([X, game.background[:3]])  # a row that is also a background row
-    slope = _least_squares_slope(head, ensemble, rows, game.background, np.zeros((5, 2, 2)))
+    slope = _least_squares_slope(
+        head,
+        predict_scores(ensemble, rows),
+        predict_scores(ensemble, game.background),
+        np.zeros((5, 2, 2)),
+    )
     f = head.raw(predict_scores(ensemble, rows))[:, 1]
     fb = head.raw(predict_scores(ensemble, game.background))[:, 1]
     p, pb = 1 / (1 + np.exp(-f)), 1 / (1 + np.exp(-fb))
