@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any, Protocol
@@ -88,6 +89,13 @@ class Engine:
         self.recorder = recorder
         self.versions = library_versions()
         limit_blas_threads(settings.blas_threads)  # the pool runs explanations side by side
+        # One game per served model and space, so what a game computes once (the
+        # background's mean output, its background in the model's dtype) is computed once
+        # per model, not per request; a reloaded model is a new key, and its games go
+        # with the old model object.
+        self._games: weakref.WeakKeyDictionary[LoadedModel, dict[OutputSpace, Game]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def warm_in_background(self, then: Callable[[], None] | None = None) -> threading.Thread:
         """Warm every method (``Explainer.warm``) on a daemon thread, so the first request
@@ -139,6 +147,16 @@ class Engine:
         )
 
     def game(self, model: LoadedModel, space: OutputSpace) -> Game:
+        """The model's game in ``space`` (made on first use, then kept with the model)."""
+        games = self._games.get(model)
+        if games is None:
+            games = self._games.setdefault(model, {})
+        game = games.get(space)
+        if game is None:
+            game = games.setdefault(space, self._new_game(model, space))
+        return game
+
+    def _new_game(self, model: LoadedModel, space: OutputSpace) -> Game:
         card = model.bundle.card
         players = card.players
         return Game(
