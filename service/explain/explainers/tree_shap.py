@@ -59,7 +59,8 @@ def default_pairs(n_background: int) -> int:
     values differ from one background row to the next, and a whole pass averages over
     every row exactly once, so that part of the error vanishes and only the chains' own
     spread is left. On german_credit's 100-row background, 100 pairs (one pass) give a mean
-    absolute error of about 9e-4 where 64 pairs gave about 1.7e-3
+    absolute error of about 7e-4 over 16 rows, where 64 pairs gave about 1.1e-3 (both with
+    the least-squares slope of ``_tree_probability``)
     (``bench/tree_probability_limits.py`` measures both parts and predicts the error at
     any number of pairs; ``bench/tree_shap_bench.py`` prints the cost and the error).
     """
