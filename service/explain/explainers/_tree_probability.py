@@ -101,12 +101,18 @@ def _least_squares_slope(head: Head, scores_x: Array, scores_b: Array, fallback:
     zero it went wild, and on german_credit it was then several times worse.
     (bench/tree_probability_limits.py measures the error each slope leaves.) Where x
     meets every background row in raw space, the link's Jacobian stands in."""
-    df = head.raw(scores_x)[:, None, :] - head.raw(scores_b)[None, :, :]  # (n, n_bg, k)
-    dp = head.output(scores_x)[:, None, :] - head.output(scores_b)[None, :, :]
-    run = (df * df).sum(axis=1)  # (n, k)
+    # With the background's means and (co)variances the sums over b take O(n + n_bg) memory:
+    # sum_b dp df = n_bg ((p_x - mean p)(f_x - mean f) + cov(p, f)), and
+    # sum_b df^2 = n_bg ((f_x - mean f)^2 + var f), centred once, so no cancellation.
+    f_b, p_b = head.raw(scores_b), head.output(scores_b)  # (n_bg, k)
+    f_c, p_c = f_b - f_b.mean(axis=0), p_b - p_b.mean(axis=0)
+    cov, var = (p_c * f_c).mean(axis=0), (f_c * f_c).mean(axis=0)  # (k,)
+    df = head.raw(scores_x) - f_b.mean(axis=0)  # (n, k)
+    dp = head.output(scores_x) - p_b.mean(axis=0)
+    run = df * df + var
     ok = run > 1e-18
     slope = np.where(
-        ok, (dp * df).sum(axis=1) / np.where(ok, run, 1.0), np.diagonal(fallback, axis1=1, axis2=2)
+        ok, (dp * df + cov) / np.where(ok, run, 1.0), np.diagonal(fallback, axis1=1, axis2=2)
     )
     return np.asarray(slope[:, :, None] * np.eye(slope.shape[1])[None], dtype=np.float64)
 
