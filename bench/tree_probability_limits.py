@@ -35,46 +35,30 @@ Usage: python bench/tree_probability_limits.py [--rows N] [--pairs P] [--seed S]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import statistics
+import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from service.explain.explainers.exact_shap import shapley_from_coalitions
 from service.explain.explainers.tree_shap import TreeShap
-from service.explain.game import Game, all_masks
+from service.explain.game import Game
 from service.explain.trees import TreeSupport, prepare_tree_support
 from service.explain.trees.predict import predict_chains, predict_scores
 from service.models.bundle import BundleLimits, read_bundle_dir
-from service.models.card import ModelCard
 from service.models.runtime import OnnxModel
 
 Array = NDArray[np.float64]
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the other bench modules
+from bench.tree_shap_bench import game_for, per_reference_exact  # noqa: E402
+
 TARGET = 1e-3
 HALF_NORMAL = math.sqrt(2.0 / math.pi)  # E|N(0, s^2)| = s * sqrt(2 / pi)
-
-
-def game_for(
-    support: TreeSupport,
-    card: ModelCard,
-    background: Array,
-    space: str,
-    predict: Callable[[Array], Array],
-) -> Game:
-    return Game(
-        predict=predict,
-        background=background,
-        players=tuple(p.columns for p in card.players),
-        player_names=tuple(p.name for p in card.players),
-        output_names=card.output_names,
-        output_space=space,
-        trees=support,
-    )
 
 
 def sigmoid(z: Array) -> Array:
@@ -82,32 +66,11 @@ def sigmoid(z: Array) -> Array:
     return out
 
 
-def per_reference_exact(
-    support: TreeSupport, players: tuple[tuple[int, ...], ...], x: Array, background: Array
-) -> Array:
-    """(n_background, n_players): each reference's exact probability values (class 1),
-    by enumerating the coalitions of the players on which x and the reference differ."""
-    head = support.head
-    out = np.zeros((background.shape[0], len(players)))
-    for r, b in enumerate(background):
-        same = (x == b) | (np.isnan(x) & np.isnan(b))
-        differ = [j for j, cols in enumerate(players) if not same[list(cols)].all()]
-        if not differ:
-            continue
-        masks = all_masks(len(differ))
-        cols = np.zeros((masks.shape[0], x.shape[0]), dtype=bool)
-        for t, j in enumerate(differ):
-            cols[:, list(players[j])] = masks[:, [t]]
-        v = head.output(predict_scores(support.ensemble, np.where(cols, x, b)))[:, -1]
-        out[r, differ] = shapley_from_coalitions(v[None, :, None], len(differ))[0, :, 0]
-    return out
-
-
-def per_reference_raw(card: ModelCard, game: Game, support: TreeSupport, x: Array) -> Array:
+def per_reference_raw(model: OnnxModel, game: Game, support: TreeSupport, x: Array) -> Array:
     """(n_background, n_players): each reference's exact raw values (class 1)."""
     rows = [
         TreeShap()
-        .fit(game_for(support, card, game.background[r : r + 1], "raw", support.predict_raw))
+        .fit(game_for(model, model.card, game.background[r : r + 1], support))
         .explain(x[None])
         for r in range(game.n_background)
     ]
@@ -150,9 +113,9 @@ def main() -> None:
     background = bundle.background
     rng = np.random.default_rng(args.seed)
     X = background[rng.integers(0, background.shape[0], size=max(args.rows, 50))]
-    raw_game = game_for(support, bundle.card, background, "raw", support.predict_raw)
-    prob_game = game_for(
-        support, bundle.card, background, "probability", model.function("probability")
+    raw_game = game_for(model, bundle.card, background, support)
+    prob_game = dataclasses.replace(
+        raw_game, predict=model.function("probability"), output_space="probability"
     )
     print(
         f"german_credit: {support.ensemble.n_trees} trees, {raw_game.n_players} players, "
@@ -190,8 +153,8 @@ def main() -> None:
     for i in range(args.rows):
         x = X[i]
         start = time.perf_counter()
-        exact_b = per_reference_exact(support, raw_game.players, x, background)
-        raw_b = per_reference_raw(bundle.card, raw_game, support, x)
+        exact_b = per_reference_exact(support, raw_game.players, x, background)[..., -1]
+        raw_b = per_reference_raw(model, raw_game, support, x)
         errors.append(float(np.abs(measured.values[i, :, -1] - exact_b.mean(axis=0)).mean()))
         f_x = float(support.head.raw(predict_scores(support.ensemble, x[None]))[0, -1])
         p_x, run = float(sigmoid(np.array(f_x))), f_x - f_bg

@@ -308,19 +308,28 @@ def bench_german_credit(args: argparse.Namespace) -> None:
 def exact_probability(
     support: TreeSupport, players: tuple[tuple[int, ...], ...], x: Array, background: Array
 ) -> Array:
-    """Exact interventional probability-space values of one row x: (n_players, n_outputs).
+    """Exact interventional probability-space values of one row x: (n_players, n_outputs),
+    the mean over background rows of ``per_reference_exact``."""
+    out: Array = per_reference_exact(support, players, x, background).mean(axis=0)
+    return out
 
-    The mean over background rows b of the single-reference game's Shapley values; in that
-    game a player on whose columns x and b agree is a dummy, so only the 2**d coalitions of
-    the d players that differ are played, through the verified tree arrays.
+
+def per_reference_exact(
+    support: TreeSupport, players: tuple[tuple[int, ...], ...], x: Array, background: Array
+) -> Array:
+    """Each background row b's single-reference game's exact probability-space Shapley
+    values for row x: (n_background, n_players, n_outputs).
+
+    In that game a player on whose columns x and b agree is a dummy, so only the 2**d
+    coalitions of the d players that differ are played, through the verified tree arrays.
     """
     from service.explain.explainers.exact_shap import shapley_from_coalitions
     from service.explain.game import all_masks
     from service.explain.trees import predict_scores
 
     head = support.head
-    total = np.zeros((len(players), head.n_outputs))
-    for b in background:
+    out = np.zeros((background.shape[0], len(players), head.n_outputs))
+    for r, b in enumerate(background):
         same = (x == b) | (np.isnan(x) & np.isnan(b))
         differ = [j for j, cols in enumerate(players) if not same[list(cols)].all()]
         if not differ:
@@ -330,8 +339,7 @@ def exact_probability(
         for t, j in enumerate(differ):
             cols[:, list(players[j])] = masks[:, [t]]
         v = head.output(predict_scores(support.ensemble, np.where(cols, x, b)))
-        total[differ] += shapley_from_coalitions(v[None], len(differ))[0]
-    out: Array = total / background.shape[0]
+        out[r, differ] = shapley_from_coalitions(v[None], len(differ))[0]
     return out
 
 
