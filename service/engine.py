@@ -148,13 +148,10 @@ class Engine:
 
     def game(self, model: LoadedModel, space: OutputSpace) -> Game:
         """The model's game in ``space`` (made on first use, then kept with the model)."""
-        games = self._games.get(model)
-        if games is None:
-            games = self._games.setdefault(model, {})
-        game = games.get(space)
-        if game is None:
-            game = games.setdefault(space, self._new_game(model, space))
-        return game
+        games = self._games.setdefault(model, {})
+        if space not in games:  # two threads may both build it; either one serves
+            games[space] = self._new_game(model, space)
+        return games[space]
 
     def _new_game(self, model: LoadedModel, space: OutputSpace) -> Game:
         card = model.bundle.card
