@@ -20,7 +20,7 @@ from service.audit._canonical import record_text, sha256_hex
 from service.audit.commits import GroupCommit
 from service.audit.crypto import Sealer
 from service.audit.documents import result_document
-from service.audit.store import AuditStore, Columns
+from service.audit.store import AuditStore, Columns, JsonText
 from service.results import ExplainResult, Origin
 
 __all__ = ["AuditRecorder"]
@@ -68,6 +68,7 @@ class AuditRecorder:
             sealed = self.sealer.seal(built.secrets, record_id=result.id)
             document["sensitive"]["key_id"] = self.sealer.key_id
         document["sealed_sha256"] = sha256_hex(sealed) if sealed else None
+        text = record_text(document)  # hashed, and stored as it is (one serialisation)
         decisions = [
             {"record_id": result.id, "position": i, **columns}
             for i, columns in enumerate(built.decisions)
@@ -90,8 +91,8 @@ class AuditRecorder:
             "proxy_flag": any(d["proxy_flag"] for d in decisions),
             "review_required": any(d["review_required"] for d in decisions),
             "input_sha256": document["input"]["sha256"],
-            "record_sha256": sha256_hex(record_text(document)),
-            "document": document,
+            "record_sha256": sha256_hex(text),
+            "document": JsonText(text.decode("utf-8")),
             "sealed": sealed,
             "reference": result.spec.reference,
             "purpose": result.spec.purpose,

@@ -3,15 +3,18 @@ its own record is committed; a failed write fails exactly the requests it should
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import orjson
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
+from service.audit._canonical import record_text, sha256_hex
 from service.audit.commits import GroupCommit
 from service.audit.store import AuditStore
 from tests.helpers.audit import audit_settings
@@ -115,3 +118,23 @@ def test_concurrent_explanations_each_get_one_record(
             assert {store.get_record(i).id for i in ids} == set(ids)
         finally:
             store.close()
+
+
+def test_a_record_is_stored_as_the_very_bytes_its_hash_covers(
+    audit_models_dir: Path, tmp_path: Path
+) -> None:
+    """The document is serialised once: the stored text is the canonical form that the
+    record's hash covers, not a second serialisation made for the column."""
+    db = tmp_path / "audit.db"
+    app = create_app(audit_settings(audit_models_dir, f"sqlite:///{db.as_posix()}"))
+    with TestClient(app) as client:
+        body = client.get("/v1/models/tiny_hiring/samples?limit=3").json()
+        answer = client.post("/v1/models/tiny_hiring/explain", json=body)
+        assert answer.status_code == 200, answer.text
+        record_id = answer.json()["id"]
+    with sqlite3.connect(db) as connection:
+        stored, digest = connection.execute(
+            "select document, record_sha256 from explanation_records where id = ?", (record_id,)
+        ).fetchone()
+    assert sha256_hex(stored) == digest
+    assert stored.encode("utf-8") == record_text(orjson.loads(stored))
