@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import shutil
 import sqlite3
 import statistics
@@ -68,27 +69,44 @@ def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int
     return response.status, response.read()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its descendants, every thread, from /proc."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        total += sum(cpu_seconds(int(c)) for c in (task / "children").read_text().split())
+    return total
+
+
 def load(port: int, path: str, bodies: list[bytes], clients: int, seconds: float) -> dict[str, Any]:
-    """``clients`` threads, each on its own keep-alive connection, for ``seconds``."""
+    """``clients`` threads, each on its own keep-alive connection, for ``seconds``; the
+    ``Server-Timing`` header of each answer is kept (Clarion's, where the time went)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    stages: list[str] = []
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
 
     def client(k: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         mine: list[float] = []
+        timed: list[str] = []
         seen: dict[int, int] = {}
         i = k
         while time.perf_counter() < stop_at:
             start = time.perf_counter()
-            status, _ = _post(conn, path, bodies[i % len(bodies)])
+            conn.request("POST", path, body=bodies[i % len(bodies)], headers=HEADERS)
+            response = conn.getresponse()
+            response.read()
             mine.append((time.perf_counter() - start) * 1000)
-            seen[status] = seen.get(status, 0) + 1
+            seen[response.status] = seen.get(response.status, 0) + 1
+            timed.append(response.getheader("server-timing") or "")
             i += clients
         conn.close()
         with lock:
             latencies.extend(mine)
+            stages.extend(timed)
             for s, n in seen.items():
                 statuses[s] = statuses.get(s, 0) + n
 
@@ -99,25 +117,30 @@ def load(port: int, path: str, bodies: list[bytes], clients: int, seconds: float
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - begin
-    return {"latencies": latencies, "elapsed": elapsed, "statuses": statuses}
+    return {"latencies": latencies, "elapsed": elapsed, "statuses": statuses, "stages": stages}
 
 
-def alternate(
-    a: tuple[int, str, list[bytes]], b: tuple[int, str, list[bytes]], clients: int, seconds: float
-) -> tuple[dict[str, Any], dict[str, Any]]:
+Side = tuple[int, str, list[bytes], int]  # port, path, bodies, server pid
+
+
+def alternate(a: Side, b: Side, clients: int, seconds: float) -> tuple[dict[str, Any], ...]:
     """``load`` on two services in alternating slices of ``SLICE_S``, ``seconds`` each in
     all: this host's speed drifts by a third over minutes (the same request took 3.1 ms
     and then 4.6 ms a minute later), and back-to-back phases would put that drift into
-    the ratio. Latencies and answers are pooled per service; throughput over its slices."""
+    the ratio. Latencies and answers are pooled per service; throughput over its slices;
+    the server's CPU time (all its processes and threads) over the requests it answered."""
     pooled: list[dict[str, Any]] = [
-        {"latencies": [], "statuses": {}, "elapsed": 0.0},
-        {"latencies": [], "statuses": {}, "elapsed": 0.0},
+        {"latencies": [], "statuses": {}, "elapsed": 0.0, "cpu": 0.0, "stages": []},
+        {"latencies": [], "statuses": {}, "elapsed": 0.0, "cpu": 0.0, "stages": []},
     ]
     slices = max(1, round(seconds / SLICE_S))
     for _ in range(slices):
-        for side, (port, path, bodies) in zip(pooled, (a, b), strict=True):
+        for side, (port, path, bodies, pid) in zip(pooled, (a, b), strict=True):
+            before = cpu_seconds(pid)
             got = load(port, path, bodies, clients, seconds / slices)
+            side["cpu"] += cpu_seconds(pid) - before
             side["latencies"] += got["latencies"]
+            side["stages"] += got["stages"]
             side["elapsed"] += got["elapsed"]
             for status, n in got["statuses"].items():
                 side["statuses"][status] = side["statuses"].get(status, 0) + n
@@ -131,8 +154,20 @@ def _summary(side: dict[str, Any]) -> dict[str, Any]:
         "p50": statistics.median(latencies),
         "p99": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
         "rps": len(latencies) / side["elapsed"],
+        "cpu_ms": 1000 * side["cpu"] / len(latencies),
         "statuses": side["statuses"],
+        "stages": _stage_medians(side["stages"]),
     }
+
+
+def _stage_medians(headers: list[str]) -> dict[str, float]:
+    """Median of each ``Server-Timing`` stage (``validate;dur=0.1, compute;dur=0.7``)."""
+    durations: dict[str, list[float]] = {}
+    for header in headers:
+        for part in filter(None, (p.strip() for p in header.split(","))):
+            name, _, value = part.partition(";dur=")
+            durations.setdefault(name, []).append(float(value))
+    return {name: statistics.median(v) for name, v in durations.items()}
 
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -226,8 +261,13 @@ def main() -> None:
         _check_same_predictions(bare_port, clarion_port, instances[:5])
         explained_2xx = 0
         rows: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-        bare_load = (bare_port, "/predict", bare_bodies)
-        clarion_load = (clarion_port, "/v1/models/german_credit/explain", explain_bodies)
+        bare_load = (bare_port, "/predict", bare_bodies, bare.pid)
+        clarion_load = (
+            clarion_port,
+            "/v1/models/german_credit/explain",
+            explain_bodies,
+            clarion.pid,
+        )
         for clients in (1, 16):
             alternate(bare_load, clarion_load, clients, 2.0)  # warm
             b, c = alternate(bare_load, clarion_load, clients, seconds)
@@ -245,6 +285,14 @@ def main() -> None:
                 f"{c['p50']:>9.2f}ms {c['p99']:>6.1f}ms {c['rps']:>7.0f} | "
                 f"{c['p50'] / b['p50']:>6.2f} {c['rps'] / b['rps']:>6.2f}"
             )
+            print(
+                f"{'':<12} server CPU per request (every process and thread): bare "
+                f"{b['cpu_ms']:.2f} ms, clarion {c['cpu_ms']:.2f} ms "
+                f"({c['cpu_ms'] / b['cpu_ms']:.2f}x)"
+            )
+            if c["stages"]:
+                inside = ", ".join(f"{k} {v:.2f}" for k, v in c["stages"].items())
+                print(f"{'':<12} clarion Server-Timing medians (ms): {inside}")
             bad = {s: n for s, n in c["statuses"].items() if s != 200}
             if bad:
                 print(f"   clarion non-200 answers: {bad}")

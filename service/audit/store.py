@@ -40,9 +40,10 @@ from sqlalchemy.orm import Session
 
 from service.audit import migrations
 from service.audit._canonical import record_text, sha256_hex
+from service.audit.checkpoints import SAFETY_PAGES, Checkpointer
 from service.audit.filters import Cursor, RecordFilter
 from service.audit.tables import Annotation, Decision, ExplanationRecord
-from service.audit.writelock import WriteLock
+from service.audit.writelock import WriteLock, sqlite_file
 from service.errors import ClarionError, Conflict, NotFound, Unavailable
 
 __all__ = ["AuditStore", "Columns", "JsonText", "Page"]
@@ -87,6 +88,9 @@ def _sqlite_connect(sync: str) -> Callable[[Any, Any], None]:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints run on a thread of their own (``checkpoints``); SQLite's inline
+        # ones only past SAFETY_PAGES, should that thread fall behind.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SAFETY_PAGES}")
         cursor.close()
 
     return connect
@@ -202,6 +206,8 @@ class AuditStore:
         self.engine = engine
         self._writer = engine.execution_options(**{_WRITE: True})
         self._write_lock = WriteLock.for_engine(engine)
+        database = sqlite_file(engine)
+        self._checkpointer = Checkpointer(database) if database is not None else None
         self._inserts: dict[tuple[str, tuple[str, ...]], _Insert] = {}
         self.traced = False
         """Set by tracing (``service.api.tracing``): writes go through SQLAlchemy's
@@ -257,6 +263,8 @@ class AuditStore:
         return self.engine.dialect.name
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self.engine.dispose()
         self._write_lock.close()
 
@@ -368,6 +376,7 @@ class AuditStore:
                 with self._write_lock.held(), self._writer.begin() as traced:
                     for sql, params in statements:
                         traced.exec_driver_sql(sql, params)
+                self._wrote()
                 return
             with self._write_lock.held():
                 connection = self.engine.raw_connection()
@@ -388,6 +397,11 @@ class AuditStore:
                     connection.close()  # back to the pool
         except (SQLAlchemyError, dbapi_error) as exc:
             raise self._unwritable(exc) from exc
+        self._wrote()
+
+    def _wrote(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
 
     def _insert(self, table: Table, columns: tuple[str, ...]) -> _Insert:
         key = (table.name, columns)

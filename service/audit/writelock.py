@@ -27,7 +27,16 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-__all__ = ["WriteLock"]
+__all__ = ["WriteLock", "sqlite_file"]
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a SQLite engine that writes one; None for memory, ``file:``
+    URIs (the read-only opener's), and other databases."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:"):
+        return None
+    return None if database.startswith("file:") else Path(database)
 
 
 class WriteLock:
@@ -42,13 +51,8 @@ class WriteLock:
     @classmethod
     def for_engine(cls, engine: Engine) -> WriteLock:
         """A lock file ``<database>.write-lock`` for a SQLite file, else a thread lock."""
-        database = engine.url.database or ""
-        if engine.dialect.name != "sqlite" or database in ("", ":memory:"):
-            return cls(None)
-        if database.startswith("file:"):
-            return cls(None)
-        db = Path(database)
-        return cls(db.with_name(db.name + ".write-lock"))
+        db = sqlite_file(engine)
+        return cls(None if db is None else db.with_name(db.name + ".write-lock"))
 
     @contextmanager
     def held(self) -> Iterator[None]:
