@@ -10,7 +10,8 @@ otherwise run, a bare FastAPI + ONNX Runtime predict service.
    ``/predict`` and to Clarion's ``/explain`` (``output: raw``: exact TreeSHAP, reasons,
    narrative, the audit record), the two taking turns in one-second slices so that the
    host's drifting speed falls on both alike. Prints p50, p99 and throughput, and the
-   ratios.
+   ratios; each server's CPU time per request (every process and thread, from /proc);
+   and the medians of Clarion's ``Server-Timing`` stages, which say where its share went.
 3. One 100-instance tree_shap request over HTTP against the same explanation computed
    in process by the engine (no HTTP, no audit; long-lived objects frozen for the
    garbage collector as the service freezes its own, ``service.heap``), medians over
