@@ -73,9 +73,10 @@ def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a process and its descendants, every thread, from /proc."""
     total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
     for task in Path(f"/proc/{pid}/task").iterdir():
         stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        total += (int(stat[11]) + int(stat[12])) / ticks
         total += sum(cpu_seconds(int(c)) for c in (task / "children").read_text().split())
     return total
 

@@ -205,8 +205,8 @@ class AuditStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{_WRITE: True})
-        self._write_lock = WriteLock.for_engine(engine)
-        database = sqlite_file(engine)
+        database = sqlite_file(engine)  # None: not a SQLite file
+        self._write_lock = WriteLock.for_file(database)
         self._checkpointer = Checkpointer(database) if database is not None else None
         self._inserts: dict[tuple[str, tuple[str, ...]], _Insert] = {}
         self.traced = False
@@ -376,32 +376,32 @@ class AuditStore:
                 with self._write_lock.held(), self._writer.begin() as traced:
                     for sql, params in statements:
                         traced.exec_driver_sql(sql, params)
-                self._wrote()
-                return
-            with self._write_lock.held():
-                connection = self.engine.raw_connection()
-                try:
-                    cursor = connection.cursor()
-                    if self.dialect == "sqlite":  # autocommit driver: the transaction is ours
-                        cursor.execute("BEGIN IMMEDIATE")
-                    for sql, params in statements:
-                        cursor.executemany(sql, params)
-                    if self.dialect == "sqlite":
-                        cursor.execute("COMMIT")
-                    else:
-                        connection.commit()
-                except BaseException:
-                    connection.rollback()
-                    raise
-                finally:
-                    connection.close()  # back to the pool
+            else:
+                with self._write_lock.held():
+                    self._execute(statements)
         except (SQLAlchemyError, dbapi_error) as exc:
             raise self._unwritable(exc) from exc
-        self._wrote()
-
-    def _wrote(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.wrote()
+
+    def _execute(self, statements: Sequence[tuple[str, Any]]) -> None:
+        """``statements`` in one transaction on a pooled DBAPI connection."""
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            if self.dialect == "sqlite":  # autocommit driver: the transaction is ours
+                cursor.execute("BEGIN IMMEDIATE")
+            for sql, params in statements:
+                cursor.executemany(sql, params)
+            if self.dialect == "sqlite":
+                cursor.execute("COMMIT")
+            else:
+                connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()  # back to the pool
 
     def _insert(self, table: Table, columns: tuple[str, ...]) -> _Insert:
         key = (table.name, columns)

@@ -51,8 +51,12 @@ class WriteLock:
     @classmethod
     def for_engine(cls, engine: Engine) -> WriteLock:
         """A lock file ``<database>.write-lock`` for a SQLite file, else a thread lock."""
-        db = sqlite_file(engine)
-        return cls(None if db is None else db.with_name(db.name + ".write-lock"))
+        return cls.for_file(sqlite_file(engine))
+
+    @classmethod
+    def for_file(cls, database: Path | None) -> WriteLock:
+        """``for_engine`` for a database file already known (None: a thread lock only)."""
+        return cls(None if database is None else database.with_name(database.name + ".write-lock"))
 
     @contextmanager
     def held(self) -> Iterator[None]:

@@ -58,6 +58,7 @@ def test_a_checkpoint_that_fails_is_logged_and_the_thread_goes_on(tmp_path: Path
     assert checkpointer.checkpoints == 0
     thread = checkpointer._thread
     assert thread is not None
+    assert thread.is_alive()  # the failed checkpoints did not end it
     checkpointer.close()
     assert not thread.is_alive()
 
