@@ -161,8 +161,13 @@ def add_record(
     caller: str = "anonymous",
     decisions: list[dict[str, Any]] | None = None,
     document: dict[str, Any] | None = None,
+    record_id: str | None = None,
 ) -> str:
-    """Write a synthetic record (a stand-in document, updated by ``document``); its id."""
+    """Write a synthetic record (a stand-in document, updated by ``document``); its id.
+
+    The id is random unless ``record_id`` is given: a test whose outcome depends on the
+    ids (a seeded sample ranks decisions by a hash of their id) must pass its own.
+    """
     from datetime import UTC, datetime
 
     from service.audit._canonical import record_text, sha256_hex
@@ -170,7 +175,7 @@ def add_record(
 
     created_at = created_at or datetime.now(UTC)
     decisions = decisions if decisions is not None else [{"outcome": "declined"}]
-    record_id = uuid.uuid4().hex
+    record_id = record_id or uuid.uuid4().hex
     document = {
         "id": record_id,
         "model": {"name": model, "version": version},

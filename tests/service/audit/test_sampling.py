@@ -79,10 +79,12 @@ def test_allocation_shares_exactly_the_size(counts: dict[str, int], size: int) -
 
 
 def _populate(store: AuditStore) -> None:
+    """30 decisions, 10 of them flagged; fixed ids, so that a seeded draw picks the same ones."""
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(30):
         add_record(
             store,
+            record_id=f"{i:032x}",
             created_at=t0 + timedelta(minutes=i),
             model="credit",
             version="1" if i < 20 else "2",
