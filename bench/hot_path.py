@@ -5,6 +5,8 @@ otherwise run, a bare FastAPI + ONNX Runtime predict service.
    Runtime session, no validation, no audit; uvicorn, one process, as written by hand)
    and ``clarion serve`` with its defaults (a worker per CPU, SQLite audit store), both
    on loopback, on the bundled models plus an XGBoost bundle with 100 background rows.
+   Both run in this environment, so uvicorn gives both the same HTTP parser and event
+   loop (httptools and uvloop, Clarion's dependencies); the first line printed says which.
 2. For 1 and 16 concurrent clients (threads with keep-alive connections, in this
    process), sends ``german_credit`` rows for a fixed time: to the bare service's
    ``/predict`` and to Clarion's ``/explain`` (``output: raw``: exact TreeSHAP, reasons,
@@ -207,6 +209,18 @@ def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
+def server_stack() -> str:
+    """What uvicorn runs on here ("auto" picks httptools and uvloop when installed)."""
+    from importlib import metadata
+    from importlib.util import find_spec
+
+    parts = [f"uvicorn {metadata.version('uvicorn')}"]
+    http = "httptools" if find_spec("httptools") else "h11"
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    parts += [f"{name} {metadata.version(name)}" for name in (http, loop) if name != "asyncio"]
+    return ", ".join(parts) + ("" if loop == "uvloop" else ", asyncio's loop")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per load phase")
@@ -215,6 +229,7 @@ def main() -> None:
     args = parser.parse_args()
     seconds = 5.0 if args.quick else args.duration
     repeats = 5 if args.quick else 15
+    print(f"server stack, both services: {server_stack()}", flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="clarion-hot-"))
     models = work / "models"
