@@ -14,6 +14,8 @@ otherwise run, a bare FastAPI + ONNX Runtime predict service.
    host's drifting speed falls on both alike. Prints p50, p99 and throughput, and the
    ratios; each server's CPU time per request (every process and thread, from /proc);
    and the medians of Clarion's ``Server-Timing`` stages, which say where its share went.
+   ``--rounds N`` repeats this step N times against the same two servers and ends with
+   every round's ratios and their medians.
 3. One 100-instance tree_shap request over HTTP against the same explanation computed
    in process by the engine (no HTTP, no audit; long-lived objects frozen for the
    garbage collector as the service freezes its own, ``service.heap``), medians over
@@ -25,7 +27,7 @@ otherwise run, a bare FastAPI + ONNX Runtime predict service.
 
 Both servers and the clients share this machine's cores: compare within one run.
 
-Usage: python bench/hot_path.py [--duration 20] [--workers N] [--quick]
+Usage: python bench/hot_path.py [--duration 20] [--rounds N] [--workers N] [--quick]
 """
 
 from __future__ import annotations
@@ -226,6 +228,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per load phase")
     parser.add_argument("--workers", type=int, default=None, help="clarion serve --workers")
     parser.add_argument("--quick", action="store_true", help="5 s phases, fewer repeats")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the 1- and 16-client comparison this many times (the host drifts): "
+        "each round's table, then every round's ratios and their medians",
+    )
     args = parser.parse_args()
     seconds = 5.0 if args.quick else args.duration
     repeats = 5 if args.quick else 15
@@ -277,7 +286,6 @@ def main() -> None:
         # Same predictions from both: the floor computes what Clarion computes.
         _check_same_predictions(bare_port, clarion_port, instances[:5])
         explained_2xx = 0
-        rows: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
         bare_load = (bare_port, "/predict", bare_bodies, bare.pid)
         clarion_load = (
             clarion_port,
@@ -285,39 +293,20 @@ def main() -> None:
             explain_bodies,
             clarion.pid,
         )
-        for clients in (1, 16):
-            alternate(bare_load, clarion_load, clients, 2.0)  # warm
-            b, c = alternate(bare_load, clarion_load, clients, seconds)
-            rows.append((f"{clients} client(s)", b, c))
-        print(
-            "\n== one german_credit row: Clarion explain (tree_shap, raw, audited) vs bare predict"
-        )
-        print(
-            f"{'':<12} {'bare p50':>9} {'p99':>8} {'req/s':>7} | {'clarion p50':>11} {'p99':>8} "
-            f"{'expl/s':>7} | {'p50 x':>6} {'thru x':>6}"
-        )
-        for label, b, c in rows:
-            print(
-                f"{label:<12} {b['p50']:>8.2f}ms {b['p99']:>6.1f}ms {b['rps']:>7.0f} | "
-                f"{c['p50']:>9.2f}ms {c['p99']:>6.1f}ms {c['rps']:>7.0f} | "
-                f"{c['p50'] / b['p50']:>6.2f} {c['rps'] / b['rps']:>6.2f}"
-            )
-            print(
-                f"{'':<12} server CPU per request (every process and thread): bare "
-                f"{b['cpu_ms']:.2f} ms, clarion {c['cpu_ms']:.2f} ms "
-                f"({c['cpu_ms'] / b['cpu_ms']:.2f}x)"
-            )
-            if c["stages"]:
-                inside = ", ".join(f"{k} {v:.2f}" for k, v in c["stages"].items())
-                print(f"{'':<12} clarion Server-Timing medians (ms): {inside}")
-            bad = {s: n for s, n in c["statuses"].items() if s != 200}
-            if bad:
-                print(f"   clarion non-200 answers: {bad}")
-        print(
-            "   targets: 1 client p50 ratio <= 3; 16 clients throughput ratio >= 0.5, "
-            "clarion p99 <= 400 ms"
-        )
-        explained_2xx += sum(c["statuses"].get(200, 0) for _, _, c in rows)
+        ratios: list[tuple[float, float, float]] = []  # per round: 1-client p50, 16 thru, p99
+        for round_ in range(args.rounds):
+            rows: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+            for clients in (1, 16):
+                alternate(bare_load, clarion_load, clients, 2.0)  # warm
+                b, c = alternate(bare_load, clarion_load, clients, seconds)
+                rows.append((f"{clients} client(s)", b, c))
+            which = f" (round {round_ + 1} of {args.rounds})" if args.rounds > 1 else ""
+            _print_table(rows, which)
+            (_, b1, c1), (_, b16, c16) = rows
+            ratios.append((c1["p50"] / b1["p50"], c16["rps"] / b16["rps"], c16["p99"]))
+            explained_2xx += sum(c["statuses"].get(200, 0) for _, _, c in rows)
+        if args.rounds > 1:
+            _print_rounds(ratios)
 
         explained_2xx += _hundred_rows(clarion_port, instances, repeats)
         explained_2xx += _xgboost(clarion_port, xgb_model, xgb_card, xgb_X, repeats)
@@ -331,6 +320,52 @@ def main() -> None:
         f"warm-up ones): {'ok' if records >= explained_2xx else 'MISSING RECORDS'}"
     )
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _print_table(rows: list[tuple[str, dict[str, Any], dict[str, Any]]], which: str) -> None:
+    print(
+        "\n== one german_credit row: Clarion explain (tree_shap, raw, audited) vs bare predict"
+        + which
+    )
+    print(
+        f"{'':<12} {'bare p50':>9} {'p99':>8} {'req/s':>7} | {'clarion p50':>11} {'p99':>8} "
+        f"{'expl/s':>7} | {'p50 x':>6} {'thru x':>6}"
+    )
+    for label, b, c in rows:
+        print(
+            f"{label:<12} {b['p50']:>8.2f}ms {b['p99']:>6.1f}ms {b['rps']:>7.0f} | "
+            f"{c['p50']:>9.2f}ms {c['p99']:>6.1f}ms {c['rps']:>7.0f} | "
+            f"{c['p50'] / b['p50']:>6.2f} {c['rps'] / b['rps']:>6.2f}"
+        )
+        print(
+            f"{'':<12} server CPU per request (every process and thread): bare "
+            f"{b['cpu_ms']:.2f} ms, clarion {c['cpu_ms']:.2f} ms "
+            f"({c['cpu_ms'] / b['cpu_ms']:.2f}x)"
+        )
+        if c["stages"]:
+            inside = ", ".join(f"{k} {v:.2f}" for k, v in c["stages"].items())
+            print(f"{'':<12} clarion Server-Timing medians (ms): {inside}")
+        bad = {s: n for s, n in c["statuses"].items() if s != 200}
+        if bad:
+            print(f"   clarion non-200 answers: {bad}")
+    print(
+        "   targets: 1 client p50 ratio <= 3; 16 clients throughput ratio >= 0.5, "
+        "clarion p99 <= 400 ms"
+    )
+
+
+def _print_rounds(ratios: list[tuple[float, float, float]]) -> None:
+    """Every round's ratios side by side, and their medians: one run is one draw of a
+    host whose speed drifts by a third over minutes."""
+    print(f"\n== the {len(ratios)} rounds")
+    for name, k, fmt in (
+        ("1 client p50 ratio (target <= 3)", 0, "{:.2f}"),
+        ("16 clients throughput ratio (target >= 0.5)", 1, "{:.2f}"),
+        ("16 clients clarion p99 ms (target <= 400)", 2, "{:.0f}"),
+    ):
+        values = [r[k] for r in ratios]
+        each = ", ".join(fmt.format(v) for v in values)
+        print(f"{name:<44} {each}; median {fmt.format(statistics.median(values))}")
 
 
 def _check_same_predictions(bare: int, clarion: int, instances: list[dict[str, Any]]) -> None:
