@@ -207,7 +207,9 @@ class AuditStore:
         self._writer = engine.execution_options(**{_WRITE: True})
         database = sqlite_file(engine)  # None: not a SQLite file
         self._write_lock = WriteLock.for_file(database)
-        self._checkpointer = Checkpointer(database) if database is not None else None
+        self._checkpointer = (
+            Checkpointer(database, self._write_lock) if database is not None else None
+        )
         self._inserts: dict[tuple[str, tuple[str, ...]], _Insert] = {}
         self.traced = False
         """Set by tracing (``service.api.tracing``): writes go through SQLAlchemy's

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from service.audit.checkpoints import SAFETY_PAGES, Checkpointer
 from service.audit.store import AuditStore
+from service.audit.writelock import WriteLock
 from tests.helpers.audit import add_record
 
 
@@ -50,9 +51,36 @@ def test_commits_leave_the_copy_to_the_checkpoint_thread(tmp_path: Path) -> None
         reopened.close()
 
 
+def _restarts(db: Path) -> int:
+    """How often the log has started over from its beginning: the checkpoint sequence
+    number in its header (bytes 12-15, big-endian), which each restart increments."""
+    header = (db.parent / (db.name + "-wal")).read_bytes()[:16]
+    return int.from_bytes(header[12:16], "big")
+
+
+def test_the_log_starts_over_under_a_steady_stream_of_commits(tmp_path: Path) -> None:
+    """Commits keep landing while the thread copies; its second pass, with the writers
+    held back, copies the rest, so the log starts over instead of growing to SQLite's
+    own threshold (where one commit copied it all inline: 7-17 ms)."""
+    db = tmp_path / "audit.db"
+    store = AuditStore.open(f"sqlite:///{db.as_posix()}")
+    try:
+        deadline = time.monotonic() + 20
+        written = 0
+        while _restarts(db) < 3 and time.monotonic() < deadline:
+            add_record(store, document={"filler": "x" * 20_000})  # some 6 pages a record
+            written += 1
+        assert _restarts(db) >= 3, f"{written} records and the log never started over"
+        # The log file keeps the length of its longest run: 4,096-byte pages, 24 per frame.
+        longest = (db.parent / "audit.db-wal").stat().st_size // (4096 + 24)
+        assert longest < SAFETY_PAGES / 2, (written, longest)  # never near the inline copy
+    finally:
+        store.close()
+
+
 def test_a_checkpoint_that_fails_is_logged_and_the_thread_goes_on(tmp_path: Path) -> None:
     """A log that cannot be copied (here: no database at all) never stops the thread."""
-    checkpointer = Checkpointer(tmp_path / "missing" / "audit.db", interval_s=0.01)
+    checkpointer = Checkpointer(tmp_path / "missing" / "audit.db", WriteLock(None), interval_s=0.01)
     checkpointer.wrote()
     time.sleep(0.1)
     assert checkpointer.checkpoints == 0
