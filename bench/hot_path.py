@@ -68,19 +68,24 @@ HEADERS = {"content-type": "application/json"}  # plus Clarion's app key, set in
 SLICE_S = 1.0  # the two services take turns in slices this long (``alternate``)
 
 
-def _post(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, bytes]:
+def _post(
+    conn: http.client.HTTPConnection, path: str, body: bytes
+) -> tuple[http.client.HTTPResponse, bytes]:
+    """POST ``body``; the answer (status, headers) and its body, read whole."""
     conn.request("POST", path, body=body, headers=HEADERS)
     response = conn.getresponse()
-    return response.status, response.read()
+    return response, response.read()
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")  # /proc's unit of CPU time, per second
 
 
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a process and its descendants, from /proc: every thread,
     those that have ended too (a thread pool retires idle threads, and a sum over the
     living ones lost their time: the bare service once read 0.07 ms a request)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    total = (int(stat[11]) + int(stat[12])) / ticks
+    total = (int(stat[11]) + int(stat[12])) / _TICKS
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             children = (task / "children").read_text().split()
@@ -107,9 +112,7 @@ def load(port: int, path: str, bodies: list[bytes], clients: int, seconds: float
         i = k
         while time.perf_counter() < stop_at:
             start = time.perf_counter()
-            conn.request("POST", path, body=bodies[i % len(bodies)], headers=HEADERS)
-            response = conn.getresponse()
-            response.read()
+            response, _ = _post(conn, path, bodies[i % len(bodies)])
             mine.append((time.perf_counter() - start) * 1000)
             seen[response.status] = seen.get(response.status, 0) + 1
             timed.append(response.getheader("server-timing") or "")
@@ -221,11 +224,9 @@ def server_stack() -> str:
     from importlib import metadata
     from importlib.util import find_spec
 
-    parts = [f"uvicorn {metadata.version('uvicorn')}"]
     http = "httptools" if find_spec("httptools") else "h11"
-    loop = "uvloop" if find_spec("uvloop") else "asyncio"
-    parts += [f"{name} {metadata.version(name)}" for name in (http, loop) if name != "asyncio"]
-    return ", ".join(parts) + ("" if loop == "uvloop" else ", asyncio's loop")
+    loop = f"uvloop {metadata.version('uvloop')}" if find_spec("uvloop") else "asyncio's loop"
+    return f"uvicorn {metadata.version('uvicorn')}, {http} {metadata.version(http)}, {loop}"
 
 
 def main() -> None:
@@ -434,8 +435,8 @@ def _xgboost(port: int, model: Any, card: Any, X: np.ndarray, repeats: int) -> i
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     ours = []
     for body in bodies:  # warm (first request per worker builds nothing: tables at load)
-        status, data = _post(conn, "/v1/models/bench_xgboost/explain", body)
-        assert status == 200, data[:300]
+        response, data = _post(conn, "/v1/models/bench_xgboost/explain", body)
+        assert response.status == 200, data[:300]
         ours.append(data)
     api_ms = _median_ms(
         lambda: [_post(conn, "/v1/models/bench_xgboost/explain", b) for b in bodies], 3
@@ -444,8 +445,8 @@ def _xgboost(port: int, model: Any, card: Any, X: np.ndarray, repeats: int) -> i
     # layer (reasons, notices, narratives) is skipped; the record is written all the same.
     compact = [body[:-1] + b', "compact": true}' for body in bodies]
     for body in compact:
-        status, data = _post(conn, "/v1/models/bench_xgboost/explain", body)
-        assert status == 200, data[:300]
+        response, data = _post(conn, "/v1/models/bench_xgboost/explain", body)
+        assert response.status == 200, data[:300]
     compact_ms = _median_ms(
         lambda: [_post(conn, "/v1/models/bench_xgboost/explain", b) for b in compact], 3
     )

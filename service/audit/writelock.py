@@ -49,13 +49,9 @@ class WriteLock:
         self._depth = 0  # changed only by the thread holding _thread
 
     @classmethod
-    def for_engine(cls, engine: Engine) -> WriteLock:
-        """A lock file ``<database>.write-lock`` for a SQLite file, else a thread lock."""
-        return cls.for_file(sqlite_file(engine))
-
-    @classmethod
     def for_file(cls, database: Path | None) -> WriteLock:
-        """``for_engine`` for a database file already known (None: a thread lock only)."""
+        """A lock file ``<database>.write-lock`` next to a SQLite file (``sqlite_file``);
+        None: a thread lock only."""
         return cls(None if database is None else database.with_name(database.name + ".write-lock"))
 
     @contextmanager

@@ -62,7 +62,7 @@ def test_commits_leave_the_copy_to_the_checkpoint_thread(tmp_path: Path) -> None
 def _restarts(db: Path) -> int:
     """How often the log has started over from its beginning: the checkpoint sequence
     number in its header (bytes 12-15, big-endian), which each restart increments."""
-    header = (db.parent / (db.name + "-wal")).read_bytes()[:16]
+    header = db.with_name(db.name + "-wal").read_bytes()[:16]
     return int.from_bytes(header[12:16], "big")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 
-from service.audit.writelock import WriteLock
+from service.audit.writelock import WriteLock, sqlite_file
 
 # A second process tries the lock without waiting: exit 0 if it got it, 1 if it is held.
 _TRY = """
@@ -28,10 +28,10 @@ def _other_process_gets(path: Path) -> bool:
 
 
 def test_a_sqlite_file_gets_a_lock_file_next_to_it(tmp_path: Path) -> None:
-    lock = WriteLock.for_engine(create_engine(f"sqlite:///{tmp_path / 'audit.db'}"))
+    lock = WriteLock.for_file(sqlite_file(create_engine(f"sqlite:///{tmp_path / 'audit.db'}")))
     assert lock.path == tmp_path / "audit.db.write-lock"
-    assert WriteLock.for_engine(create_engine("sqlite://")).path is None
-    assert WriteLock.for_engine(create_engine("sqlite:///:memory:")).path is None
+    assert WriteLock.for_file(sqlite_file(create_engine("sqlite://"))).path is None
+    assert WriteLock.for_file(sqlite_file(create_engine("sqlite:///:memory:"))).path is None
 
 
 def test_another_process_waits_while_a_write_is_held(tmp_path: Path) -> None:
