@@ -22,6 +22,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
+from service.api import hot
 from service.api.metrics import MeteredRecorder, Metrics, MetricsMiddleware
 from service.api.middleware import (
     BodyLimitMiddleware,
@@ -224,6 +225,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
     app.add_exception_handler(Exception, _unexpected)
     for router in (health.router, models.router, predictions.router, explanations.router):
         app.include_router(router)
+    hot.install(app)  # POST .../explain without FastAPI's per-request machinery
     app.include_router(inference.router)  # Open Inference Protocol (v2)
     app.include_router(kserve.router)  # KServe v1 :predict, :explain
     for router in (records.router, reviews.router, holds.router, keys.router):

@@ -11,7 +11,7 @@ authentications by client address, checked before a presented key is.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -23,7 +23,16 @@ from service.audit import AuditTrail
 from service.auth import ANONYMOUS, Principal, Role
 from service.errors import Forbidden, Unauthorized
 
-__all__ = ["AdminCaller", "AnyCaller", "AppCaller", "ReviewerCaller", "require_role"]
+__all__ = [
+    "AdminCaller",
+    "AnyCaller",
+    "AppCaller",
+    "ReviewerCaller",
+    "admit",
+    "allowed_roles",
+    "bearer",
+    "require_role",
+]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -86,22 +95,41 @@ def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     reading the audit trail and the limiter from the app's state rather than through
     dependencies of its own: FastAPI solves every dependency of a route anew on each
     request, about 12 us apiece, and this one guards nearly every route."""
-    allowed = sorted({"admin", *roles})
+    allowed = allowed_roles(*roles)
 
     async def dependency(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        principal = await authenticate(request, credentials)
-        if principal.role not in allowed:
-            raise Forbidden(
-                f"this needs the {' or '.join(allowed)} role; key {principal.key_id} has the "
-                f"{principal.role} role",
-                details={"field": "authorization", "problem": "role not allowed"},
-            )
-        return principal
+        return await admit(request, credentials, allowed)
 
     return dependency
+
+
+def allowed_roles(*roles: Role) -> list[str]:
+    """``roles`` and admin, sorted: who may call a route that admits ``roles``."""
+    return sorted({"admin", *roles})
+
+
+async def admit(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, allowed: Sequence[str]
+) -> Principal:
+    """The caller, if its role is one of ``allowed`` (sorted, admin included): what every
+    ``require_role`` dependency does, for a route that reads its key itself
+    (``service.api.hot``, with ``bearer``)."""
+    principal = await authenticate(request, credentials)
+    if principal.role not in allowed:
+        raise Forbidden(
+            f"this needs the {' or '.join(allowed)} role; key {principal.key_id} has the "
+            f"{principal.role} role",
+            details={"field": "authorization", "problem": "role not allowed"},
+        )
+    return principal
+
+
+async def bearer(request: Request) -> HTTPAuthorizationCredentials | None:
+    """The request's ``Bearer`` key as the routes' security scheme reads it (None without one)."""
+    return await _bearer(request)
 
 
 AppCaller = Annotated[Principal, Depends(require_role("app"))]

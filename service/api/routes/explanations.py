@@ -11,8 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from service.api.responses import JSONBytes, server_timing
 from service.api.routes.auth import AppCaller
-from service.api.routes.deps import ServingDep, request_id
+from service.api.routes.deps import Serving, ServingDep, request_id
 from service.api.routes.errors import errors
+from service.auth import Principal
 from service.html.widget import CONTENT_SECURITY_POLICY
 from service.results import Origin
 from service.wire import mapping
@@ -50,6 +51,15 @@ async def explain(
     that lets it load nothing. `timing` and the `Server-Timing` header say where the
     server's time went (validate, compute, people, audit, total, in ms).
     """
+    return await answer(request, name, body, serving, caller)
+
+
+async def answer(
+    request: Request, name: str, body: ExplainRequest, serving: Serving, caller: Principal
+) -> Response:
+    """What ``explain`` answers, once its request is read and its caller admitted (by
+    FastAPI, or by ``service.api.hot``, which serves this route without FastAPI's
+    per-request machinery)."""
     origin = Origin(caller=caller.key_id, channel="api", request_id=request_id(request))
     spec = mapping.explain_spec(body)
     engine = serving.engine
