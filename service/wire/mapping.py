@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 import numpy as np
@@ -59,9 +59,14 @@ def explain_spec(request: w.ExplainRequest) -> ExplainSpec:
 def request_fields(spec: ExplainSpec) -> dict[str, Any]:
     """The request as the wire states it, without instances (what an audit record keeps):
     ``ExplainSpec``'s fields are the explain request's (a test keeps them equal)."""
-    fields = asdict(spec)
-    fields["options"] = dict(spec.options)
-    return fields
+    # Field by field, not ``asdict``: that deep-copied every option value only for the
+    # copy to be replaced here (13 us of a record's 400, in process).
+    out = {name: getattr(spec, name) for name in _SPEC_FIELDS}
+    out["options"] = dict(spec.options)
+    return out
+
+
+_SPEC_FIELDS = tuple(f.name for f in fields(ExplainSpec))
 
 
 def prediction(p: Prediction) -> w.Prediction:
