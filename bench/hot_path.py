@@ -18,11 +18,13 @@ otherwise run, a bare FastAPI + ONNX Runtime predict service.
    every round's ratios and their medians.
 3. One 100-instance tree_shap request over HTTP against the same explanation computed
    in process by the engine (no HTTP, no audit; long-lived objects frozen for the
-   garbage collector as the service freezes its own, ``service.heap``), medians over
-   repeats.
+   garbage collector as the service freezes its own, ``service.heap``), the two in
+   turns, medians over repeats: measured one after the other, the HTTP side caught
+   the host in a slow spell in two runs of five (2.39x and 2.70x, where the others
+   read 1.63-1.82x) while the in-process side, timed a few seconds later, did not.
 4. tree_shap through the API on the XGBoost bundle (300 trees of depth 6, 30 features,
    100 background rows; 1,000 rows in requests of 100) against shap's TreeExplainer
-   (interventional, same background) on the original XGBoost model.
+   (interventional, same background) on the original XGBoost model, in turns.
 5. Checks the audit store holds exactly one record per 2xx explanation.
 
 Both servers and the clients share this machine's cores: compare within one run.
@@ -71,9 +73,15 @@ SLICE_S = 1.0  # the two services take turns in slices this long (``alternate``)
 def _post(
     conn: http.client.HTTPConnection, path: str, body: bytes
 ) -> tuple[http.client.HTTPResponse, bytes]:
-    """POST ``body``; the answer (status, headers) and its body, read whole."""
-    conn.request("POST", path, body=body, headers=HEADERS)
-    response = conn.getresponse()
+    """POST ``body``; the answer (status, headers) and its body, read whole. A connection
+    the server closed while it idled (uvicorn keeps one open 5 s) is opened again once."""
+    try:
+        conn.request("POST", path, body=body, headers=HEADERS)
+        response = conn.getresponse()
+    except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+        conn.close()
+        conn.request("POST", path, body=body, headers=HEADERS)
+        response = conn.getresponse()
     return response, response.read()
 
 
@@ -210,13 +218,16 @@ def _xgboost_bundle(models: Path) -> tuple[Any, Any, np.ndarray]:
     return model, card, X
 
 
-def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
+def _in_turns(fns: list[Callable[[], Any]], repeats: int) -> list[float]:
+    """Medians (ms) of each of ``fns`` run in turns, so that the host's drift (the same
+    request takes half as long again in a slow spell) falls on all of them alike."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        for fn, out in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - start) * 1000)
+    return [statistics.median(t) for t in times]
 
 
 def server_stack() -> str:
@@ -400,7 +411,6 @@ def _hundred_rows(port: int, instances: list[dict[str, Any]], repeats: int) -> i
     body = json.dumps({"instances": hundred, "output": "raw"}).encode()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     size = len(_post(conn, "/v1/models/german_credit/explain", body)[1])
-    http_ms = _median_ms(lambda: _post(conn, "/v1/models/german_credit/explain", body), repeats)
     settings = Settings(models_dir=ROOT / "models", database_url="sqlite:///:memory:")
     registry = ModelRegistry(settings)
     registry.load_one("german_credit")
@@ -408,8 +418,12 @@ def _hundred_rows(port: int, instances: list[dict[str, Any]], repeats: int) -> i
     spec = ExplainSpec(output="raw")
     engine.explain("german_credit", hundred, spec, record=False)  # warm
     freeze_long_lived("bench")  # as the service does: both sides collect as little
-    local_ms = _median_ms(
-        lambda: engine.explain("german_credit", hundred, spec, record=False), repeats
+    http_ms, local_ms = _in_turns(
+        [
+            lambda: _post(conn, "/v1/models/german_credit/explain", body),
+            lambda: engine.explain("german_credit", hundred, spec, record=False),
+        ],
+        repeats,
     )
     print(f"\n== 100 german_credit rows in one tree_shap request (medians of {repeats})")
     print(
@@ -438,24 +452,25 @@ def _xgboost(port: int, model: Any, card: Any, X: np.ndarray, repeats: int) -> i
         response, data = _post(conn, "/v1/models/bench_xgboost/explain", body)
         assert response.status == 200, data[:300]
         ours.append(data)
-    api_ms = _median_ms(
-        lambda: [_post(conn, "/v1/models/bench_xgboost/explain", b) for b in bodies], 3
-    )
     # A caller that wants the numbers only (as shap gives them) says compact: the people
     # layer (reasons, notices, narratives) is skipped; the record is written all the same.
     compact = [body[:-1] + b', "compact": true}' for body in bodies]
     for body in compact:
         response, data = _post(conn, "/v1/models/bench_xgboost/explain", body)
         assert response.status == 200, data[:300]
-    compact_ms = _median_ms(
-        lambda: [_post(conn, "/v1/models/bench_xgboost/explain", b) for b in compact], 3
-    )
     masker = shap.maskers.Independent(background, max_samples=len(background))
     explainer = shap.TreeExplainer(
         model, masker, feature_perturbation="interventional", model_output="raw"
     )
     shap_values = explainer.shap_values(rows)
-    shap_ms = _median_ms(lambda: explainer.shap_values(rows), 3)
+    api_ms, compact_ms, shap_ms = _in_turns(
+        [
+            lambda: [_post(conn, "/v1/models/bench_xgboost/explain", b) for b in bodies],
+            lambda: [_post(conn, "/v1/models/bench_xgboost/explain", b) for b in compact],
+            lambda: explainer.shap_values(rows),
+        ],
+        3,
+    )
     attributions = np.array(
         [
             [a["attribution"] for a in e["attributions"]]
