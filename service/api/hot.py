@@ -4,7 +4,7 @@ Product backends call this route on the path of their own users' requests. For e
 request FastAPI matches the path against the routes one after another and solves the
 route's dependencies anew (the body, the caller's key through the security scheme, the
 serving objects). Called in process as an ASGI app, without sockets, that was about
-200 us of the event loop's 520-630 us per one-row explanation, on the critical path of
+200 us of the event loop's 520-740 us per one-row explanation, on the critical path of
 every call (``bench/hot_path.py`` measures the whole request).
 
 ``HotExplain`` is a Starlette route placed first in the router. For a body FastAPI would
@@ -13,8 +13,9 @@ order: the caller's key through the route's security scheme (``auth.bearer``) an
 role through ``auth.admit`` (the same limits and errors), then the body validated as
 ``ExplainRequest`` (422 naming the field as FastAPI names it), then the route's own
 ``explanations.answer``. Any other request (another content type, no body, a body that
-is not a JSON object) it hands unread to the FastAPI route, which answers it as it always
-has. That route stays registered and documents the endpoint in OpenAPI.
+is not a JSON object or that orjson refuses, such as a bare NaN) it hands unread to the
+FastAPI route, which answers it as it always has. That route stays registered and
+documents the endpoint in OpenAPI.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Message, Receive, Scope, Send
 
@@ -86,7 +88,7 @@ class HotExplain(Route):
         await response(scope, receive, send)
 
 
-async def _answer(request: Request, data: dict[str, Any]) -> Any:
+async def _answer(request: Request, data: dict[str, Any]) -> Response:
     caller = await admit(request, await bearer(request), _ALLOWED)
     try:
         body = ExplainRequest.model_validate(data)
