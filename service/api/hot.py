@@ -1,67 +1,87 @@
-"""``POST /v1/models/{name}/explain`` served without FastAPI's per-request machinery.
+"""``POST /v1/models/{name}/explain`` and ``.../predict`` served without FastAPI's
+per-request machinery.
 
-Product backends call this route on the path of their own users' requests. For each
+Product backends call these routes on the path of their own users' requests. For each
 request FastAPI matches the path against the routes one after another and solves the
 route's dependencies anew (the body, the caller's key through the security scheme, the
 serving objects). Called in process as an ASGI app, without sockets, that was about
 200 us of the event loop's 520-740 us per one-row explanation, on the critical path of
 every call (``bench/hot_path.py`` measures the whole request).
 
-``HotExplain`` is a Starlette route placed first in the router. For a body FastAPI would
-read as JSON it does what the route's signature asks, with the same parts and in the same
-order: the caller's key through the route's security scheme (``auth.bearer``) and its
-role through ``auth.admit`` (the same limits and errors), then the body validated as
-``ExplainRequest`` (422 naming the field as FastAPI names it), then the route's own
-``explanations.answer``. Any other request (another content type, no body, a body that
-is not a JSON object or that orjson refuses, such as a bare NaN) it hands unread to the
+A ``HotRoute`` is a Starlette route placed first in the router. For a body FastAPI would
+read as JSON it does what the FastAPI route's signature asks, with the same parts and in
+the same order: the caller's key through the routes' security scheme (``auth.bearer``)
+and its role through ``auth.admit`` (the same limits and errors), then the body validated
+as the route's request model (422 naming the field as FastAPI names it), then the
+route's own ``answer``. Any other request (another content type, no body, a body that is
+not a JSON object or that orjson refuses, such as a bare NaN) it hands unread to the
 FastAPI route, which answers it as it always has. That route stays registered and
 documents the endpoint in OpenAPI.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 import orjson
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Message, Receive, Scope, Send
 
-from service.api.routes import explanations
+from service.api.routes import explanations, predictions
 from service.api.routes.auth import admit, allowed_roles, bearer
 from service.api.routes.deps import Serving
-from service.wire.schemas import ExplainRequest
+from service.auth import Principal
+from service.wire.schemas import ExplainRequest, PredictRequest
 
-__all__ = ["HotExplain", "install"]
+__all__ = ["HotRoute", "install"]
 
 _HANDED_ON = "clarion.hot.handed_on"  # scope key: this request goes to the FastAPI route
-_ALLOWED = allowed_roles("app")  # as the FastAPI route's ``AppCaller``
+_APP = allowed_roles("app")  # as the FastAPI routes' ``AppCaller`` and ``require_role("app")``
+
+M = TypeVar("M", bound=BaseModel)
+Answer = Callable[[Request, M, Serving, Principal], Awaitable[Response]]
 
 
 def install(app: FastAPI) -> None:
-    """Serve the explain route through ``HotExplain``, ahead of every other route."""
-    app.router.routes.insert(0, HotExplain())
+    """Serve explain and predict through ``HotRoute``, ahead of every other route."""
+    app.router.routes[:0] = [
+        HotRoute("/v1/models/{name}/explain", explanations.explain, ExplainRequest, _explain),
+        HotRoute("/v1/models/{name}/predict", predictions.predict, PredictRequest, _predict),
+    ]
 
 
-class HotExplain(Route):
-    """The explain route for JSON bodies; everything else goes on to the FastAPI route.
+async def _explain(
+    request: Request, body: ExplainRequest, serving: Serving, caller: Principal
+) -> Response:
+    return await explanations.answer(request, request.path_params["name"], body, serving, caller)
+
+
+async def _predict(
+    request: Request, body: PredictRequest, serving: Serving, caller: Principal
+) -> Response:
+    return await predictions.answer(request.path_params["name"], body, serving)
+
+
+class HotRoute(Route, Generic[M]):
+    """A POST route for JSON bodies; everything else goes on to the FastAPI route.
 
     Its ``path`` is the FastAPI route's template, which the metrics and the tracing
     spans name the request by."""
 
-    def __init__(self) -> None:
-        # The endpoint is the FastAPI route's function, for introspection only: ``handle``
-        # below answers, and never calls it directly.
-        super().__init__(
-            "/v1/models/{name}/explain",
-            explanations.explain,
-            methods=["POST"],
-            include_in_schema=False,
-        )
+    def __init__(
+        self, path: str, endpoint: Callable[..., Any], model: type[M], answer: Answer[M]
+    ) -> None:
+        # ``endpoint`` is the FastAPI route's function, for introspection only: ``handle``
+        # below answers, and never calls it.
+        super().__init__(path, endpoint, methods=["POST"], include_in_schema=False)
+        self.model = model
+        self.answer = answer
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope.get("method") != "POST" or scope.get(_HANDED_ON):
@@ -84,20 +104,18 @@ class HotExplain(Route):
         if not isinstance(data, dict):
             await _hand_on(scope, _replay(raw, receive), send)
             return
-        response = await _answer(request, data)
+        response = await self._answer(request, data)
         await response(scope, receive, send)
 
-
-async def _answer(request: Request, data: dict[str, Any]) -> Response:
-    caller = await admit(request, await bearer(request), _ALLOWED)
-    try:
-        body = ExplainRequest.model_validate(data)
-    except ValidationError as exc:  # worded as FastAPI words a body's errors
-        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-        raise RequestValidationError(errors, body=data) from None
-    state = request.app.state
-    serving = Serving(engine=state.engine, pool=state.pool)
-    return await explanations.answer(request, request.path_params["name"], body, serving, caller)
+    async def _answer(self, request: Request, data: dict[str, Any]) -> Response:
+        caller = await admit(request, await bearer(request), _APP)
+        try:
+            body = self.model.model_validate(data)
+        except ValidationError as exc:  # worded as FastAPI words a body's errors
+            errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+            raise RequestValidationError(errors, body=data) from None
+        state = request.app.state
+        return await self.answer(request, body, Serving(state.engine, state.pool), caller)
 
 
 def _is_json(content_type: str) -> bool:
