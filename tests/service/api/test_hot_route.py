@@ -60,8 +60,16 @@ def _body(instance: Any = CASE, **fields: Any) -> bytes:
 
 
 def _for(route: str, body: bytes) -> bytes:
-    if route == "predict" and body.startswith(b"{") and b'"method": "exact_shap"' in body:
-        return body.replace(b', "method": "exact_shap"', b"")
+    """``body`` as sent to ``route``: predict's without the explain-only ``method``."""
+    if route == "explain":
+        return body
+    try:
+        data = json.loads(body)
+    except ValueError:  # not JSON: sent as it is
+        return body
+    if isinstance(data, dict):
+        data.pop("method", None)
+        return json.dumps(data).encode()
     return body
 
 
