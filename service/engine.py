@@ -72,6 +72,10 @@ class Recorder(Protocol):
 
     def record(self, result: ExplainResult, origin: Origin) -> None: ...
 
+    def record_all(
+        self, results: Sequence[tuple[ExplainResult, Origin]]
+    ) -> list[BaseException | None]: ...
+
 
 class Engine:
     """Predictions and explanations over the registry's models.
@@ -320,6 +324,61 @@ class Engine:
             ),
         )
 
+    def stacks(self, name: str, spec: ExplainSpec) -> bool:
+        """Whether requests for ``spec`` may share one pass (``explain_batch``) and get
+        the numbers each would get alone: exact tree_shap from the path tables, where every
+        step (the model in ONNX Runtime, the tables, what people are told) goes row by row.
+        Cheap (no model is run): the API asks before it coalesces a request."""
+        from service.explain.explainers.tree_shap import TreeShap
+
+        model = self.registry.get(name, spec.version)
+        space = self._space(model.bundle.card, spec.output)
+        if choose_method(spec.method, model.capabilities(space)) != TreeShap.name:
+            return False
+        return spec.counterfactuals == 0 and TreeShap.on_tables(self.game(model, space))
+
+    def explain_batch(
+        self, name: str, requests: Sequence[tuple[Sequence[Any], Origin]], spec: ExplainSpec
+    ) -> list[ExplainResult | BaseException]:
+        """Several explain requests with one ``spec`` (``stacks``), in one pass: each is
+        validated, answered and recorded as its own explanation (its own id, record and
+        timing), with the numbers ``explain`` gives it alone; the rows of all go through the
+        model and the path tables together, which then come from memory once for all of
+        them, and the records are committed in one transaction. For each request its result,
+        or what failed it (a request with an invalid instance fails alone)."""
+        started = time.perf_counter()
+        out: list[ExplainResult | BaseException | None] = [None] * len(requests)
+        try:
+            model = self.registry.get(name, spec.version)
+        except Exception as exc:
+            return [exc] * len(requests)
+        valid: list[tuple[int, NDArray[np.float64]]] = []
+        for i, (instances, _) in enumerate(requests):
+            try:
+                valid.append((i, self._rows(model, instances)))
+            except Exception as exc:  # that request's 422; the others go on
+                out[i] = exc
+        if valid:
+            start = time.perf_counter()
+            try:
+                rows = self.explain_numbers(model, np.concatenate([x for _, x in valid]), spec)
+            except Exception as exc:
+                for i, _ in valid:
+                    out[i] = exc
+                return [r for r in out if r is not None]
+            computed = time.perf_counter()
+            done: list[tuple[int, ExplainResult, Origin]] = []
+            at = 0
+            for i, X in valid:
+                part = rows.of(slice(at, at + len(X)))
+                at += len(X)
+                timing = {"validate_ms": _ms(start - started), "compute_ms": _ms(computed - start)}
+                done.append((i, self._told(model, X, spec, part, timing), requests[i][1]))
+            failed = self._record([(result, origin) for _, result, origin in done], started)
+            for (i, result, _), error in zip(done, failed, strict=True):
+                out[i] = result if error is None else error
+        return [r for r in out if r is not None]
+
     def _explain(
         self,
         model: LoadedModel,
@@ -338,6 +397,27 @@ class Engine:
         started = start if started is None else started
         rows = self.explain_numbers(model, X, spec)
         computed = time.perf_counter()
+        timing = {"validate_ms": _ms(start - started), "compute_ms": _ms(computed - start)}
+        result = self._told(model, X, spec, rows, timing)
+        if record and self.recorder is not None:
+            (error,) = self._record([(result, origin or Origin())], started)
+            if error is not None:
+                raise error
+        else:
+            self._completed(result, started)
+        return result
+
+    def _told(
+        self,
+        model: LoadedModel,
+        X: NDArray[np.float64],
+        spec: ExplainSpec,
+        rows: ExplainedRows,
+        timing: dict[str, float],
+    ) -> ExplainResult:
+        """The result of the rows X explained as ``rows``: what people are told (and the
+        page), with ``timing``'s ``explain_ms`` and ``people_ms`` added."""
+        computed = time.perf_counter()
         explanation = rows.explanation
         instances = self._instances(
             model, X, rows.output, spec, rows.probabilities, rows.targets, explanation
@@ -347,14 +427,9 @@ class Engine:
             from service.html.widget import render_page
 
             page = render_page(instances, variant=spec.widget, theme=spec.theme)
-        narrated = time.perf_counter()
-        timing = {
-            "validate_ms": _ms(start - started),
-            "compute_ms": _ms(computed - start),
-            "explain_ms": float(explanation.meta.get("duration_ms", 0.0)),
-            "people_ms": _ms(narrated - computed),
-        }
-        result = ExplainResult(
+        timing["explain_ms"] = float(explanation.meta.get("duration_ms", 0.0))
+        timing["people_ms"] = _ms(time.perf_counter() - computed)
+        return ExplainResult(
             id=uuid.uuid4().hex,
             model=rows.model,
             card=model.bundle.card,
@@ -368,22 +443,46 @@ class Engine:
             timing=timing,
             page=page,
         )
-        if record and self.recorder is not None:
-            # The record keeps the timings known when it is written; the caller's response
-            # adds the write itself (audit_ms) and the total.
-            timing["total_ms"] = _ms(time.perf_counter() - started)
-            self.recorder.record(result, origin or Origin())
-            timing["audit_ms"] = _ms(time.perf_counter() - narrated)
-        timing["total_ms"] = _ms(time.perf_counter() - started)
+
+    def _record(
+        self, results: Sequence[tuple[ExplainResult, Origin]], started: float
+    ) -> list[BaseException | None]:
+        """Record ``results`` (one transaction for all); for each, what failed (None: its
+        record is committed). The record keeps the timings known when it is written; the
+        result then adds the write itself (``audit_ms``) and the total."""
+        if self.recorder is None:
+            for result, _ in results:
+                self._completed(result, started)
+            return [None] * len(results)
+        before = time.perf_counter()
+        for result, _ in results:
+            result.timing["total_ms"] = _ms(before - started)
+        if len(results) == 1:
+            try:
+                self.recorder.record(*results[0])
+                failed: list[BaseException | None] = [None]
+            except Exception as exc:
+                failed = [exc]
+        else:
+            failed = self.recorder.record_all(results)
+        audit_ms = _ms(time.perf_counter() - before)
+        for (result, _), error in zip(results, failed, strict=True):
+            if error is None:
+                result.timing["audit_ms"] = audit_ms
+                self._completed(result, started)
+        return failed
+
+    @staticmethod
+    def _completed(result: ExplainResult, started: float) -> None:
+        result.timing["total_ms"] = _ms(time.perf_counter() - started)
         log.info(
             "explanation.completed",
-            model=rows.model.name,
-            method=rows.method,
-            output=rows.output,
-            rows=len(X),
-            ms=timing["total_ms"],
+            model=result.model.name,
+            method=result.method,
+            output=result.output,
+            rows=len(result.X),
+            ms=result.timing["total_ms"],
         )
-        return result
 
     @staticmethod
     def _instances(

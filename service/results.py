@@ -10,7 +10,7 @@ and what people are told.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -175,3 +175,12 @@ class ExplainedRows:
     targets: Sequence[int]
     explanation: Explanation
     provenance: Provenance
+
+    def of(self, which: slice) -> ExplainedRows:
+        """The rows ``which`` of this batch, explained as they are here."""
+        return replace(
+            self,
+            probabilities=self.probabilities[which],
+            targets=self.targets[which],
+            explanation=self.explanation.rows(which),
+        )

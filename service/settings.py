@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     number of CPUs, at least 2); the event loop never runs them."""
     compute_queue: int = Field(default=64, ge=0)
     """Requests that may wait for a compute thread; past it, 503 with ``Retry-After``."""
+    coalesce_rows: int = Field(default=16, ge=0, le=1024)
+    """Explain requests for the same model and spec that wait for a compute thread together
+    are explained in one pass of up to this many rows, each still answered and recorded as
+    its own (``service.api.coalesce``; exact tree_shap only); 0 or 1: never."""
     warm_methods: bool = True
     """Warm every explanation method at start-up, in the background (shap's import, lime's
     compiled kernels), so no request pays for it; off, each method warms on first use."""

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from service.api import hot
+from service.api.coalesce import Coalescer
 from service.api.metrics import MeteredRecorder, Metrics, MetricsMiddleware
 from service.api.middleware import (
     BodyLimitMiddleware,
@@ -189,6 +190,9 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         app.state.jobs = JobManager(app.state.engine, audit.store, settings)
         app.state.jobs.resume_in_background()
         app.state.pool = ComputePool(threads=settings.compute_threads, queue=settings.compute_queue)
+        app.state.coalescer = Coalescer(
+            app.state.engine, app.state.pool, max_rows=settings.coalesce_rows
+        )
         audit.log_auth_mode()
         audit.log_encryption()
         freeze_long_lived("started")  # models, tables, schemas: out of the collector's way

@@ -115,7 +115,9 @@ class HotRoute(Route, Generic[M]):
             errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
             raise RequestValidationError(errors, body=data) from None
         state = request.app.state
-        return await self.answer(request, body, Serving(state.engine, state.pool), caller)
+        return await self.answer(
+            request, body, Serving(state.engine, state.pool, state.coalescer), caller
+        )
 
 
 def _is_json(content_type: str) -> bool:

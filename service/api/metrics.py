@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -113,7 +114,6 @@ class MeteredRecorder:
         self.tracing = tracing
 
     def record(self, result: ExplainResult, origin: Origin) -> None:
-        m, model, method = self.metrics, result.model.name, result.method
         start = time.perf_counter()
         if self.tracing is None:
             self.recorder.record(result, origin)
@@ -121,7 +121,31 @@ class MeteredRecorder:
             self.tracing.stages(result.timing, time.time_ns())
             with self.tracing.audit_span():
                 self.recorder.record(result, origin)
-        m.audit_seconds.observe(time.perf_counter() - start)
+        self._count(result, time.perf_counter() - start)
+
+    def record_all(
+        self, results: Sequence[tuple[ExplainResult, Origin]]
+    ) -> list[BaseException | None]:
+        if self.tracing is not None:  # each write in its own span, as ``record`` does
+            return [self._one(result, origin) for result, origin in results]
+        start = time.perf_counter()
+        failed: list[BaseException | None] = self.recorder.record_all(results)
+        seconds = time.perf_counter() - start
+        for (result, _), error in zip(results, failed, strict=True):
+            if error is None:
+                self._count(result, seconds)
+        return failed
+
+    def _one(self, result: ExplainResult, origin: Origin) -> BaseException | None:
+        try:
+            self.record(result, origin)
+        except Exception as exc:
+            return exc
+        return None
+
+    def _count(self, result: ExplainResult, seconds: float) -> None:
+        m, model, method = self.metrics, result.model.name, result.method
+        m.audit_seconds.observe(seconds)
         m.explanations.labels(model, method).inc()
         total_ms = result.timing.get("total_ms", 0.0)
         m.explanation_seconds.labels(model, method).observe(total_ms / 1000)

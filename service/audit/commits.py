@@ -2,11 +2,12 @@
 its own record is durable.
 
 ``GroupCommit.submit(item)`` blocks until ``item`` has been written and committed, and
-raises if that write failed. There is no writer thread: the first caller to find no
-write in progress becomes the *leader*, takes every item waiting (its own included),
-writes them in one transaction, wakes their callers, and hands the lead to the first
-caller that queued meanwhile. Under load one commit (one fsync on SQLite) serves many
-requests; with one request at a time it is an ordinary transaction.
+raises if that write failed (``submit_all``: several items at once, in one group). There
+is no writer thread: the first caller to find no write in progress becomes the *leader*,
+takes every item waiting (its own included), writes them in one transaction, wakes their
+callers, and hands the lead to the first caller that queued meanwhile. Under load one
+commit (one fsync on SQLite) serves many requests; with one request at a time it is an
+ordinary transaction.
 
 If a shared transaction fails, each of its items is written again in a transaction of
 its own, so one bad record fails only its own request, and a store that is down fails
@@ -45,17 +46,26 @@ class GroupCommit(Generic[T]):
 
     def submit(self, item: T) -> None:
         """Return once ``item`` is committed; raise what its write raised."""
-        me = _Waiter(item)
+        (error,) = self.submit_all([item])
+        if error is not None:
+            raise error
+
+    def submit_all(self, items: Sequence[T]) -> list[BaseException | None]:
+        """Return once ``items`` are committed, all in one group; for each, what its write
+        raised (None: committed). Coalesced explanations (``Engine.explain_batch``) hand
+        in their records together."""
+        mine = [_Waiter(item) for item in items]
+        if not mine:
+            return []
+        first = mine[0]
         with self._lock:
-            self._waiting.append(me)
+            self._waiting.extend(mine)  # together: a leader takes the whole list at once
             lead = not self._busy
             self._busy = True
         if not lead:
-            me.done.wait()
-            if not me.lead:
-                if me.error is not None:
-                    raise me.error
-                return
+            first.done.wait()
+            if not first.lead:
+                return [w.error for w in mine]
         with self._lock:
             group, self._waiting = self._waiting, []
         self._commit(group)
@@ -65,13 +75,13 @@ class GroupCommit(Generic[T]):
                 self._busy = False
             else:
                 successor.lead = True
+        ours = {id(w) for w in mine}
         for waiter in group:
-            if waiter is not me:
+            if id(waiter) not in ours:
                 waiter.done.set()
         if successor is not None:
             successor.done.set()
-        if me.error is not None:
-            raise me.error
+        return [w.error for w in mine]
 
     def _commit(self, group: list[_Waiter[T]]) -> None:
         self.groups += 1

@@ -11,6 +11,7 @@ a warning at start-up, when policy says ``encrypt`` but no key is configured).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -50,6 +51,28 @@ class AuditRecorder:
             )
 
     def record(self, result: ExplainResult, origin: Origin) -> None:
+        """Write the record of ``result``; return once it is committed."""
+        self._commits.submit(self._item(result, origin))
+        log.debug("audit.recorded", record=result.id, model=result.model.name, caller=origin.caller)
+
+    def record_all(
+        self, results: Sequence[tuple[ExplainResult, Origin]]
+    ) -> list[BaseException | None]:
+        """Write the records of several results in one transaction (coalesced requests,
+        ``Engine.explain_batch``); for each, what failed (None: committed). A record that
+        cannot be written fails alone (``GroupCommit``)."""
+        items: list[Columns | BaseException] = []
+        for result, origin in results:
+            try:
+                items.append(self._item(result, origin))
+            except Exception as exc:  # its document could not be built: that one fails
+                items.append(exc)
+        built = [i for i in items if not isinstance(i, BaseException)]
+        written = iter(self._commits.submit_all(built))
+        return [i if isinstance(i, BaseException) else next(written) for i in items]
+
+    def _item(self, result: ExplainResult, origin: Origin) -> Columns:
+        """The record's column values and its decisions', as the store inserts them."""
         created_at = datetime.now(UTC)
         built = result_document(
             header={
@@ -97,5 +120,4 @@ class AuditRecorder:
             "reference": result.spec.reference,
             "purpose": result.spec.purpose,
         }
-        self._commits.submit(({k: v for k, v in row.items() if v is not None}, decisions))
-        log.debug("audit.recorded", record=result.id, model=result.model.name, caller=origin.caller)
+        return {k: v for k, v in row.items() if v is not None}, decisions

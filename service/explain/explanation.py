@@ -10,7 +10,7 @@ module and never travel further.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -57,6 +57,17 @@ class Explanation:
     @property
     def n_samples(self) -> int:
         return int(self.values.shape[0])
+
+    def rows(self, which: slice) -> Explanation:
+        """The explanation of the rows ``which`` of this batch (views of its arrays; the
+        same meta)."""
+        return replace(
+            self,
+            values=self.values[which],
+            base_values=self.base_values[which],
+            outputs=self.outputs[which],
+            quality={name: q[which] for name, q in self.quality.items()},
+        )
 
     @property
     def additivity_residual(self) -> NDArray[np.float64]:

@@ -5,6 +5,7 @@ once (a typed fake of our own ``Recorder`` protocol) unless asked not to be."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,21 @@ class ListRecorder:
     def record(self, result: ExplainResult, origin: Origin) -> None:
         self.records.append((result, origin))
 
+    def record_all(
+        self, results: Sequence[tuple[ExplainResult, Origin]]
+    ) -> list[BaseException | None]:
+        self.records.extend(results)
+        return [None] * len(results)
+
 
 class BrokenRecorder:
     def record(self, result: ExplainResult, origin: Origin) -> None:
         raise OSError("the audit store is gone")
+
+    def record_all(
+        self, results: Sequence[tuple[ExplainResult, Origin]]
+    ) -> list[BaseException | None]:
+        return [OSError("the audit store is gone") for _ in results]
 
 
 @pytest.fixture(scope="module")

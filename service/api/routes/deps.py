@@ -14,6 +14,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 
+from service.api.coalesce import Coalescer
 from service.api.pool import ComputePool
 from service.api.ratelimit import RateLimiter
 from service.audit import AuditTrail
@@ -37,15 +38,17 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Serving:
-    """What a route that predicts or explains needs: the engine and the compute pool."""
+    """What a route that predicts or explains needs: the engine, the compute pool, and the
+    coalescer that explains through it."""
 
     engine: Engine
     pool: ComputePool
+    coalescer: Coalescer
 
 
 async def _serving(request: Request) -> Serving:
     state = request.app.state
-    return Serving(engine=state.engine, pool=state.pool)
+    return Serving(engine=state.engine, pool=state.pool, coalescer=state.coalescer)
 
 
 def request_id(request: Request) -> str | None:

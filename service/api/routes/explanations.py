@@ -62,8 +62,7 @@ async def answer(
     per-request machinery)."""
     origin = Origin(caller=caller.key_id, channel="api", request_id=request_id(request))
     spec = mapping.explain_spec(body)
-    engine = serving.engine
-    result = await serving.pool.run(engine.explain, name, body.instances, spec, origin=origin)
+    result = await serving.coalescer.explain(name, body.instances, spec, origin)
     timing = _whole_request(result.timing, request)
     headers = {"Server-Timing": server_timing(timing)}
     if result.page is not None:  # format: html, rendered once; the record keeps its hash

@@ -137,11 +137,18 @@ class TreeShap(Explainer):
                 details={"field": "output", "problem": "too many players for exact probabilities"},
             )
 
-    def _mode(self, game: Game) -> str:
+    @staticmethod
+    def on_tables(game: Game) -> bool:
+        """Whether ``game`` is explained from the path tables alone (raw space, or a
+        probability that is the raw output): exact, and row by row, so a row's values do not
+        depend on the rows explained with it (``Engine.explain_batch`` stacks such requests)."""
         support = game.trees
-        if game.output_space != "probability" or (
+        return game.output_space != "probability" or (
             support is not None and support.link in linear_links and not support.head.exp
-        ):
+        )
+
+    def _mode(self, game: Game) -> str:
+        if self.on_tables(game):
             return "tables"
         return "enumerate" if game.n_players <= self.max_players else "control_variate"
 

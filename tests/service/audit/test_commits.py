@@ -86,6 +86,24 @@ def test_a_bad_item_fails_only_its_own_request() -> None:
     assert sorted(log.committed) == [i for i in range(16) if i != 7]
 
 
+def test_items_handed_in_together_commit_in_one_group_and_fail_alone() -> None:
+    """``submit_all`` (coalesced explanations): one transaction for all of them, while
+    other callers go on committing; a bad item fails alone, the others are committed."""
+    log = SlowLog(bad={103})
+    commit = GroupCommit(log.write)
+    others = threading.Thread(target=_submit_all, args=(commit, log, 16))
+    others.start()
+    errors = commit.submit_all([100, 101, 102])
+    failed = commit.submit_all([103, 104])
+    others.join()
+    assert errors == [None, None, None]
+    assert any({100, 101, 102} <= set(g) for g in log.groups)  # together
+    assert isinstance(failed[0], RuntimeError)
+    assert failed[1] is None
+    assert {100, 101, 102, 104} <= set(log.committed)
+    assert 103 not in log.committed
+
+
 def test_a_store_that_is_down_fails_every_request() -> None:
     def down(items: Sequence[int]) -> None:
         raise RuntimeError("down")

@@ -1,0 +1,195 @@
+"""Explain requests that wait together are explained together (``service.api.coalesce``),
+and each still gets what it would get alone: the same numbers to the bit, the same answer,
+its own record, which replays identically; an invalid one fails alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+import pytest
+
+from service.api.coalesce import Coalescer
+from service.api.pool import ComputePool
+from service.audit.replay import replay
+from service.audit.trail import AuditTrail
+from service.engine import Engine
+from service.errors import InvalidInput
+from service.models.instances import decode_row
+from service.models.registry import ModelRegistry
+from service.results import ExplainResult, ExplainSpec, Origin
+from service.wire import mapping
+from tests.helpers.audit import audit_settings
+
+MODELS = Path(__file__).resolve().parents[3] / "models"
+TREES = ["german_credit", "breast_cancer", "diabetes_progression"]  # exact tree_shap, raw
+RAW = ExplainSpec(method="tree_shap", output="raw")
+
+
+@pytest.fixture
+def served(database_url: str) -> Iterator[tuple[Engine, AuditTrail]]:
+    settings = audit_settings(MODELS, database_url)
+    trail = AuditTrail.open(settings)
+    registry = ModelRegistry(settings)
+    for name in TREES:
+        registry.load_one(name)
+    yield Engine(registry, settings, recorder=trail.recorder), trail
+    trail.store.close()
+
+
+def _rows(engine: Engine, name: str, n: int) -> list[dict[str, Any]]:
+    model = engine.registry.get(name)
+    return [decode_row(model.bundle.card, x) for x in model.bundle.background[:n]]
+
+
+def _together(
+    coalescer: Coalescer, name: str, requests: Sequence[Sequence[Any]], spec: ExplainSpec
+) -> list[ExplainResult | BaseException]:
+    """``requests`` sent at once while the pool's one thread is busy, so that they wait
+    together; then the thread is freed."""
+    out: list[ExplainResult | BaseException | None] = [None] * len(requests)
+    release = threading.Event()
+
+    async def one(i: int) -> None:
+        try:
+            out[i] = await coalescer.explain(name, requests[i], spec, Origin(request_id=f"r{i}"))
+        except Exception as exc:
+            out[i] = exc
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(coalescer.pool.run, release.wait)
+            while coalescer.pool.admitted == 0:
+                await anyio.sleep(0.001)
+            for i in range(len(requests)):
+                tasks.start_soon(one, i)
+            while sum(len(b.entries) for b in coalescer._open.values()) < len(requests):
+                await anyio.sleep(0.001)
+            release.set()
+
+    anyio.run(scenario)
+    coalescer.pool.close()
+    assert all(r is not None for r in out)
+    return [r for r in out if r is not None]
+
+
+def _wire(result: ExplainResult) -> dict[str, Any]:
+    """The response without what differs between two explanations of the same rows."""
+    return {k: v for k, v in mapping.explain_json(result).items() if k not in ("id", "timing")}
+
+
+@pytest.mark.parametrize("name", TREES)
+def test_requests_waiting_together_get_what_each_gets_alone(
+    served: tuple[Engine, AuditTrail], name: str
+) -> None:
+    engine, trail = served
+    rows = _rows(engine, name, 9)
+    requests = [rows[0:1], rows[1:2], rows[2:5], rows[5:6], rows[6:9]]  # 9 rows, 5 requests
+    coalescer = Coalescer(engine, ComputePool(threads=1, queue=8), max_rows=16)
+    assert engine.stacks(name, RAW)
+
+    results = _together(coalescer, name, requests, RAW)
+
+    assert (coalescer.batches, coalescer.requests) == (1, len(requests))  # one pass
+    assert len({r.id for r in results if isinstance(r, ExplainResult)}) == len(requests)
+    for instances, result in zip(requests, results, strict=True):
+        assert isinstance(result, ExplainResult)
+        alone = engine.explain(name, instances, RAW, record=False)
+        for field in ("values", "base_values", "outputs"):  # bit for bit
+            got, want = getattr(result.explanation, field), getattr(alone.explanation, field)
+            assert got.shape == want.shape, field
+            assert np.array_equal(got, want), field
+        assert _wire(result) == _wire(alone)
+        assert {"validate_ms", "compute_ms", "people_ms", "audit_ms", "total_ms"} <= set(
+            result.timing
+        )
+        # its own record, which replays as the request alone would
+        record = trail.store.get_record(result.id)
+        assert record.n_instances == len(instances)
+        assert replay(trail.store, engine, result.id, trail.sealer).identical
+
+
+def test_an_invalid_request_fails_alone_with_its_own_error(
+    served: tuple[Engine, AuditTrail],
+) -> None:
+    engine, trail = served
+    rows = _rows(engine, "german_credit", 3)
+    broken = {k: v for k, v in rows[1].items() if k != "age"}
+    coalescer = Coalescer(engine, ComputePool(threads=1, queue=8), max_rows=16)
+
+    first, failed, last = _together(coalescer, "german_credit", [rows[:1], [broken], rows[2:]], RAW)
+
+    assert coalescer.requests == 3
+    with pytest.raises(InvalidInput) as alone:
+        engine.explain("german_credit", [broken], RAW, record=False)
+    assert isinstance(failed, InvalidInput)
+    assert (failed.message, failed.details) == (alone.value.message, alone.value.details)
+    for result in (first, last):
+        assert isinstance(result, ExplainResult)
+        assert trail.store.get_record(result.id).n_instances == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "max_rows"),
+    [
+        (ExplainSpec(method="kernel_shap", options={"nsamples": 64}), 16),  # sampled: alone
+        (RAW, 0),  # CLARION_COALESCE_ROWS=0
+    ],
+    ids=["sampled method", "turned off"],
+)
+def test_requests_that_cannot_share_a_pass_run_one_by_one(
+    served: tuple[Engine, AuditTrail], spec: ExplainSpec, max_rows: int
+) -> None:
+    engine, _ = served
+    rows = _rows(engine, "german_credit", 2)
+    coalescer = Coalescer(engine, ComputePool(threads=1, queue=8), max_rows=max_rows)
+
+    results = _requests_one_by_one(coalescer, [rows[:1], rows[1:]], spec)
+
+    assert all(isinstance(r, ExplainResult) for r in results)
+    assert coalescer.batches == 0  # straight to the pool, one run each
+
+
+def _requests_one_by_one(
+    coalescer: Coalescer, requests: Sequence[Sequence[Any]], spec: ExplainSpec
+) -> list[ExplainResult]:
+    async def scenario() -> list[ExplainResult]:
+        return [await coalescer.explain("german_credit", r, spec, Origin()) for r in requests]
+
+    try:
+        return anyio.run(scenario)
+    finally:
+        coalescer.pool.close()
+
+
+def test_a_batch_whose_callers_all_went_away_is_not_run(
+    served: tuple[Engine, AuditTrail],
+) -> None:
+    engine, _ = served
+    rows = _rows(engine, "german_credit", 2)
+    pool = ComputePool(threads=1, queue=8)
+    coalescer = Coalescer(engine, pool, max_rows=16)
+    release = threading.Event()
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(pool.run, release.wait)
+            while pool.admitted == 0:
+                await anyio.sleep(0.001)
+            async with anyio.create_task_group() as callers:
+                for row in rows:
+                    callers.start_soon(coalescer.explain, "german_credit", [row], RAW, Origin())
+                while sum(len(b.entries) for b in coalescer._open.values()) < len(rows):
+                    await anyio.sleep(0.001)
+                callers.cancel_scope.cancel()  # both clients went away
+            release.set()
+        while pool.admitted:
+            await anyio.sleep(0.001)
+
+    anyio.run(scenario)
+    pool.close()
+    assert coalescer.batches == 0  # cancelled while it waited: never run
