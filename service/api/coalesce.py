@@ -12,13 +12,17 @@ with the caches cleared between passes, as other requests clear them in a server
 ``Coalescer.explain`` lets a request join the batch of the same model and spec that is
 waiting for a compute thread, when the rows would get the same numbers together as alone
 (``Engine.stacks``: exact tree_shap from the path tables, every step row by row). The
-compute thread that takes the batch closes it (later requests start the next one) and
+compute thread that takes the batch closes it (later requests gather in the next one) and
 runs ``Engine.explain_batch``: each request is still validated, answered and recorded as
 its own explanation, and one that fails (an invalid instance) fails alone. With one request
 at a time a batch holds one request and takes ``Engine.explain``'s own path.
 
-A batch is one run of the compute pool: it waits in the pool's queue, counts once against
-its bound, and shares its time limit. It holds at most ``max_rows`` rows
+One batch per model and spec is in the pool at a time: the next gathers the requests that
+arrive while it runs, and goes into the pool when it ends. So under load the batches grow
+to what arrives during one pass, rather than each free compute thread taking whatever one
+or two requests are waiting; requests of other models or specs still get the other
+threads. A batch is one run of the compute pool: it waits in the pool's queue, counts once
+against its bound, and shares its time limit. It holds at most ``max_rows`` rows
 (``CLARION_COALESCE_ROWS``; 0 turns coalescing off).
 """
 
@@ -62,7 +66,8 @@ class Coalescer:
         self.max_rows = max_rows
         self.batches = 0  # batches run, and the requests they carried (tests, logs)
         self.requests = 0
-        self._open: dict[tuple[str, str], _Batch] = {}
+        self._open: dict[tuple[str, str], _Batch] = {}  # gathering requests
+        self._running: set[tuple[str, str]] = set()  # a batch of these is in the pool
         self._lock = threading.Lock()  # the loop adds to a batch, a compute thread closes it
 
     async def explain(
@@ -73,6 +78,7 @@ class Coalescer:
         loop = asyncio.get_running_loop()
         entry = _Entry(instances, origin, loop.create_future())
         key = (name, repr(spec))
+        start = False
         with self._lock:
             batch = self._open.get(key)
             joined = batch is not None and batch.rows + len(instances) <= self.max_rows
@@ -81,7 +87,9 @@ class Coalescer:
                 batch.rows += len(instances)
             else:
                 batch = self._open[key] = _Batch(name, spec, [entry], len(instances))
-        if not joined:
+                start = key not in self._running  # else it starts when the running one ends
+                self._running.add(key)
+        if start:
             batch.task = loop.create_task(self._run(key, batch))
         try:
             return await entry.answer
@@ -112,6 +120,19 @@ class Coalescer:
                 entry.answer.set_exception(outcome)
             else:
                 entry.answer.set_result(outcome)
+        self._next(key)
+
+    def _next(self, key: tuple[str, str]) -> None:
+        """A batch of ``key`` ended: start the one that gathered meanwhile, if any."""
+        with self._lock:
+            waiting = self._open.get(key)
+            if waiting is not None and all(e.answer.cancelled() for e in waiting.entries):
+                del self._open[key]  # everyone went away while it gathered
+                waiting = None
+            if waiting is None:
+                self._running.discard(key)
+                return
+        waiting.task = asyncio.get_running_loop().create_task(self._run(key, waiting))
 
     def _work(self, key: tuple[str, str], batch: _Batch) -> Sequence[ExplainResult | BaseException]:
         """On a compute thread: close the batch, then explain what it holds."""

@@ -193,3 +193,49 @@ def test_a_batch_whose_callers_all_went_away_is_not_run(
     anyio.run(scenario)
     pool.close()
     assert coalescer.batches == 0  # cancelled while it waited: never run
+
+
+class _Gated(Engine):
+    """An engine whose first explanation waits for ``gate`` (a pass in progress)."""
+
+    gate = threading.Event()
+    first = True
+
+    def explain(self, *args: Any, **kwargs: Any) -> ExplainResult:
+        if self.first:
+            self.first = False
+            self.gate.wait(timeout=30)
+        return super().explain(*args, **kwargs)
+
+
+def test_requests_arriving_during_a_pass_gather_for_the_next_one(
+    served: tuple[Engine, AuditTrail],
+) -> None:
+    """One batch of a model and spec in the pool at a time, though a thread is free: what
+    arrives meanwhile waits, together, and goes in one pass when the first ends."""
+    engine, _ = served
+    gated = _Gated(engine.registry, engine.settings, recorder=engine.recorder)
+    rows = _rows(engine, "german_credit", 5)
+    coalescer = Coalescer(gated, ComputePool(threads=2, queue=8), max_rows=16)
+    out: list[ExplainResult] = []
+
+    async def one(row: dict[str, Any]) -> None:
+        out.append(await coalescer.explain("german_credit", [row], RAW, Origin()))
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(one, rows[0])
+            while "german_credit" not in {key[0] for key in coalescer._running}:
+                await anyio.sleep(0.001)
+            while coalescer.batches == 0:  # the first pass has started (and waits)
+                await anyio.sleep(0.001)
+            for row in rows[1:]:
+                tasks.start_soon(one, row)
+            while sum(len(b.entries) for b in coalescer._open.values()) < 4:
+                await anyio.sleep(0.001)
+            gated.gate.set()
+
+    anyio.run(scenario)
+    coalescer.pool.close()
+    assert len(out) == 5
+    assert (coalescer.batches, coalescer.requests) == (2, 5)  # 1 request, then 4 together
