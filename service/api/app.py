@@ -191,7 +191,10 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         app.state.jobs.resume_in_background()
         app.state.pool = ComputePool(threads=settings.compute_threads, queue=settings.compute_queue)
         app.state.coalescer = Coalescer(
-            app.state.engine, app.state.pool, max_rows=settings.coalesce_rows
+            app.state.engine,
+            app.state.pool,
+            lane=ComputePool(threads=1, queue=settings.compute_queue),
+            max_rows=settings.coalesce_rows,
         )
         audit.log_auth_mode()
         audit.log_encryption()
@@ -205,6 +208,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
             if cancelled := cancel_runs():
                 log.warning("service.runs_cancelled", runs=cancelled)
             app.state.pool.close()
+            app.state.coalescer.lane.close()
             app.state.jobs.close()
             limiter.close()
             audit.close()

@@ -41,6 +41,17 @@ def served(database_url: str) -> Iterator[tuple[Engine, AuditTrail]]:
     trail.store.close()
 
 
+def _coalescer(engine: Engine, max_rows: int = 16) -> Coalescer:
+    """As the service makes it: a shared pool, and a lane of one thread for the batches."""
+    pools = [ComputePool(threads=n, queue=8) for n in (2, 1)]
+    return Coalescer(engine, pools[0], lane=pools[1], max_rows=max_rows)
+
+
+def _close(coalescer: Coalescer) -> None:
+    coalescer.pool.close()
+    coalescer.lane.close()
+
+
 def _rows(engine: Engine, name: str, n: int) -> list[dict[str, Any]]:
     model = engine.registry.get(name)
     return [decode_row(model.bundle.card, x) for x in model.bundle.background[:n]]
@@ -62,8 +73,8 @@ def _together(
 
     async def scenario() -> None:
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(coalescer.pool.run, release.wait)
-            while coalescer.pool.admitted == 0:
+            tasks.start_soon(coalescer.lane.run, release.wait)
+            while coalescer.lane.admitted == 0:
                 await anyio.sleep(0.001)
             for i in range(len(requests)):
                 tasks.start_soon(one, i)
@@ -72,7 +83,7 @@ def _together(
             release.set()
 
     anyio.run(scenario)
-    coalescer.pool.close()
+    _close(coalescer)
     assert all(r is not None for r in out)
     return [r for r in out if r is not None]
 
@@ -89,7 +100,7 @@ def test_requests_waiting_together_get_what_each_gets_alone(
     engine, trail = served
     rows = _rows(engine, name, 9)
     requests = [rows[0:1], rows[1:2], rows[2:5], rows[5:6], rows[6:9]]  # 9 rows, 5 requests
-    coalescer = Coalescer(engine, ComputePool(threads=1, queue=8), max_rows=16)
+    coalescer = _coalescer(engine)
     assert engine.stacks(name, RAW)
 
     results = _together(coalescer, name, requests, RAW)
@@ -119,7 +130,7 @@ def test_an_invalid_request_fails_alone_with_its_own_error(
     engine, trail = served
     rows = _rows(engine, "german_credit", 3)
     broken = {k: v for k, v in rows[1].items() if k != "age"}
-    coalescer = Coalescer(engine, ComputePool(threads=1, queue=8), max_rows=16)
+    coalescer = _coalescer(engine)
 
     first, failed, last = _together(coalescer, "german_credit", [rows[:1], [broken], rows[2:]], RAW)
 
@@ -146,7 +157,7 @@ def test_requests_that_cannot_share_a_pass_run_one_by_one(
 ) -> None:
     engine, _ = served
     rows = _rows(engine, "german_credit", 2)
-    coalescer = Coalescer(engine, ComputePool(threads=1, queue=8), max_rows=max_rows)
+    coalescer = _coalescer(engine, max_rows)
 
     results = _requests_one_by_one(coalescer, [rows[:1], rows[1:]], spec)
 
@@ -163,7 +174,7 @@ def _requests_one_by_one(
     try:
         return anyio.run(scenario)
     finally:
-        coalescer.pool.close()
+        _close(coalescer)
 
 
 def test_a_batch_whose_callers_all_went_away_is_not_run(
@@ -172,7 +183,7 @@ def test_a_batch_whose_callers_all_went_away_is_not_run(
     engine, _ = served
     rows = _rows(engine, "german_credit", 2)
     pool = ComputePool(threads=1, queue=8)
-    coalescer = Coalescer(engine, pool, max_rows=16)
+    coalescer = Coalescer(engine, pool, lane=pool, max_rows=16)
     release = threading.Event()
 
     async def scenario() -> None:
@@ -211,12 +222,12 @@ class _Gated(Engine):
 def test_requests_arriving_during_a_pass_gather_for_the_next_one(
     served: tuple[Engine, AuditTrail],
 ) -> None:
-    """One batch of a model and spec in the pool at a time, though a thread is free: what
-    arrives meanwhile waits, together, and goes in one pass when the first ends."""
+    """One batch of a model and spec in the lane at a time: what arrives during a pass
+    waits, together, and goes in one pass when the first ends."""
     engine, _ = served
     gated = _Gated(engine.registry, engine.settings, recorder=engine.recorder)
     rows = _rows(engine, "german_credit", 5)
-    coalescer = Coalescer(gated, ComputePool(threads=2, queue=8), max_rows=16)
+    coalescer = _coalescer(gated)
     out: list[ExplainResult] = []
 
     async def one(row: dict[str, Any]) -> None:
@@ -236,6 +247,6 @@ def test_requests_arriving_during_a_pass_gather_for_the_next_one(
             gated.gate.set()
 
     anyio.run(scenario)
-    coalescer.pool.close()
+    _close(coalescer)
     assert len(out) == 5
     assert (coalescer.batches, coalescer.requests) == (2, 5)  # 1 request, then 4 together
