@@ -36,11 +36,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from service.api.pool import ComputePool
 from service.engine import Engine
 from service.results import ExplainResult, ExplainSpec, Origin
 
 __all__ = ["Coalescer"]
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(eq=False)
@@ -112,20 +116,22 @@ class Coalescer:
     async def _run(self, key: tuple[str, str], batch: _Batch) -> None:
         outcomes: Sequence[ExplainResult | BaseException]
         try:
-            outcomes = await self.lane.run(self._work, key, batch)
-        except BaseException as exc:  # refused (Overloaded), out of time, or stopping
-            self._close(key, batch)
-            outcomes = [exc] * len(batch.entries)
-        for entry, outcome in zip(batch.entries, outcomes, strict=True):
-            if entry.answer.done():  # its caller went away
-                continue
-            if isinstance(outcome, asyncio.CancelledError):
-                entry.answer.cancel()
-            elif isinstance(outcome, BaseException):
-                entry.answer.set_exception(outcome)
-            else:
-                entry.answer.set_result(outcome)
-        self._next(key)
+            try:
+                outcomes = await self.lane.run(self._work, key, batch)
+            except BaseException as exc:  # refused (Overloaded), out of time, or stopping
+                self._close(key, batch)
+                outcomes = [exc] * len(batch.entries)
+            for entry, outcome in zip(batch.entries, outcomes, strict=True):
+                if entry.answer.done():  # its caller went away
+                    continue
+                if isinstance(outcome, asyncio.CancelledError):
+                    entry.answer.cancel()
+                elif isinstance(outcome, BaseException):
+                    entry.answer.set_exception(outcome)
+                else:
+                    entry.answer.set_result(outcome)
+        finally:  # whatever happened, the next batch of this key is not left waiting
+            self._next(key)
 
     def _next(self, key: tuple[str, str]) -> None:
         """A batch of ``key`` ended: start the one that gathered meanwhile, if any."""
@@ -153,6 +159,7 @@ class Coalescer:
                 ]
             except Exception as exc:
                 return [exc]
+        log.debug("explain.coalesced", model=batch.name, requests=len(entries), rows=batch.rows)
         requests = [(e.instances, e.origin) for e in entries]
         return self.engine.explain_batch(batch.name, requests, batch.spec)
 
