@@ -64,7 +64,8 @@ class _Batch:
 
 
 class Coalescer:
-    """Explains through ``pool``, joining requests that wait together (module docstring)."""
+    """Explains requests that can share a pass in batches on ``lane``, the others one by
+    one on ``pool`` (the module docstring says when and why)."""
 
     def __init__(
         self, engine: Engine, pool: ComputePool, *, lane: ComputePool, max_rows: int
@@ -76,7 +77,7 @@ class Coalescer:
         self.batches = 0  # batches run, and the requests they carried (tests, logs)
         self.requests = 0
         self._open: dict[tuple[str, str], _Batch] = {}  # gathering requests
-        self._running: set[tuple[str, str]] = set()  # a batch of these is in the pool
+        self._running: set[tuple[str, str]] = set()  # a batch of these is in the lane
         self._lock = threading.Lock()  # the loop adds to a batch, a compute thread closes it
 
     async def explain(
