@@ -15,7 +15,7 @@ waiting for a compute thread, when the rows would get the same numbers together 
 compute thread that takes the batch closes it (later requests gather in the next one) and
 runs ``Engine.explain_batch``: each request is still validated, answered and recorded as
 its own explanation, and one that fails (an invalid instance) fails alone. With one request
-at a time a batch holds one request and takes ``Engine.explain``'s own path.
+at a time a batch holds one request, explained as ``Engine.explain`` explains it.
 
 Batches run on a compute pool of their own with one thread (the ``lane``), one batch per
 model and spec at a time: the next gathers the requests that arrive while one runs and
@@ -152,15 +152,8 @@ class Coalescer:
         entries = batch.entries  # final once closed
         self.batches += 1
         self.requests += len(entries)
-        if len(entries) == 1:  # the common case with one request at a time
-            (only,) = entries
-            try:
-                return [
-                    self.engine.explain(batch.name, only.instances, batch.spec, origin=only.origin)
-                ]
-            except Exception as exc:
-                return [exc]
-        log.debug("explain.coalesced", model=batch.name, requests=len(entries), rows=batch.rows)
+        if len(entries) > 1:
+            log.debug("explain.coalesced", model=batch.name, requests=len(entries), rows=batch.rows)
         requests = [(e.instances, e.origin) for e in entries]
         return self.engine.explain_batch(batch.name, requests, batch.spec)
 
