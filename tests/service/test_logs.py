@@ -111,3 +111,26 @@ def test_uvicorn_errors_are_one_line_and_never_twice(
     assert "request.crashed" in err
     assert "Exception in ASGI application" not in err  # the app said it already
     assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"model": "german_credit", "ms": 1.234, "rows": 1, "output": "raw", "method": "tree_shap"},
+        {"detail": "it's a value with spaces", "formula": "a=b", "none": None, "n": [1, 2]},
+        {"quoted": 'say "hi"', "tab": "a\tb", "line": "a\nb", "empty": "", "flag": True},
+        {},
+    ],
+)
+@pytest.mark.parametrize(
+    "name", ["explanation.completed", "an.event.name.longer.than.thirty.characters"]
+)
+def test_a_line_reads_as_structlogs_console_renderer_lays_it_out(
+    event: dict[str, Any], name: str
+) -> None:
+    """The service's own renderer is there for speed only: the same bytes, line for line."""
+    from service.logs import _render_line
+
+    full = {"event": name, "timestamp": "2026-12-04T21:13:38.123456Z", "level": "info", **event}
+    expected = structlog.dev.ConsoleRenderer(colors=False)(None, "info", dict(full))
+    assert _render_line(None, "info", dict(full)) == expected
