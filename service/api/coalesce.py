@@ -31,6 +31,7 @@ queue, counts once against its bound, and shares its time limit. It holds at mos
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,7 +61,9 @@ class _Batch:
     spec: ExplainSpec
     entries: list[_Entry]
     rows: int
-    task: asyncio.Task[None] | None = field(default=None, repr=False)  # kept referenced
+    run: asyncio.Future[Sequence[ExplainResult | BaseException]] | None = field(
+        default=None, repr=False
+    )  # the lane's future, once the batch is started
 
 
 class Coalescer:
@@ -100,12 +103,12 @@ class Coalescer:
                 start = key not in self._running  # else it starts when the running one ends
                 self._running.add(key)
         if start:
-            batch.task = loop.create_task(self._run(key, batch))
+            self._start(key, batch)
         try:
             return await entry.answer
         except asyncio.CancelledError:  # the client went away: if all did, stop the work
-            if batch.task is not None and all(e.answer.cancelled() for e in batch.entries):
-                batch.task.cancel()
+            if batch.run is not None and all(e.answer.cancelled() for e in batch.entries):
+                batch.run.cancel()
             raise
 
     def _stacks(self, name: str, spec: ExplainSpec) -> bool:
@@ -114,25 +117,49 @@ class Coalescer:
         except Exception:  # an unknown model or output: the request's own run says so
             return False
 
-    async def _run(self, key: tuple[str, str], batch: _Batch) -> None:
-        outcomes: Sequence[ExplainResult | BaseException]
+    def _start(self, key: tuple[str, str], batch: _Batch) -> None:
+        """Hand ``batch`` to the lane; ``_finish`` answers its callers when it ends. No task
+        stands in between: a task per batch cost the loop two more turns per request."""
         try:
+            batch.run = self.lane.start(self._work, key, batch)
+        except BaseException as exc:  # refused (Overloaded)
+            self._close(key, batch)
             try:
-                outcomes = await self.lane.run(self._work, key, batch)
-            except BaseException as exc:  # refused (Overloaded), out of time, or stopping
-                self._close(key, batch)
-                outcomes = [exc] * len(batch.entries)
-            for entry, outcome in zip(batch.entries, outcomes, strict=True):
-                if entry.answer.done():  # its caller went away
-                    continue
-                if isinstance(outcome, asyncio.CancelledError):
-                    entry.answer.cancel()
-                elif isinstance(outcome, BaseException):
-                    entry.answer.set_exception(outcome)
-                else:
-                    entry.answer.set_result(outcome)
+                self._answer(batch, [exc] * len(batch.entries))
+            finally:
+                self._next(key)
+            return
+        batch.run.add_done_callback(functools.partial(self._finish, key, batch))
+
+    def _finish(
+        self,
+        key: tuple[str, str],
+        batch: _Batch,
+        run: asyncio.Future[Sequence[ExplainResult | BaseException]],
+    ) -> None:
+        """On the loop, once the lane is done with ``batch``: answer its callers, start the
+        next batch of ``key``. Cancelled, every caller had gone away; a batch the lane never
+        took is still open then, and ``_next`` drops it, or runs it for callers that joined
+        after the others left."""
+        try:
+            if run.cancelled():
+                return
+            exc = run.exception()
+            self._answer(batch, [exc] * len(batch.entries) if exc is not None else run.result())
         finally:  # whatever happened, the next batch of this key is not left waiting
             self._next(key)
+
+    @staticmethod
+    def _answer(batch: _Batch, outcomes: Sequence[ExplainResult | BaseException]) -> None:
+        for entry, outcome in zip(batch.entries, outcomes, strict=True):
+            if entry.answer.done():  # its caller went away
+                continue
+            if isinstance(outcome, asyncio.CancelledError):
+                entry.answer.cancel()
+            elif isinstance(outcome, BaseException):
+                entry.answer.set_exception(outcome)
+            else:
+                entry.answer.set_result(outcome)
 
     def _next(self, key: tuple[str, str]) -> None:
         """A batch of ``key`` ended: start the one that gathered meanwhile, if any."""
@@ -144,7 +171,7 @@ class Coalescer:
             if waiting is None:
                 self._running.discard(key)
                 return
-        waiting.task = asyncio.get_running_loop().create_task(self._run(key, waiting))
+        self._start(key, waiting)
 
     def _work(self, key: tuple[str, str], batch: _Batch) -> Sequence[ExplainResult | BaseException]:
         """On a compute thread: close the batch, then explain what it holds."""

@@ -57,6 +57,16 @@ class ComputePool:
         )
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` on a compute thread; its result, or what it raised.
+        Cancelled (the client went away): the work is cancelled too (``start``)."""
+        return await self.start(fn, *args, **kwargs)
+
+    def start(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
+        """Admit ``fn(*args, **kwargs)`` (``Overloaded`` when the pool is full) and start it
+        on a compute thread; the future of its result, set on the loop. Cancelling the
+        future cancels the work if it has not started, and abandons its time limits if it
+        has. On the event loop's thread. ``run`` awaits it; ``Coalescer`` hands the result
+        on from a done callback, with no task of its own in between."""
         if self.admitted >= self.capacity:
             raise Overloaded(
                 f"the service is busy: {self.threads} explanations are running and "
@@ -100,6 +110,12 @@ class ComputePool:
             else:
                 answer.set_result(work.result())
 
+        def given_up(answer: asyncio.Future[T]) -> None:  # the client went away: stop the work
+            if answer.cancelled():
+                work.cancel()  # if it has not started
+                for limit in limits:
+                    limit.abandon()
+
         context = contextvars.copy_context()  # logging, tracing and metrics go along
         context.run(watch_deadlines, limits.append)
         call = functools.partial(context.run, fn, *args, **kwargs)
@@ -109,13 +125,8 @@ class ComputePool:
         work = self._executor.submit(call)
         work.add_done_callback(functools.partial(_on_loop, loop, done))
         looking = loop.call_later(LOOK_S, look)
-        try:
-            return await answer
-        except asyncio.CancelledError:  # the client went away: stop the work too
-            work.cancel()  # if it has not started
-            for limit in limits:
-                limit.abandon()
-            raise
+        answer.add_done_callback(given_up)
+        return answer
 
     def close(self) -> None:
         """Let queued work go; running work ends at its next check (``cancel_runs``)."""

@@ -18,7 +18,7 @@ from service.api.pool import ComputePool
 from service.audit.replay import replay
 from service.audit.trail import AuditTrail
 from service.engine import Engine
-from service.errors import InvalidInput
+from service.errors import InvalidInput, Overloaded
 from service.models.instances import decode_row
 from service.models.registry import ModelRegistry
 from service.results import ExplainResult, ExplainSpec, Origin
@@ -206,17 +206,53 @@ def test_a_batch_whose_callers_all_went_away_is_not_run(
     assert coalescer.batches == 0  # cancelled while it waited: never run
 
 
+def test_a_batch_the_full_lane_refuses_answers_503_and_the_next_one_runs(
+    served: tuple[Engine, AuditTrail],
+) -> None:
+    """A lane with no room refuses a batch at once (``Overloaded``, 503 with Retry-After)
+    and the model and spec are not left marked as running: the next request is served."""
+    engine, _ = served
+    rows = _rows(engine, "german_credit", 2)
+    lane = ComputePool(threads=1, queue=0)
+    coalescer = Coalescer(engine, ComputePool(threads=1, queue=0), lane=lane, max_rows=16)
+    release = threading.Event()
+    out: list[ExplainResult | BaseException] = []
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(lane.run, release.wait)
+            while lane.admitted == 0:
+                await anyio.sleep(0.001)
+            try:
+                await coalescer.explain("german_credit", [rows[0]], RAW, Origin())
+            except Overloaded as exc:
+                out.append(exc)
+            release.set()
+        out.append(await coalescer.explain("german_credit", [rows[1]], RAW, Origin()))
+
+    try:
+        anyio.run(scenario)
+    finally:
+        _close(coalescer)
+    refused, served_after = out
+    assert isinstance(refused, Overloaded)
+    assert refused.status_code == 503
+    assert isinstance(served_after, ExplainResult)
+    assert coalescer._open == {}
+    assert coalescer._running == set()
+
+
 class _Gated(Engine):
-    """An engine whose first explanation waits for ``gate`` (a pass in progress)."""
+    """An engine whose first pass waits for ``gate`` (a pass in progress)."""
 
     gate = threading.Event()
     first = True
 
-    def explain(self, *args: Any, **kwargs: Any) -> ExplainResult:
+    def explain_batch(self, *args: Any, **kwargs: Any) -> list[ExplainResult | BaseException]:
         if self.first:
             self.first = False
-            self.gate.wait(timeout=30)
-        return super().explain(*args, **kwargs)
+            assert self.gate.wait(timeout=30)
+        return super().explain_batch(*args, **kwargs)
 
 
 def test_requests_arriving_during_a_pass_gather_for_the_next_one(
