@@ -100,6 +100,11 @@ class Engine:
         self._games: weakref.WeakKeyDictionary[LoadedModel, dict[OutputSpace, Game]] = (
             weakref.WeakKeyDictionary()
         )
+        # ``stacks`` per served model, output and method: asked on the event loop for
+        # every explain request, and fixed once the model is loaded.
+        self._stacking: weakref.WeakKeyDictionary[
+            LoadedModel, dict[tuple[str | None, str | None], bool]
+        ] = weakref.WeakKeyDictionary()
 
     def warm_in_background(self, then: Callable[[], None] | None = None) -> threading.Thread:
         """Warm every method (``Explainer.warm``) on a daemon thread, so the first request
@@ -328,14 +333,23 @@ class Engine:
         """Whether requests for ``spec`` may share one pass (``explain_batch``) and get
         the numbers each would get alone: exact tree_shap from the path tables, where every
         step (the model in ONNX Runtime, the tables, what people are told) goes row by row.
-        Cheap (no model is run): the API asks before it coalesces a request."""
-        from service.explain.explainers.tree_shap import TreeShap
-
-        model = self.registry.get(name, spec.version)
-        space = self._space(model.bundle.card, spec.output)
-        if choose_method(spec.method, model.capabilities(space)) != TreeShap.name:
+        Cheap (no model is run; known per model, output and method after the first ask):
+        the API asks before it coalesces a request."""
+        if spec.counterfactuals != 0:
             return False
-        return spec.counterfactuals == 0 and TreeShap.on_tables(self.game(model, space))
+        model = self.registry.get(name, spec.version)
+        known = self._stacking.setdefault(model, {})
+        key = (spec.output, spec.method)
+        stacks = known.get(key)
+        if stacks is None:
+            from service.explain.explainers.tree_shap import TreeShap
+
+            space = self._space(model.bundle.card, spec.output)
+            method = choose_method(spec.method, model.capabilities(space))
+            stacks = known[key] = method == TreeShap.name and TreeShap.on_tables(
+                self.game(model, space)
+            )
+        return stacks
 
     def explain_batch(
         self, name: str, requests: Sequence[tuple[Sequence[Any], Origin]], spec: ExplainSpec
@@ -370,7 +384,7 @@ class Engine:
             done: list[tuple[int, ExplainResult, Origin]] = []
             at = 0
             for i, X in valid:
-                part = rows.of(slice(at, at + len(X)))
+                part = rows if len(valid) == 1 else rows.of(slice(at, at + len(X)))
                 at += len(X)
                 timing = {"validate_ms": _ms(start - started), "compute_ms": _ms(computed - start)}
                 done.append((i, self._told(model, X, spec, part, timing), requests[i][1]))

@@ -18,6 +18,7 @@ which records carry), where replay finds them; otherwise they are removed.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -61,6 +62,7 @@ def check_version(version: str, field: str = "version") -> str:
     return version
 
 
+@functools.lru_cache(maxsize=4096)  # the registry orders a model's versions on every get
 def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     """Natural order of versions: runs of digits compare as numbers (``1.10`` > ``1.9``)."""
     return tuple((0, int(run)) if run.isdigit() else (1, run) for run in _RUN.findall(version))
