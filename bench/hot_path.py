@@ -12,8 +12,9 @@ otherwise run, a bare FastAPI + ONNX Runtime predict service.
    ``/predict`` and to Clarion's ``/explain`` (``output: raw``: exact TreeSHAP, reasons,
    narrative, the audit record), the two taking turns in one-second slices so that the
    host's drifting speed falls on both alike. Prints p50, p99 and throughput, and the
-   ratios; each server's CPU time per request (every process and thread, from /proc);
-   and the medians of Clarion's ``Server-Timing`` stages, which say where its share went.
+   ratios; each server's CPU time per request (every process and thread, from /proc) and
+   how much of it its event loops took; and the medians of Clarion's ``Server-Timing``
+   stages, which say where its share went.
    ``--rounds N`` repeats this step N times against the same two servers and ends with
    every round's ratios and their medians.
 3. One 100-instance tree_shap request over HTTP against the same explanation computed
@@ -88,19 +89,29 @@ def _post(
 _TICKS = os.sysconf("SC_CLK_TCK")  # /proc's unit of CPU time, per second
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
     """CPU time (user + system) of a process and its descendants, from /proc: every thread,
     those that have ended too (a thread pool retires idle threads, and a sum over the
-    living ones lost their time: the bare service once read 0.07 ms a request)."""
+    living ones lost their time: the bare service once read 0.07 ms a request); and the
+    part of it that their main threads took, where uvicorn runs each process's event loop
+    (in ``clarion serve``'s supervisor, idle; the rest is compute and audit threads)."""
     stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     total = (int(stat[11]) + int(stat[12])) / _TICKS
+    try:
+        main = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        loop = (int(main[11]) + int(main[12])) / _TICKS
+    except FileNotFoundError:  # the process is ending
+        loop = 0.0
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             children = (task / "children").read_text().split()
         except FileNotFoundError:  # the thread ended meanwhile
             continue
-        total += sum(cpu_seconds(int(c)) for c in children)
-    return total
+        for child in children:
+            more, more_loop = cpu_seconds(int(child))
+            total += more
+            loop += more_loop
+    return total, loop
 
 
 def load(port: int, path: str, bodies: list[bytes], clients: int, seconds: float) -> dict[str, Any]:
@@ -152,15 +163,17 @@ def alternate(a: Side, b: Side, clients: int, seconds: float) -> tuple[dict[str,
     the ratio. Latencies and answers are pooled per service; throughput over its slices;
     the server's CPU time (all its processes and threads) over the requests it answered."""
     pooled: list[dict[str, Any]] = [
-        {"latencies": [], "statuses": {}, "elapsed": 0.0, "cpu": 0.0, "stages": []},
-        {"latencies": [], "statuses": {}, "elapsed": 0.0, "cpu": 0.0, "stages": []},
+        {"latencies": [], "statuses": {}, "elapsed": 0.0, "cpu": 0.0, "loop": 0.0, "stages": []},
+        {"latencies": [], "statuses": {}, "elapsed": 0.0, "cpu": 0.0, "loop": 0.0, "stages": []},
     ]
     slices = max(1, round(seconds / SLICE_S))
     for _ in range(slices):
         for side, (port, path, bodies, pid) in zip(pooled, (a, b), strict=True):
-            before = cpu_seconds(pid)
+            cpu, loop = cpu_seconds(pid)
             got = load(port, path, bodies, clients, seconds / slices)
-            side["cpu"] += cpu_seconds(pid) - before
+            cpu_after, loop_after = cpu_seconds(pid)
+            side["cpu"] += cpu_after - cpu
+            side["loop"] += loop_after - loop
             side["latencies"] += got["latencies"]
             side["stages"] += got["stages"]
             side["elapsed"] += got["elapsed"]
@@ -177,6 +190,7 @@ def _summary(side: dict[str, Any]) -> dict[str, Any]:
         "p99": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
         "rps": len(latencies) / side["elapsed"],
         "cpu_ms": 1000 * side["cpu"] / len(latencies),
+        "loop_ms": 1000 * side["loop"] / len(latencies),
         "statuses": side["statuses"],
         "stages": _stage_medians(side["stages"]),
     }
@@ -357,7 +371,9 @@ def _print_table(rows: list[tuple[str, dict[str, Any], dict[str, Any]]], which: 
         print(
             f"{'':<12} server CPU per request (every process and thread): bare "
             f"{b['cpu_ms']:.2f} ms, clarion {c['cpu_ms']:.2f} ms "
-            f"({c['cpu_ms'] / b['cpu_ms']:.2f}x)"
+            f"({c['cpu_ms'] / b['cpu_ms']:.2f}x); of it in event loops: bare "
+            f"{b['loop_ms']:.2f} ms, clarion {c['loop_ms']:.2f} ms (the rest: compute and "
+            "audit threads)"
         )
         if c["stages"]:
             inside = ", ".join(f"{k} {v:.2f}" for k, v in c["stages"].items())
