@@ -195,6 +195,7 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
             app.state.pool,
             lane=ComputePool(threads=1, queue=settings.compute_queue),
             max_rows=settings.coalesce_rows,
+            metrics=app.state.metrics,
         )
         audit.log_auth_mode()
         audit.log_encryption()

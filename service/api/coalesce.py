@@ -25,7 +25,8 @@ pass finds in its caches what the last one used, where the shared pool's threads
 Requests that cannot share a pass (the sampled methods, which may run for seconds) go to
 the shared pool and never hold up the lane. A batch is one run of the lane: it waits in its
 queue, counts once against its bound, and shares its time limit. It holds at most
-``max_rows`` rows (``CLARION_COALESCE_ROWS``; 0 turns coalescing off).
+``max_rows`` rows (``CLARION_COALESCE_ROWS``; 0 turns coalescing off). Operators see what
+coalescing does in ``clarion_explain_pass_requests{model}``, the requests each pass answered.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any
 
 import structlog
 
+from service.api.metrics import Metrics
 from service.api.pool import ComputePool
 from service.engine import Engine
 from service.results import ExplainResult, ExplainSpec, Origin
@@ -71,12 +73,19 @@ class Coalescer:
     one on ``pool`` (the module docstring says when and why)."""
 
     def __init__(
-        self, engine: Engine, pool: ComputePool, *, lane: ComputePool, max_rows: int
+        self,
+        engine: Engine,
+        pool: ComputePool,
+        *,
+        lane: ComputePool,
+        max_rows: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
         self.pool = pool  # requests that cannot share a pass
         self.lane = lane  # batches: one thread, so that each pass finds the last one's caches
         self.max_rows = max_rows
+        self.metrics = metrics  # clarion_explain_pass_requests: what coalescing does
         self.batches = 0  # batches run, and the requests they carried (tests, logs)
         self.requests = 0
         self._open: dict[tuple[str, str], _Batch] = {}  # gathering requests
@@ -179,6 +188,8 @@ class Coalescer:
         entries = batch.entries  # final once closed
         self.batches += 1
         self.requests += len(entries)
+        if self.metrics is not None:
+            self.metrics.pass_requests.labels(model=batch.name).observe(len(entries))
         if len(entries) > 1:
             log.debug("explain.coalesced", model=batch.name, requests=len(entries), rows=batch.rows)
         requests = [(e.instances, e.origin) for e in entries]

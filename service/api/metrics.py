@@ -7,6 +7,7 @@ Families (no label ever carries an instance value, a caller or an id):
     clarion_explanations_total{model,method}
     clarion_explanation_duration_seconds{model,method}   histogram, validate to recorded
     clarion_audit_write_duration_seconds                 histogram, the committed write
+    clarion_explain_pass_requests{model}                 histogram, requests a lane pass answered
     clarion_quality_gate_failures_total{model,gate}
     clarion_models_loaded                                gauge
 
@@ -33,6 +34,8 @@ __all__ = ["MULTIPROC_ENV", "MeteredRecorder", "Metrics", "MetricsMiddleware"]
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Request latencies from a health check (ms) to a heavy explanation (a minute).
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Requests per coalesced pass: one at a time, then as many as a worker's clients.
+_PASS_REQUESTS = (1, 2, 4, 8, 16, 32, 64)
 
 
 class Metrics:
@@ -69,6 +72,14 @@ class Metrics:
             "clarion_audit_write_duration_seconds",
             "Time to write and commit one explanation record",
             buckets=_SECONDS,
+            registry=r,
+        )
+        self.pass_requests = Histogram(
+            "clarion_explain_pass_requests",
+            "Explain requests answered by one pass of a worker's compute lane "
+            "(requests that wait together share a pass: service.api.coalesce)",
+            ["model"],
+            buckets=_PASS_REQUESTS,
             registry=r,
         )
         self.gate_failures = Counter(

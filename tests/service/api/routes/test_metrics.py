@@ -24,6 +24,7 @@ FAMILIES = {
     "clarion_audit_write_duration_seconds",
     "clarion_quality_gate_failures",
     "clarion_models_loaded",
+    "clarion_explain_pass_requests",
 }
 
 
@@ -104,3 +105,30 @@ def test_worker_processes_add_up_in_multiprocess_mode(
         route = "/v1/models/{name}/predict"
         assert _value(text, "clarion_requests_total", route=route, status="200") == 12
         assert _value(text, "clarion_models_loaded") == 3
+
+
+def test_each_pass_of_the_compute_lane_counts_the_requests_it_answered(
+    tmp_path: Path,
+) -> None:
+    """Exact tree_shap requests go through the coalescing lane; one at a time, each pass
+    answers one, and ``clarion_explain_pass_requests{model}`` counts one pass of one."""
+    models = Path(__file__).resolve().parents[4] / "models"
+    settings = make_settings(models, database_url=f"sqlite:///{tmp_path / 'audit.db'}")
+    with TestClient(create_app(settings)) as client:
+        row = client.get("/v1/models/german_credit/samples?limit=1").json()["instances"][0]
+        before = client.get("/metrics").text
+        body = {"instances": [row], "method": "tree_shap", "output": "raw"}
+        for _ in range(3):
+            assert client.post("/v1/models/german_credit/explain", json=body).is_success
+        body_many = {"instances": [row] * 20, "method": "tree_shap", "output": "raw"}
+        assert client.post("/v1/models/german_credit/explain", json=body_many).is_success
+        after = client.get("/metrics").text
+
+    def moved(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    # three passes of one request; the 20-row request is over CLARION_COALESCE_ROWS and
+    # goes through the shared pool, not the lane
+    assert moved("clarion_explain_pass_requests_count", model="german_credit") == 3
+    assert moved("clarion_explain_pass_requests_sum", model="german_credit") == 3
+    assert moved("clarion_explain_pass_requests_bucket", model="german_credit", le="1.0") == 3
