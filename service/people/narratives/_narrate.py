@@ -5,6 +5,7 @@ the instance's attributions as numbers and its values decoded once.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from service.models.prediction import Prediction, prediction_of
 from service.people.confidence import check_quality, rate, review_reasons
 from service.people.counterfactuals import Predict, Search, find_counterfactuals
 from service.people.narratives._compose import (
+    MAX_BARS,
     Bar,
     Facts,
     InputRow,
@@ -260,9 +262,11 @@ def narrate(
         if health
         else []
     )
+    # Only the bars the chart can show (``_chart``: non-zero, at most MAX_BARS), worded:
+    # a card has a bar per code, and a row of 30 features wrote 30 to show 8.
     bars = [
         Bar(code=r.code, label=_code_label(card, r, locale), value=r.contribution)
-        for r in reason_set.ranked
+        for r in islice((r for r in reason_set.ranked if r.contribution != 0), MAX_BARS)
     ]
     notice = compose(
         Facts(
