@@ -127,17 +127,14 @@ class Coalescer:
             return False
 
     def _start(self, key: tuple[str, str], batch: _Batch) -> None:
-        """Hand ``batch`` to the lane; ``_finish`` answers its callers when it ends. No task
-        stands in between: a task per batch cost the loop two more turns per request."""
+        """Hand ``batch`` to the lane; ``_finish`` answers its callers when it ends, refused
+        (``Overloaded``) or not. No task stands in between: a task per batch cost the loop
+        two more turns per request."""
         try:
             batch.run = self.lane.start(self._work, key, batch)
-        except BaseException as exc:  # refused (Overloaded)
-            self._close(key, batch)
-            try:
-                self._answer(batch, [exc] * len(batch.entries))
-            finally:
-                self._next(key)
-            return
+        except Exception as exc:  # refused: the batch ends at once, as any batch ends
+            batch.run = asyncio.get_running_loop().create_future()
+            batch.run.set_exception(exc)
         batch.run.add_done_callback(functools.partial(self._finish, key, batch))
 
     def _finish(
@@ -147,35 +144,30 @@ class Coalescer:
         run: asyncio.Future[Sequence[ExplainResult | BaseException]],
     ) -> None:
         """On the loop, once the lane is done with ``batch``: answer its callers, start the
-        next batch of ``key``. Cancelled, every caller had gone away; a batch the lane never
-        took is still open then, and ``_next`` drops it, or runs it for callers that joined
-        after the others left."""
+        next batch of ``key``. Cancelled, every caller had gone away. A batch the lane never
+        took (refused, or cancelled first) is still open; ``_next`` drops it once every
+        caller has its answer, or runs it for callers that joined after the others left."""
         try:
             if run.cancelled():
                 return
             exc = run.exception()
-            self._answer(batch, [exc] * len(batch.entries) if exc is not None else run.result())
+            outcomes = [exc] * len(batch.entries) if exc is not None else run.result()
+            for entry, outcome in zip(batch.entries, outcomes, strict=True):
+                if entry.answer.done():  # its caller went away
+                    continue
+                if isinstance(outcome, BaseException):
+                    entry.answer.set_exception(outcome)
+                else:
+                    entry.answer.set_result(outcome)
         finally:  # whatever happened, the next batch of this key is not left waiting
             self._next(key)
-
-    @staticmethod
-    def _answer(batch: _Batch, outcomes: Sequence[ExplainResult | BaseException]) -> None:
-        for entry, outcome in zip(batch.entries, outcomes, strict=True):
-            if entry.answer.done():  # its caller went away
-                continue
-            if isinstance(outcome, asyncio.CancelledError):
-                entry.answer.cancel()
-            elif isinstance(outcome, BaseException):
-                entry.answer.set_exception(outcome)
-            else:
-                entry.answer.set_result(outcome)
 
     def _next(self, key: tuple[str, str]) -> None:
         """A batch of ``key`` ended: start the one that gathered meanwhile, if any."""
         with self._lock:
             waiting = self._open.get(key)
-            if waiting is not None and all(e.answer.cancelled() for e in waiting.entries):
-                del self._open[key]  # everyone went away while it gathered
+            if waiting is not None and all(e.answer.done() for e in waiting.entries):
+                del self._open[key]  # everyone has an answer, or went away, while it gathered
                 waiting = None
             if waiting is None:
                 self._running.discard(key)

@@ -84,7 +84,7 @@ class Facts:
     counterfactuals: Sequence[Counterfactual] | None  # None: not asked for
     counterfactual_note: str | None
     inputs: Sequence[InputRow]
-    bars: Sequence[Bar]
+    bars: Sequence[Bar]  # what the chart shows: non-zero, largest first, at most MAX_BARS
 
 
 def domain_of(card: ModelCard) -> str:
@@ -397,7 +397,7 @@ def _audit(f: Facts) -> list[NoticeSection]:
 
 
 def _chart(f: Facts, kind: str) -> NoticeChart | None:
-    bars = [b for b in f.bars if b.value != 0][:MAX_BARS]
+    bars = f.bars
     if not bars or (f.persona == "end_user" and f.review):
         return None
     loc = f.locale

@@ -262,8 +262,8 @@ def narrate(
         if health
         else []
     )
-    # Only the bars the chart can show (``_chart``: non-zero, at most MAX_BARS), worded:
-    # a card has a bar per code, and a row of 30 features wrote 30 to show 8.
+    # The chart's bars: the non-zero codes, largest first, at most MAX_BARS (a row of 30
+    # features had 30 worded to show 8).
     bars = [
         Bar(code=r.code, label=_code_label(card, r, locale), value=r.contribution)
         for r in islice((r for r in reason_set.ranked if r.contribution != 0), MAX_BARS)
