@@ -211,6 +211,12 @@ class AuditStore:
             Checkpointer(database, self._write_lock) if database is not None else None
         )
         self._inserts: dict[tuple[str, tuple[str, ...]], _Insert] = {}
+        # A SQLite file's record writes keep one pooled connection (``_execute``): checking
+        # one out of SQLAlchemy's pool and back in cost each explanation some 50 us, and
+        # writes take turns under ``_write_lock`` anyway. Other databases check out each
+        # time, so the pool's pre-ping still finds a connection the server dropped.
+        self._keeps_writer = database is not None
+        self._kept: Any = None  # the kept connection, made by the first write
         self.traced = False
         """Set by tracing (``service.api.tracing``): writes go through SQLAlchemy's
         connection, whose events make the statements' spans, at some 0.1 ms a record."""
@@ -267,6 +273,10 @@ class AuditStore:
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.close()
+        with self._write_lock.held():
+            if self._kept is not None:
+                self._kept.close()  # back to the pool, which dispose closes
+                self._kept = None
         self.engine.dispose()
         self._write_lock.close()
 
@@ -387,8 +397,10 @@ class AuditStore:
             self._checkpointer.wrote()
 
     def _execute(self, statements: Sequence[tuple[str, Any]]) -> None:
-        """``statements`` in one transaction on a pooled DBAPI connection."""
-        connection = self.engine.raw_connection()
+        """``statements`` in one transaction, under ``_write_lock``: on the kept connection
+        of a SQLite file, else on a pooled DBAPI connection. A connection that fails is
+        given up (a kept one is invalidated: the next write opens another)."""
+        connection = self._kept or self.engine.raw_connection()
         try:
             cursor = connection.cursor()
             if self.dialect == "sqlite":  # autocommit driver: the transaction is ours
@@ -400,10 +412,18 @@ class AuditStore:
             else:
                 connection.commit()
         except BaseException:
-            connection.rollback()
+            try:
+                connection.rollback()
+            except Exception:
+                connection.invalidate()  # unusable: never handed out again
+                if connection is self._kept:
+                    self._kept = None
             raise
         finally:
-            connection.close()  # back to the pool
+            if self._keeps_writer and self._kept is None and connection.is_valid:
+                self._kept = connection  # kept checked out for the next write
+            elif connection is not self._kept:
+                connection.close()  # back to the pool
 
     def _insert(self, table: Table, columns: tuple[str, ...]) -> _Insert:
         key = (table.name, columns)
