@@ -23,9 +23,9 @@ lists the proxy players (``proxy_for``) that are shown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -93,7 +93,7 @@ class ReasonSet:
 
     reasons: tuple[Reason, ...]
     screening: Screening
-    ranked: tuple[Reason, ...]
+    ranked: Sequence[Reason]
     suppressed_contributions: Mapping[str, float] = field(default_factory=dict)
 
 
@@ -153,20 +153,32 @@ def phrase_class(card: ModelCard, target: str) -> str:
     return target
 
 
+def _total(members: Sequence[tuple[PlayerInfo, float]]) -> float:
+    """A code's summed raw attribution, as ``sum`` gives it (-0.0 included: a replay
+    compares bits)."""
+    if len(members) == 1:
+        return 0.0 + members[0][1]
+    return float(sum(a for _, a in members))
+
+
+def _ordered(members: Sequence[tuple[PlayerInfo, float]]) -> Sequence[tuple[PlayerInfo, float]]:
+    """A code's players, largest absolute attribution first (then by name)."""
+    if len(members) == 1:  # most codes have one player: nothing to order
+        return members
+    return sorted(members, key=lambda m: (-abs(m[1]), m[0].name))
+
+
 def _code_reason(
     code: str,
     members: Sequence[tuple[PlayerInfo, float]],
     toward: float,
     phrase: float,
 ) -> Reason:
-    if len(members) == 1:  # most codes have one player: nothing to sum, order or merge
-        ((info, value),) = members
-        total = 0.0 + value  # as sum() gives it, -0.0 included (a replay compares bits)
-        ordered: Sequence[tuple[PlayerInfo, float]] = members
-        proxies = info.proxy_for  # sorted and unique (``players_info``)
+    total = _total(members)
+    ordered = _ordered(members)
+    if len(members) == 1:
+        proxies = members[0][0].proxy_for  # sorted and unique (``players_info``)
     else:
-        total = float(sum(a for _, a in members))
-        ordered = sorted(members, key=lambda m: (-abs(m[1]), m[0].name))
         proxies = tuple(sorted({p for info, _ in members for p in info.proxy_for}))
     return Reason(
         code=code,
@@ -179,13 +191,66 @@ def _code_reason(
 
 
 def _group(
-    players: Sequence[PlayerInfo], values: NDArray[np.float64], keep: Sequence[bool]
+    players: Sequence[PlayerInfo], values: Sequence[float], keep: Sequence[bool]
 ) -> dict[str, list[tuple[PlayerInfo, float]]]:
     codes: dict[str, list[tuple[PlayerInfo, float]]] = {}
     for info, v, k in zip(players, values, keep, strict=True):
         if k:
-            codes.setdefault(info.code, []).append((info, float(v)))
+            codes.setdefault(info.code, []).append((info, v))
     return codes
+
+
+class _Ranked(Sequence[Reason]):
+    """Every unprotected code as a ``Reason``, largest absolute contribution first, each
+    made when it is first read: a notice's chart reads the first few of a card's codes,
+    and only the analyst and audit views read them all."""
+
+    def __init__(
+        self,
+        order: Sequence[str],
+        codes: Mapping[str, Sequence[tuple[PlayerInfo, float]]],
+        made: dict[str, Reason],
+        toward: float,
+        phrase: float,
+    ) -> None:
+        self._order = order
+        self._codes = codes
+        self._made = made  # shared with ``select_reasons``: its reasons are made once
+        self._toward = toward
+        self._phrase = phrase
+
+    def _reason(self, code: str) -> Reason:
+        reason = self._made.get(code)
+        if reason is None:
+            reason = self._made[code] = _code_reason(
+                code, self._codes[code], self._toward, self._phrase
+            )
+        return reason
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @overload
+    def __getitem__(self, index: int) -> Reason: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Reason, ...]: ...
+    def __getitem__(self, index: int | slice) -> Reason | tuple[Reason, ...]:
+        if isinstance(index, slice):
+            return tuple(self._reason(code) for code in self._order[index])
+        return self._reason(self._order[index])
+
+    def __iter__(self) -> Iterator[Reason]:
+        return (self._reason(code) for code in self._order)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Ranked | tuple):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"_Ranked({tuple(self)!r})"
 
 
 def select_reasons(
@@ -205,6 +270,9 @@ def select_reasons(
     max_reasons: at most this many reasons (default the card's ``max_reasons``).
     min_share: a reason must carry at least this share of the total absolute
         attribution, so that a negligible code is never presented as principal.
+
+    Codes are ranked on their sums; a ``Reason`` is made only for a code that is read
+    (the reasons themselves, and ``ranked`` as far as it is read).
     """
     players = players_info(card)
     values = np.asarray(attributions, dtype=np.float64).reshape(-1)
@@ -215,41 +283,47 @@ def select_reasons(
     limit = max_reasons if max_reasons is not None else card.max_reasons
     sign = 1.0 if toward is None else toward
     floor = max(min_share * float(np.abs(values).sum()), 1e-12)
+    floats = values.tolist()  # the values as float() gives them
 
-    def rank(reasons: list[Reason]) -> list[Reason]:
+    def rank(contributions: Mapping[str, float]) -> list[str]:
+        """The codes whose contribution reaches the floor, in the order reasons go."""
         if toward is None:
-            chosen = [r for r in reasons if abs(r.contribution) >= floor]
-            return sorted(chosen, key=lambda r: (-abs(r.contribution), r.code))
-        chosen = [r for r in reasons if r.contribution >= floor]
-        return sorted(chosen, key=lambda r: (-r.contribution, r.code))
+            chosen = [c for c, v in contributions.items() if abs(v) >= floor]
+            return sorted(chosen, key=lambda c: (-abs(contributions[c]), c))
+        chosen = [c for c, v in contributions.items() if v >= floor]
+        return sorted(chosen, key=lambda c: (-contributions[c], c))
 
-    screened = _group(players, values, [not p.protected for p in players])
-    every = [_code_reason(c, m, sign, phrase) for c, m in screened.items()]
-    reasons = tuple(rank(every)[:limit])
+    screened = _group(players, floats, [not p.protected for p in players])
+    contribution = {c: sign * _total(m) for c, m in screened.items()}
+    made: dict[str, Reason] = {}
+    ranked = _Ranked(
+        sorted(screened, key=lambda c: (-abs(contribution[c]), c)), screened, made, sign, phrase
+    )
+    reasons = tuple(ranked._reason(c) for c in rank(contribution)[:limit])
 
     # What the top reasons would have been with nothing screened: the protected
     # players in there are the ones screening kept out. Only codes with a protected
-    # member differ from the screened ones; the others are reused as they are.
-    unscreened = _group(players, values, [True] * len(players))
+    # member differ from the screened ones.
+    unscreened = _group(players, floats, [True] * len(players))
     touched = {p.code for p in players if p.protected}
-    kept = {r.code: r for r in every}
     would_be = rank(
-        [
-            _code_reason(c, m, sign, phrase) if c in touched else kept[c]
-            for c, m in unscreened.items()
-        ]
+        {c: sign * _total(m) if c in touched else contribution[c] for c, m in unscreened.items()}
     )[:limit]
-    protected = {p.name for p in players if p.protected}
-    suppressed = tuple(f for r in would_be for f in r.features if f in protected)
+    suppressed = tuple(
+        info.name
+        for c in would_be
+        if c in touched
+        for info, _ in _ordered(unscreened[c])
+        if info.protected
+    )
     flagged = tuple(
         info.name for r in reasons for info in players if info.name in r.features and info.proxy_for
     )
-    ranked = tuple(sorted(every, key=lambda r: (-abs(r.contribution), r.code)))
     return ReasonSet(
         reasons=reasons,
         screening=Screening(suppressed=suppressed, flagged=flagged),
         ranked=ranked,
         suppressed_contributions={
-            p.name: sign * float(v) for p, v in zip(players, values, strict=True) if p.protected
+            p.name: sign * v for p, v in zip(players, floats, strict=True) if p.protected
         },
     )
