@@ -21,13 +21,13 @@ patterns per path, so long paths cost no table memory. Tables are cached per
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from math import factorial
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +92,7 @@ class PathTables:
     base_scores: NDArray[np.float64]
     n_background: int
 
-    @property
+    @functools.cached_property
     def n_dense(self) -> int:
         return int((self.table_off >= 0).sum())
 
@@ -106,7 +106,7 @@ class PathTables:
         )
 
 
-@lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=1)
 def _coefficients() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """coef_in[a, c] = (a-1)! c! / (a+c)!, coef_out[a, c] = a! (c-1)! / (a+c)!."""
     size = MAX_SLOTS + 1
@@ -121,7 +121,7 @@ def _coefficients() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     return coef_in, coef_out
 
 
-@lru_cache(maxsize=K_DENSE + 1)
+@functools.lru_cache(maxsize=K_DENSE + 1)
 def _weights(k: int) -> NDArray[np.float64]:
     """W_k as a (2^k [background pattern], 2^k * k [x pattern, slot]) matrix."""
     coef_in, coef_out = _coefficients()
@@ -287,7 +287,7 @@ def _shapley_chunks(
                 p.slot_ptr,
                 p.slot_player,
                 p.prefix,
-                int(np.diff(p.cons_ptr).max(initial=0)),
+                p.max_splits,
                 t.table_off,
                 t.tables,
                 t.sparse_ptr,

@@ -9,6 +9,7 @@ on that player's columns; the k bits form the row's *pattern* on the path.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,11 @@ class Paths:
     @property
     def n_paths(self) -> int:
         return int(self.leaf.shape[0])
+
+    @functools.cached_property
+    def max_splits(self) -> int:
+        """The most splits on one path (the kernel's scratch width): read per request."""
+        return int(np.diff(self.cons_ptr).max(initial=0))
 
 
 def player_of_columns(players: tuple[tuple[int, ...], ...], n_columns: int) -> NDArray[np.int32]:
