@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.errors import BundleRejected, InvalidInput
-from service.models.card import Feature, ModelCard
+from service.models.card import Feature, ModelCard, derived
 
 __all__ = ["canonical_rows", "decode_row", "encode_rows", "encode_value", "read_csv_rows"]
 
@@ -31,15 +31,33 @@ class _Problem(Exception):
 def _category_index(feature: Feature, value: Any) -> int:
     categories = feature.categories or ()
     if not isinstance(value, bool):
-        for i, c in enumerate(categories):
-            same_kind = type(c) is type(value) or (
-                isinstance(c, int | float) and isinstance(value, int | float)
-            )
-            if same_kind and c == value:
-                return i
+        # The first category equal to the value: a JSON value equals a category only when
+        # both are strings or both numbers, so a dict (first index per value) finds it.
+        try:
+            i = _indexes(categories).get(value)
+        except TypeError:  # unhashable (a list, an object): no category
+            i = None
+        if i is not None and categories[i] == value:  # NaN is never equal to itself
+            return i
     shown = ", ".join(repr(c) for c in categories[:12])
     more = " ..." if len(categories) > 12 else ""
     raise _Problem(f"unknown category {value!r}; allowed: {shown}{more}")
+
+
+_INDEXES: dict[int, tuple[tuple[Any, ...], dict[Any, int]]] = {}
+
+
+def _indexes(categories: tuple[Any, ...]) -> dict[Any, int]:
+    """Each category's first index, made once per card's tuple of categories."""
+    entry = _INDEXES.get(id(categories))
+    if entry is None or entry[0] is not categories:
+        index: dict[Any, int] = {}
+        for i, c in enumerate(categories):
+            index.setdefault(c, i)
+        if len(_INDEXES) > 4096:
+            _INDEXES.clear()
+        entry = _INDEXES[id(categories)] = (categories, index)
+    return entry[1]
 
 
 def _shown(value: Any) -> str:
@@ -89,7 +107,7 @@ def canonical_rows(card: ModelCard, instances: Sequence[Any]) -> NDArray[np.floa
     problem, each with ``field`` (``instances[i].feature``) and ``problem``.
     """
     features = card.features
-    names = card.feature_names
+    names = derived(card, "feature_name_set", lambda: frozenset(card.feature_names))
     X = np.empty((len(instances), len(features)), dtype=np.float64)
     problems: list[dict[str, str]] = []
     for i, instance in enumerate(instances):
@@ -110,7 +128,7 @@ def canonical_rows(card: ModelCard, instances: Sequence[Any]) -> NDArray[np.floa
                     {
                         "field": f"instances[{i}]",
                         "problem": f"has {len(instance)} values; the model takes {len(features)} "
-                        f"in card order: {list(names)}",
+                        f"in card order: {list(card.feature_names)}",
                     }
                 )
                 continue
