@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from service.audit._canonical import canonical_bytes, jsonable, sha256_hex
 from service.audit.crypto import Sealer, SealError
 from service.audit.tables import ExplanationRecord
-from service.models.card import ModelCard
+from service.models.card import ModelCard, derived
 from service.models.instances import decode_row
 from service.results import ExplainResult, ExplainSpec
 from service.wire import mapping
@@ -104,15 +104,21 @@ def _redact(document: dict[str, Any], paths: Sequence[Path], own: set[int]) -> N
         parent[path[-1]] = None
 
 
-def _sensitive_paths(card: ModelCard, response: Mapping[str, Any], n_rows: int) -> list[Path]:
+def _sensitive(card: ModelCard) -> tuple[list[int], set[str]]:
+    """The card's sensitive columns, and the players holding any of them (once per card)."""
     columns = [j for j, f in enumerate(card.features) if f.sensitive]
+    players = {p.name for p in card.players if any(card.features[c].sensitive for c in p.columns)}
+    return columns, players
+
+
+def _sensitive_paths(card: ModelCard, response: Mapping[str, Any], n_rows: int) -> list[Path]:
+    columns, players = derived(card, "audit_sensitive", lambda: _sensitive(card))
     if not columns:
         return []
     paths: list[Path] = []
     for i in range(n_rows):
         paths += [("input", "rows", i, j) for j in columns]
         paths += [("input", "values", i, card.features[j].name) for j in columns]
-    players = {p.name for p in card.players if any(card.features[c].sensitive for c in p.columns)}
     for i, instance in enumerate(response.get("explanations") or []):
         for k, attribution in enumerate(instance.get("attributions") or []):
             if attribution.get("feature") in players:
@@ -314,7 +320,7 @@ def build_document(
     document["sensitive"] = {
         "policy": policy if paths else None,
         "features": [f.name for f in card.features if f.sensitive],
-        "redacted": ["/".join(str(s) for s in p) for p in paths],
+        "redacted": ["/".join(map(str, p)) for p in paths],
     }
     hidden = set(document["sensitive"]["features"])
     instances: Sequence[Mapping[str, Any]] = response.get("explanations") or []
