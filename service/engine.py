@@ -68,9 +68,8 @@ def library_versions() -> dict[str, str]:
 
 
 class Recorder(Protocol):
-    """Writes the audit record of an explanation (``service.audit.AuditRecorder``)."""
-
-    def record(self, result: ExplainResult, origin: Origin) -> None: ...
+    """Writes the audit records of explanations (``service.audit.AuditRecorder``): all of
+    ``results`` in one transaction, returning for each what failed (None: committed)."""
 
     def record_all(
         self, results: Sequence[tuple[ExplainResult, Origin]]
@@ -471,14 +470,7 @@ class Engine:
         before = time.perf_counter()
         for result, _ in results:
             result.timing["total_ms"] = _ms(before - started)
-        if len(results) == 1:
-            try:
-                self.recorder.record(*results[0])
-                failed: list[BaseException | None] = [None]
-            except Exception as exc:
-                failed = [exc]
-        else:
-            failed = self.recorder.record_all(results)
+        failed = self.recorder.record_all(results)
         audit_ms = _ms(time.perf_counter() - before)
         for (result, _), error in zip(results, failed, strict=True):
             if error is None:

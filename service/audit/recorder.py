@@ -52,15 +52,16 @@ class AuditRecorder:
 
     def record(self, result: ExplainResult, origin: Origin) -> None:
         """Write the record of ``result``; return once it is committed."""
-        self._commits.submit(self._item(result, origin))
-        log.debug("audit.recorded", record=result.id, model=result.model.name, caller=origin.caller)
+        (error,) = self.record_all([(result, origin)])
+        if error is not None:
+            raise error
 
     def record_all(
         self, results: Sequence[tuple[ExplainResult, Origin]]
     ) -> list[BaseException | None]:
-        """Write the records of several results in one transaction (coalesced requests,
-        ``Engine.explain_batch``); for each, what failed (None: committed). A record that
-        cannot be written fails alone (``GroupCommit``)."""
+        """Write the records of results in one transaction (one request's, or coalesced
+        requests', ``Engine.explain_batch``); for each, what failed (None: committed). A
+        record that cannot be written fails alone (``GroupCommit``)."""
         items: list[Columns | BaseException] = []
         for result, origin in results:
             try:
@@ -69,7 +70,16 @@ class AuditRecorder:
                 items.append(exc)
         built = [i for i in items if not isinstance(i, BaseException)]
         written = iter(self._commits.submit_all(built))
-        return [i if isinstance(i, BaseException) else next(written) for i in items]
+        failed = [i if isinstance(i, BaseException) else next(written) for i in items]
+        for (result, origin), error in zip(results, failed, strict=True):
+            if error is None:
+                log.debug(
+                    "audit.recorded",
+                    record=result.id,
+                    model=result.model.name,
+                    caller=origin.caller,
+                )
+        return failed
 
     def _item(self, result: ExplainResult, origin: Origin) -> Columns:
         """The record's column values and its decisions', as the store inserts them."""
