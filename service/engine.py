@@ -13,6 +13,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Protocol
 
@@ -92,18 +93,13 @@ class Engine:
         self.recorder = recorder
         self.versions = library_versions()
         limit_blas_threads(settings.blas_threads)  # the pool runs explanations side by side
-        # One game per served model and space, so what a game computes once (the
-        # background's mean output, its background in the model's dtype) is computed once
-        # per model, not per request; a reloaded model is a new key, and its games go
-        # with the old model object.
-        self._games: weakref.WeakKeyDictionary[LoadedModel, dict[OutputSpace, Game]] = (
-            weakref.WeakKeyDictionary()
-        )
-        # ``stacks`` per served model, output and method: asked on the event loop for
-        # every explain request, and fixed once the model is loaded.
-        self._stacking: weakref.WeakKeyDictionary[
-            LoadedModel, dict[tuple[str | None, str | None], bool]
-        ] = weakref.WeakKeyDictionary()
+        # What is fixed once a model is loaded, kept with the model object (a reloaded
+        # model is a new key, and its record goes with the old object): its games, one
+        # per output space, so what a game computes once (the background's mean output,
+        # its background in the model's dtype) is computed once per model, not per
+        # request; and the method each request's spec resolves to, and whether requests
+        # for it may share a pass, asked on the event loop for every explain request.
+        self._served: weakref.WeakKeyDictionary[LoadedModel, _Served] = weakref.WeakKeyDictionary()
 
     def warm_in_background(self, then: Callable[[], None] | None = None) -> threading.Thread:
         """Warm every method (``Explainer.warm``) on a daemon thread, so the first request
@@ -156,10 +152,26 @@ class Engine:
 
     def game(self, model: LoadedModel, space: OutputSpace) -> Game:
         """The model's game in ``space`` (made on first use, then kept with the model)."""
-        games = self._games.setdefault(model, {})
+        games = self._kept(model).games
         if space not in games:  # two threads may both build it; either one serves
             games[space] = self._new_game(model, space)
         return games[space]
+
+    def _kept(self, model: LoadedModel) -> _Served:
+        kept = self._served.get(model)
+        if kept is None:  # two threads may both make one; either one serves
+            kept = self._served.setdefault(model, _Served())
+        return kept
+
+    def _method(self, model: LoadedModel, space: OutputSpace, requested: str) -> str:
+        """The method ``requested`` resolves to for ``model`` in ``space`` (``auto``
+        chosen, a method the model cannot use refused with 422), known after the first ask."""
+        methods = self._kept(model).methods
+        key = (space, requested, tuple(EXPLAINERS))  # another method served: asked anew
+        method = methods.get(key)
+        if method is None:  # a refusal raises, and is asked again next time
+            method = methods[key] = choose_method(requested, model.capabilities(space))
+        return method
 
     def _new_game(self, model: LoadedModel, space: OutputSpace) -> Game:
         card = model.bundle.card
@@ -300,7 +312,7 @@ class Engine:
         the ones an explain request of the same rows returns."""
         card = model.bundle.card
         space = self._space(card, spec.output)
-        method = choose_method(spec.method, model.capabilities(space))
+        method = self._method(model, space, spec.method)
         options = {"seed": self.settings.default_seed, **spec.options}
         explainer = EXPLAINERS[method].from_options(options)
         type(explainer).warm()  # imports and compiles once, outside the time limit
@@ -337,14 +349,14 @@ class Engine:
         if spec.counterfactuals != 0:
             return False
         model = self.registry.get(name, spec.version)
-        known = self._stacking.setdefault(model, {})
-        key = (spec.output, spec.method)
+        known = self._kept(model).stacking
+        key = (spec.output, spec.method, tuple(EXPLAINERS))
         stacks = known.get(key)
         if stacks is None:
             from service.explain.explainers.tree_shap import TreeShap
 
             space = self._space(model.bundle.card, spec.output)
-            method = choose_method(spec.method, model.capabilities(space))
+            method = self._method(model, space, spec.method)
             stacks = known[key] = method == TreeShap.name and TreeShap.on_tables(
                 self.game(model, space)
             )
@@ -547,6 +559,18 @@ class Engine:
                 )
             )
         return out
+
+
+@dataclass(eq=False)
+class _Served:
+    """What ``Engine`` keeps per served model object (see ``Engine.__init__``)."""
+
+    games: dict[OutputSpace, Game] = field(default_factory=dict)
+    # keyed by the served methods' names too: ``register`` may serve another for a while
+    methods: dict[tuple[OutputSpace, str, tuple[str, ...]], str] = field(default_factory=dict)
+    stacking: dict[tuple[str | None, str | None, tuple[str, ...]], bool] = field(
+        default_factory=dict
+    )
 
 
 def _ms(seconds: float) -> float:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -15,6 +15,8 @@ from numpy.typing import NDArray
 
 from service.engine import Engine, Recorder
 from service.errors import InvalidInput, NotFound
+from service.explain.explainers import register
+from service.explain.explainers.exact_shap import ExactShap
 from service.models.instances import canonical_rows, decode_row
 from service.models.registry import ModelRegistry
 from service.people.coverage import copy_coverage, reached_in
@@ -227,6 +229,32 @@ def test_a_request_over_the_memory_budget_is_refused(registry: ModelRegistry) ->
     assert refused.details == [
         {"field": "options", "problem": "over the explanation memory budget"}
     ]
+
+
+def test_a_method_served_for_a_while_is_asked_for_anew_once_it_is_gone(
+    registry: ModelRegistry,
+) -> None:
+    """The engine knows the method a spec resolves to after the first ask; a method
+    ``register`` served for a block resolves while it is served and is refused in words
+    (422) once it is gone, not looked up from what the engine knew."""
+
+    class ExactCopy(ExactShap):
+        name: ClassVar[str] = "exact_copy"
+
+    engine = _with(registry)
+    X = _background(engine, "tiny_credit", 2)
+    spec = ExplainSpec(method="exact_copy")
+    with register(ExactCopy):
+        served = engine.explain_rows("tiny_credit", X, spec)
+        assert served.method == "exact_copy"
+        np.testing.assert_array_equal(
+            served.explanation.values,
+            engine.explain_rows(
+                "tiny_credit", X, ExplainSpec(method="exact_shap")
+            ).explanation.values,
+        )
+    refusal = _refusal(engine.explain_rows, "tiny_credit", X, spec)
+    assert refusal.details == [{"field": "method", "problem": "unknown method"}]
 
 
 def test_an_option_the_method_does_not_take_names_the_option(engine: Engine) -> None:
