@@ -14,9 +14,17 @@ the same order: the caller's key through the routes' security scheme (``auth.bea
 and its role through ``auth.admit`` (the same limits and errors), then the body validated
 as the route's request model (422 naming the field as FastAPI names it), then the
 route's own ``answer``. Any other request (another content type, no body, a body that is
-not a JSON object or that orjson refuses, such as a bare NaN) it hands unread to the
-FastAPI route, which answers it as it always has. That route stays registered and
-documents the endpoint in OpenAPI.
+not a JSON object or that orjson refuses, such as a bare NaN) it hands to the FastAPI
+route, which answers it as it always has. That route stays registered and documents the
+endpoint in OpenAPI.
+
+The key is checked before the body is read, and what the check found is said after it,
+in FastAPI's order (a body that is not JSON is a 422 before a missing key is a 401).
+Clients send the body after the headers, often in a segment of its own: reading it
+waited a turn of the event loop for 96% of one-row explanations, 106-118 us at the median
+in a server at 1 client, and the key's check (some 50 us there) now runs in that wait.
+A request handed on carries what the check found (``auth.AUTHENTICATED``), so it is
+authenticated, and counted against the rate limits, once.
 """
 
 from __future__ import annotations
@@ -34,9 +42,10 @@ from starlette.routing import Match, Route
 from starlette.types import Message, Receive, Scope, Send
 
 from service.api.routes import explanations, predictions
-from service.api.routes.auth import admit, allowed_roles, bearer
+from service.api.routes.auth import AUTHENTICATED, admit, allowed_roles, authenticate, bearer
 from service.api.routes.deps import Serving
 from service.auth import Principal
+from service.errors import ClarionError
 from service.wire.schemas import ExplainRequest, PredictRequest
 
 __all__ = ["HotRoute", "install"]
@@ -96,6 +105,10 @@ class HotRoute(Route, Generic[M]):
         if not _is_json(request.headers.get("content-type", "")):
             await _hand_on(scope, receive, send)
             return
+        try:  # while the body arrives; said after it is read (``auth.admit``)
+            scope[AUTHENTICATED] = await authenticate(request, await bearer(request))
+        except ClarionError as exc:
+            scope[AUTHENTICATED] = exc
         raw = await request.body()
         try:
             data = orjson.loads(raw)  # stricter than FastAPI's json: what it refuses goes on
@@ -108,7 +121,7 @@ class HotRoute(Route, Generic[M]):
         await response(scope, receive, send)
 
     async def _answer(self, request: Request, data: dict[str, Any]) -> Response:
-        caller = await admit(request, await bearer(request), _APP)
+        caller = await admit(request, None, _APP)  # the key was checked in ``handle``
         try:
             body = self.model.model_validate(data)
         except ValidationError as exc:  # worded as FastAPI words a body's errors

@@ -21,15 +21,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from service.api.ratelimit import RateLimiter
 from service.audit import AuditTrail
 from service.auth import ANONYMOUS, Principal, Role
-from service.errors import Forbidden, Unauthorized
+from service.errors import ClarionError, Forbidden, Unauthorized
 
 __all__ = [
+    "AUTHENTICATED",
     "AdminCaller",
     "AnyCaller",
     "AppCaller",
     "ReviewerCaller",
     "admit",
     "allowed_roles",
+    "authenticate",
     "bearer",
     "require_role",
 ]
@@ -111,13 +113,22 @@ def allowed_roles(*roles: Role) -> list[str]:
     return sorted({"admin", *roles})
 
 
+AUTHENTICATED = "clarion.authenticated"
+"""Scope key: the caller ``authenticate`` found for this request, or the error it raised,
+when it ran before the route (``service.api.hot``); ``admit`` then uses it, so a request
+is authenticated, and counted against the limits, once."""
+
+
 async def admit(
     request: Request, credentials: HTTPAuthorizationCredentials | None, allowed: Sequence[str]
 ) -> Principal:
     """The caller, if its role is one of ``allowed`` (sorted, admin included): what every
     ``require_role`` dependency does, for a route that reads its key itself
     (``service.api.hot``, with ``bearer``)."""
-    principal = await authenticate(request, credentials)
+    known: Principal | ClarionError | None = request.scope.get(AUTHENTICATED)
+    if isinstance(known, ClarionError):
+        raise known
+    principal = known if known is not None else await authenticate(request, credentials)
     if principal.role not in allowed:
         raise Forbidden(
             f"this needs the {' or '.join(allowed)} role; key {principal.key_id} has the "

@@ -94,6 +94,12 @@ CASES: list[tuple[str, bytes, str, str]] = [
     ("unknown key", _body(), "application/json", "bogus"),
     ("reviewer key", _body(), "application/json", "reviewer"),
     ("invalid body and no key", b'{"instances": 3}', "application/json", "none"),
+    # the key is checked before the body is read, and said after it, in FastAPI's order
+    ("not JSON and no key", b"{instances: oops", "application/json", "none"),
+    ("not JSON and an unknown key", b"{instances: oops", "application/json", "bogus"),
+    ("a JSON array and no key", b"[1, 2]", "application/json", "none"),
+    ("a JSON array and a reviewer key", b"[1, 2]", "application/json", "reviewer"),
+    ("empty body and an unknown key", b"", "application/json", "bogus"),
 ]  # fmt: skip
 
 
@@ -191,3 +197,31 @@ def test_each_answered_explanation_has_its_record(
     for record_id in ids:
         r = client.get(f"/v1/explanations/{record_id}", headers=auth)
         assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    ("body", "role"),
+    [(_body(), "app"), (_body(), "bogus"), (b"[1]", "app"), (b"[1]", "bogus"), (b"", "none")],
+)
+def test_a_request_is_authenticated_once_whoever_answers_it(
+    pair: dict[str, tuple[TestClient, dict[str, str]]],
+    monkeypatch: pytest.MonkeyPatch,
+    body: bytes,
+    role: str,
+) -> None:
+    """The hot route checks the key while the body arrives; a request it hands on carries
+    what the check found to the FastAPI route, so its key is looked up, and counted
+    against the rate limits, once."""
+    from service.api.routes import auth
+
+    checks: list[str] = []
+    original = auth._authenticate
+
+    def counted(*args: Any) -> Any:
+        checks.append("checked")
+        return original(*args)
+
+    monkeypatch.setattr(auth, "_authenticate", counted)
+    client, keys = pair["hot"]
+    _ask(client, keys, body, "application/json", role)
+    assert checks == ["checked"]
