@@ -10,6 +10,7 @@ person typed, and ``read_csv_rows`` reads rows from CSV (a bundle's background, 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 from collections.abc import Mapping, Sequence
@@ -44,20 +45,13 @@ def _category_index(feature: Feature, value: Any) -> int:
     raise _Problem(f"unknown category {value!r}; allowed: {shown}{more}")
 
 
-_INDEXES: dict[int, tuple[tuple[Any, ...], dict[Any, int]]] = {}
-
-
+@functools.lru_cache(maxsize=1024)
 def _indexes(categories: tuple[Any, ...]) -> dict[Any, int]:
-    """Each category's first index, made once per card's tuple of categories."""
-    entry = _INDEXES.get(id(categories))
-    if entry is None or entry[0] is not categories:
-        index: dict[Any, int] = {}
-        for i, c in enumerate(categories):
-            index.setdefault(c, i)
-        if len(_INDEXES) > 4096:
-            _INDEXES.clear()
-        entry = _INDEXES[id(categories)] = (categories, index)
-    return entry[1]
+    """Each category's first index, made once per tuple of categories."""
+    index: dict[Any, int] = {}
+    for i, c in enumerate(categories):
+        index.setdefault(c, i)
+    return index
 
 
 def _shown(value: Any) -> str:

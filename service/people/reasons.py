@@ -209,17 +209,17 @@ class _Ranked(Sequence[Reason]):
         self,
         order: Sequence[str],
         codes: Mapping[str, Sequence[tuple[PlayerInfo, float]]],
-        made: dict[str, Reason],
         toward: float,
         phrase: float,
     ) -> None:
         self._order = order
         self._codes = codes
-        self._made = made  # shared with ``select_reasons``: its reasons are made once
+        self._made: dict[str, Reason] = {}
         self._toward = toward
         self._phrase = phrase
 
-    def _reason(self, code: str) -> Reason:
+    def reason(self, code: str) -> Reason:
+        """The ``Reason`` of ``code``, made on its first read."""
         reason = self._made.get(code)
         if reason is None:
             reason = self._made[code] = _code_reason(
@@ -236,11 +236,11 @@ class _Ranked(Sequence[Reason]):
     def __getitem__(self, index: slice) -> tuple[Reason, ...]: ...
     def __getitem__(self, index: int | slice) -> Reason | tuple[Reason, ...]:
         if isinstance(index, slice):
-            return tuple(self._reason(code) for code in self._order[index])
-        return self._reason(self._order[index])
+            return tuple(self.reason(code) for code in self._order[index])
+        return self.reason(self._order[index])
 
     def __iter__(self) -> Iterator[Reason]:
-        return (self._reason(code) for code in self._order)
+        return (self.reason(code) for code in self._order)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, _Ranked | tuple):
@@ -295,11 +295,10 @@ def select_reasons(
 
     screened = _group(players, floats, [not p.protected for p in players])
     contribution = {c: sign * _total(m) for c, m in screened.items()}
-    made: dict[str, Reason] = {}
     ranked = _Ranked(
-        sorted(screened, key=lambda c: (-abs(contribution[c]), c)), screened, made, sign, phrase
+        sorted(screened, key=lambda c: (-abs(contribution[c]), c)), screened, sign, phrase
     )
-    reasons = tuple(ranked._reason(c) for c in rank(contribution)[:limit])
+    reasons = tuple(ranked.reason(c) for c in rank(contribution)[:limit])  # made once
 
     # What the top reasons would have been with nothing screened: the protected
     # players in there are the ones screening kept out. Only codes with a protected
