@@ -24,9 +24,10 @@ app = typer.Typer(
     name="clarion",
     help="Clarion: explanations for ONNX models (SHAP, LIME) with an HTTP API.",
     no_args_is_help=True,
+    rich_markup_mode=None,
     add_completion=False,
 )
-models_app = typer.Typer(help="Example model bundles.", no_args_is_help=True)
+models_app = typer.Typer(help="Example model bundles.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")

@@ -20,8 +20,11 @@ __all__ = ["audit_app", "keys_app", "operator"]
 audit_app = typer.Typer(
     help="The audit store: retention purge, legal holds, consistency, encryption keys.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
-keys_app = typer.Typer(help="API keys (stored hashed; each shown once).", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys (stored hashed; each shown once).", no_args_is_help=True, rich_markup_mode=None
+)
 
 DatabaseUrl = Annotated[
     str | None,
