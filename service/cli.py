@@ -78,9 +78,21 @@ def serve(
             "[default: the number of CPUs; env CLARION_WORKERS].",
         ),
     ] = None,
+    pin_cores: Annotated[
+        bool | None,
+        typer.Option(
+            "--pin-cores/--no-pin-cores",
+            help="Give each worker's event loop and compute lane a core of their own, "
+            "when there are as many CPUs as workers (Linux) [default: on; env "
+            "CLARION_PIN_CORES].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) on the bundles in the models folder."""
-    settings = _settings(models_dir=models_dir, host=host, port=port, workers=workers)
+    settings = _settings(
+        models_dir=models_dir, host=host, port=port, workers=workers, pin_cores=pin_cores
+    )
     run_server(settings)
 
 
@@ -92,6 +104,7 @@ def run_server(settings: Any) -> None:
     so the workers don't race to create the schema.
     """
     import os
+    import shutil
 
     import uvicorn
 
@@ -114,12 +127,38 @@ def run_server(settings: Any) -> None:
         # still in flight, so the server stops within 10 s whatever is running.
         "timeout_graceful_shutdown": 5,
     }
-    if settings.workers == 1:
-        uvicorn.run(create_app(settings), **common)
-        return
-    os.environ.update(_environment(settings))
-    _metrics_directory()
-    uvicorn.run("service.api.app:create_app", factory=True, workers=settings.workers, **common)
+    pinned = _cores(settings)
+    try:
+        if settings.workers == 1:
+            uvicorn.run(create_app(pinned), **common)
+            return
+        os.environ.update(_environment(pinned))
+        _metrics_directory()
+        uvicorn.run("service.api.app:create_app", factory=True, workers=settings.workers, **common)
+    finally:
+        if pinned.cores_dir != settings.cores_dir:  # the folder made here
+            shutil.rmtree(pinned.cores_dir, ignore_errors=True)
+
+
+def _cores(settings: Any) -> Any:
+    """``settings`` with a fresh folder for the workers to claim a core each in
+    (``service.cores``), when they are to be pinned: on, on Linux, and no more workers
+    than CPUs; else as they are, with a line that says why."""
+    import tempfile
+
+    import structlog
+
+    from service import cores
+
+    if not settings.pin_cores or settings.cores_dir is not None:
+        return settings
+    cpus = len(cores.available())
+    if settings.workers > cpus:
+        reason = f"{settings.workers} workers on {cpus} CPUs" if cpus else "not on this platform"
+        structlog.get_logger(__name__).info("service.not_pinned", reason=reason)
+        return settings
+    folder = Path(tempfile.mkdtemp(prefix="clarion-cores-"))
+    return settings.model_copy(update={"cores_dir": folder})
 
 
 def _metrics_directory() -> None:

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     compiled kernels), so no request pays for it; off, each method warms on first use."""
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     """Worker processes of ``clarion serve`` (default: the number of CPUs)."""
+    pin_cores: bool = True
+    """``clarion serve`` on Linux: each worker's event loop and compute lane share one core
+    of their own (``service.cores``), when there are at least as many CPUs as workers."""
+    cores_dir: Path | None = None
+    """Where ``clarion serve``'s workers claim their cores; set by the command, which
+    makes it (None: nothing is pinned)."""
 
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     max_upload_bytes: int = Field(default=32 * 1_048_576, ge=1_024)

@@ -7,6 +7,7 @@ loads the models and owns them until shutdown.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
+from service import cores
 from service.api import hot
 from service.api.coalesce import Coalescer
 from service.api.metrics import MeteredRecorder, Metrics, MetricsMiddleware
@@ -150,6 +152,19 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _error(request, error.status_code, error.to_dict())
 
 
+def _claim_core(settings: Settings) -> int | None:
+    """The core this worker's event loop and compute lane share (``service.cores``), or
+    None: not under ``clarion serve``, turned off, or every core already claimed."""
+    if settings.cores_dir is None:
+        return None
+    core = cores.claim(settings.cores_dir)
+    if core is None:
+        log.warning("service.not_pinned", reason="every core is claimed by another worker")
+    else:
+        log.info("service.pinned", cpu=core, threads="event loop, compute lane")
+    return core
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.operation_id or route.name
 
@@ -189,14 +204,22 @@ def create_app(settings: Settings | None = None, *, span_exporter: Any = None) -
         # Batch jobs: the Dask cluster starts on first use; unfinished jobs resume now.
         app.state.jobs = JobManager(app.state.engine, audit.store, settings)
         app.state.jobs.resume_in_background()
-        app.state.pool = ComputePool(threads=settings.compute_threads, queue=settings.compute_queue)
+        # Under ``clarion serve`` the event loop and the lane share a core of the worker's
+        # own; the threads they start for other work spread over every core (``cores``).
+        core = _claim_core(settings)
+        app.state.pool = ComputePool(
+            threads=settings.compute_threads, queue=settings.compute_queue, initializer=cores.spread
+        )
+        lane = functools.partial(cores.pin, core) if core is not None else None
         app.state.coalescer = Coalescer(
             app.state.engine,
             app.state.pool,
-            lane=ComputePool(threads=1, queue=settings.compute_queue),
+            lane=ComputePool(threads=1, queue=settings.compute_queue, initializer=lane),
             max_rows=settings.coalesce_rows,
             metrics=app.state.metrics,
         )
+        if core is not None:
+            cores.pin(core)  # this thread: the event loop's
         audit.log_auth_mode()
         audit.log_encryption()
         freeze_long_lived("started")  # models, tables, schemas: out of the collector's way

@@ -43,17 +43,20 @@ LOOK_S = 0.02
 
 class ComputePool:
     """``threads`` running at once, ``queue`` more waiting; beyond that, ``Overloaded``.
+    Each thread calls ``initializer`` first (``service.cores``: where it runs).
 
     Create it inside the event loop (the lifespan) and ``close`` it there. Admission is
     counted on the event loop's own thread, so it needs no lock.
     """
 
-    def __init__(self, *, threads: int, queue: int) -> None:
+    def __init__(
+        self, *, threads: int, queue: int, initializer: Callable[[], None] | None = None
+    ) -> None:
         self.threads = threads
         self.capacity = threads + queue
         self.admitted = 0
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="clarion-compute"
+            max_workers=threads, thread_name_prefix="clarion-compute", initializer=initializer
         )
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

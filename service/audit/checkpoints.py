@@ -39,6 +39,7 @@ from pathlib import Path
 
 import structlog
 
+from service import cores
 from service.audit.writelock import WriteLock
 
 __all__ = ["SAFETY_PAGES", "Checkpointer"]
@@ -79,6 +80,7 @@ class Checkpointer:
             self._thread.start()
 
     def _run(self) -> None:
+        cores.spread()  # started by the writer, which may be the pinned compute lane
         connection: sqlite3.Connection | None = None
         try:
             while not self._stop.wait(self.interval_s):

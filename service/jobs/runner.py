@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from service import cores
 from service.errors import Unavailable
 from service.jobs.worker import (
     BundleParts,
@@ -77,14 +78,15 @@ class DaskRunner:
             log.info("jobs.cluster_connected", scheduler=address, workers=self._count(client))
             return client
         n_workers = self.settings.dask_workers or os.cpu_count() or 1
-        self._cluster = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",  # a free port: never clash over :8787
-            env=dict(_WORKER_ENV),
-        )
+        with cores.unpinned():  # its processes and threads start with this thread's CPUs
+            self._cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",  # a free port: never clash over :8787
+                env=dict(_WORKER_ENV),
+            )
         client = Client(self._cluster, set_as_default=False)
         log.info(
             "jobs.local_cluster_started",

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from service import cores
 from service.explain.trees.ensemble import TreeEnsemble
 from service.explain.trees.paths import MAX_SLOTS, Paths, compile_paths
 from service.explain.trees.predict import predict_scores
@@ -49,7 +50,9 @@ _CHUNK_ROWS = 2048
 # Below this many rows a request runs the kernel on its own thread: waking numba's
 # thread pool costs more than it saves (measured 1.0 ms on one thread against 13.7 ms
 # on two for one german_credit row, on a busy 2-core machine), and a server already
-# runs requests side by side on its compute threads and worker processes.
+# runs requests side by side on its compute threads and worker processes. A thread
+# pinned to one core (``service.cores``) runs them on itself too: the team it would
+# start would share that core.
 PARALLEL_MIN_ROWS = 64
 
 
@@ -57,7 +60,7 @@ PARALLEL_MIN_ROWS = 64
 def _kernel_threads(n_rows: int) -> Iterator[None]:
     import numba
 
-    if n_rows >= PARALLEL_MIN_ROWS or numba.get_num_threads() == 1:
+    if (n_rows >= PARALLEL_MIN_ROWS and not cores.pinned()) or numba.get_num_threads() == 1:
         yield
         return
     before = numba.get_num_threads()

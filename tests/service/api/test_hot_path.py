@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from service import cores
 from service.api.app import create_app
 from service.api.pool import ComputePool
 from service.errors import Overloaded
@@ -129,9 +130,37 @@ def test_serve_runs_worker_processes_that_share_one_audit_store(
         for t in threads:
             t.join()
         assert sum(results) == 40
+        # each worker's event loop (its main thread) on a core of its own (service.cores)
+        workers = [c for c in children if "resource_tracker" not in _command(c)]
+        loops = [_cpus(pid, pid) for pid in workers]
+        if len(cores.available()) >= 2:
+            assert all(len(cpus) == 1 for cpus in loops), loops
+            assert len(set().union(*loops)) == 2, loops
+            # the other threads that explain (the compute pool's, here) run on every core
+            assert all(cores.available() in _thread_cpus(pid) for pid in workers)
         assert stop(server, grace=20.0) in (0, -2, 130)  # a clean stop (SIGINT)
     with sqlite3.connect(database) as db:
         assert db.execute("select count(*) from explanation_records").fetchone()[0] == 40
+
+
+def _command(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+
+
+def _cpus(pid: int, tid: int) -> frozenset[int]:
+    """The CPUs a thread may run on, from /proc."""
+    for line in Path(f"/proc/{pid}/task/{tid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            cpus: set[int] = set()
+            for part in line.split(":")[1].strip().split(","):
+                low, _, high = part.partition("-")
+                cpus.update(range(int(low), int(high or low) + 1))
+            return frozenset(cpus)
+    raise AssertionError(f"no Cpus_allowed_list for thread {tid}")
+
+
+def _thread_cpus(pid: int) -> list[frozenset[int]]:
+    return [_cpus(pid, int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir()]
 
 
 def _children(pid: int) -> list[int]:
