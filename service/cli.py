@@ -136,26 +136,29 @@ def run_server(settings: Any) -> None:
         _metrics_directory()
         uvicorn.run("service.api.app:create_app", factory=True, workers=settings.workers, **common)
     finally:
-        if pinned.cores_dir != settings.cores_dir:  # the folder made here
+        if pinned.cores_dir not in (None, settings.cores_dir):  # the folder made here
             shutil.rmtree(pinned.cores_dir, ignore_errors=True)
 
 
 def _cores(settings: Any) -> Any:
-    """``settings`` with a fresh folder for the workers to claim a core each in
-    (``service.cores``), when they are to be pinned: on, on Linux, and no more workers
-    than CPUs; else as they are, with a line that says why."""
+    """``settings`` with the folder the workers claim a core each in (``service.cores``)
+    when they are to be pinned (on, on Linux, and no more workers than CPUs): the one given
+    (``CLARION_CORES_DIR``, shared by servers on one host) or a fresh one; else none, with
+    a line that says why."""
     import tempfile
 
     import structlog
 
     from service import cores
 
-    if not settings.pin_cores or settings.cores_dir is not None:
-        return settings
+    if not settings.pin_cores:
+        return settings.model_copy(update={"cores_dir": None})
     cpus = len(cores.available())
     if settings.workers > cpus:
         reason = f"{settings.workers} workers on {cpus} CPUs" if cpus else "not on this platform"
         structlog.get_logger(__name__).info("service.not_pinned", reason=reason)
+        return settings.model_copy(update={"cores_dir": None})
+    if settings.cores_dir is not None:
         return settings
     folder = Path(tempfile.mkdtemp(prefix="clarion-cores-"))
     return settings.model_copy(update={"cores_dir": folder})

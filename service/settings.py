@@ -77,8 +77,9 @@ class Settings(BaseSettings):
     """``clarion serve`` on Linux: each worker's event loop and compute lane share one core
     of their own (``service.cores``), when there are at least as many CPUs as workers."""
     cores_dir: Path | None = None
-    """Where ``clarion serve``'s workers claim their cores; set by the command, which
-    makes it (None: nothing is pinned)."""
+    """Where ``clarion serve``'s workers claim their cores (a lock file per CPU). The command
+    makes a fresh folder unless one is given: servers on one host that share a folder
+    claim different cores. None (not under ``clarion serve``): nothing is pinned."""
 
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     max_upload_bytes: int = Field(default=32 * 1_048_576, ge=1_024)

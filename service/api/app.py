@@ -155,7 +155,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def _claim_core(settings: Settings) -> int | None:
     """The core this worker's event loop and compute lane share (``service.cores``), or
     None: not under ``clarion serve``, turned off, or every core already claimed."""
-    if settings.cores_dir is None:
+    if not settings.pin_cores or settings.cores_dir is None:
         return None
     core = cores.claim(settings.cores_dir)
     if core is None:

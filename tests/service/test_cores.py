@@ -141,3 +141,9 @@ def test_serve_pins_only_when_on_and_there_is_a_core_for_every_worker(
     made.cores_dir.rmdir()
     assert _cores(make_settings(tiny_models_dir, workers=cpus + 1)).cores_dir is None
     assert _cores(make_settings(tiny_models_dir, workers=1, pin_cores=False)).cores_dir is None
+    # a folder the operator gives is used as it is (servers on one host share it), and
+    # only while pinning is on
+    shared = tiny_models_dir.parent / "cores"
+    assert _cores(make_settings(tiny_models_dir, workers=1, cores_dir=shared)).cores_dir == shared
+    off = make_settings(tiny_models_dir, workers=1, cores_dir=shared, pin_cores=False)
+    assert _cores(off).cores_dir is None
