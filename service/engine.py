@@ -319,9 +319,10 @@ class Engine:
         game = self.game(model, space)
         self._check_budget(explainer, game, len(X))
         with deadline(self.settings.explain_timeout_s):
-            probabilities = model.runtime.run(X)
+            # one run for the predictions and, where it gives them, the explainer's f(X)
+            probabilities, outputs = model.outputs(X, space)
             targets = self._targets(card, spec.target, probabilities)
-            explanation = explainer.fit(game).explain(X)
+            explanation = explainer.fit(game).explain(X, outputs=outputs)
         return ExplainedRows(
             model=self.model_ref(model),
             method=method,

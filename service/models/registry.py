@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import structlog
+from numpy.typing import NDArray
 
 from service.errors import BundleRejected, ClarionError, Conflict, ModelError, NotFound
 from service.explain.capabilities import NOT_A_TREE_ENSEMBLE, Capabilities
@@ -87,6 +88,23 @@ class LoadedModel:
             output_space=space,
             trees=self.trees,
         )
+
+    def outputs(
+        self, X: NDArray[np.float64], space: OutputSpace
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+        """The graph's output for rows X, as ``OnnxModel.run`` reads it (what predictions
+        are made of), and ``function(space)``'s answer for X where the same run gives it
+        (None: only a run of its own would). One run: the probability space's answer is
+        the output, raw space's the link of it, or, for verified trees, their margin
+        graph's answer beside the output (``TreeSupport.predict_joint``)."""
+        if space == "raw" and isinstance(self.trees, TreeSupport):
+            if self.trees.predict_joint is None:
+                return self.runtime.run(X), None
+            return self.trees.predict_joint(X)
+        y = self.runtime.run(X)
+        if space == "probability" or self.bundle.card.task == "regression":
+            return y, y
+        return y, self.runtime.margin_of(y)
 
     def function(self, space: OutputSpace) -> PredictFn:
         """The model in ``space``: (n_samples, n_columns) -> (n_samples, n_outputs) float64.

@@ -439,6 +439,11 @@ class OnnxModel:
         _check_finite(out, self.card.name)
         return out
 
+    @property
+    def output_name(self) -> str:
+        """The graph output ``run`` reads (the probabilities, a regressor's value)."""
+        return self._output
+
     def graph_function(
         self, model: onnx.ModelProto, output: str
     ) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
@@ -447,6 +452,14 @@ class OnnxModel:
         Used for the margin graph of a tree model (post-transform removed). Returns
         fn(X: (n_samples, n_columns)) -> (n_samples, width).
         """
+        outputs = self.graph_outputs(model, [output])
+        return lambda X: outputs(X)[0]
+
+    def graph_outputs(
+        self, model: onnx.ModelProto, outputs: Sequence[str]
+    ) -> Callable[[NDArray[np.float64]], list[NDArray[np.float64]]]:
+        """A session over a variant of this graph (same inputs), returning each of
+        ``outputs`` from one run as float64 (n_samples, width), each checked finite."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -456,17 +469,23 @@ class OnnxModel:
         session = ort.InferenceSession(
             model.SerializeToString(), sess_options=options, providers=list(self.providers_in_use)
         )
+        names = list(outputs)
 
-        def fn(X: NDArray[Any]) -> NDArray[np.float64]:
-            parts = []
+        def fn(X: NDArray[Any]) -> list[NDArray[np.float64]]:
+            parts: list[list[NDArray[np.float64]]] = [[] for _ in names]
             for start in range(0, X.shape[0], self.chunk_rows):
                 check_deadline()
                 chunk = X[start : start + self.chunk_rows]
                 with _WATCHDOG.watching() as options:
-                    (y,) = session.run([output], self._feeds(chunk), options)
-                parts.append(np.asarray(y, dtype=np.float64).reshape(chunk.shape[0], -1))
-            out = np.concatenate(parts, axis=0) if parts else np.empty((0, 0))
-            _check_finite(out, self.card.name)
+                    ys = session.run(names, self._feeds(chunk), options)
+                for part, y in zip(parts, ys, strict=True):
+                    part.append(np.asarray(y, dtype=np.float64).reshape(chunk.shape[0], -1))
+            out = [
+                p[0] if len(p) == 1 else np.concatenate(p, axis=0) if p else np.empty((0, 0))
+                for p in parts
+            ]
+            for y in out:
+                _check_finite(y, self.card.name)
             return out
 
         return fn
@@ -478,7 +497,10 @@ class OnnxModel:
     def predict_raw(self, X: NDArray[Any]) -> NDArray[np.float64]:
         """The model's margin: the link applied to its probabilities (a verified tree
         ensemble's exact margin graph is ``TreeSupport.predict_raw``, composed at load)."""
-        y = self.run(X)
+        return self.margin_of(self.run(X))
+
+    def margin_of(self, y: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``predict_raw`` of the rows whose ``run`` answered ``y``."""
         if self.link == "identity":
             return y
         logp = np.log(np.clip(y, _PROB_EPS, None))

@@ -432,3 +432,49 @@ def test_copy_coverage_from_a_sample_counts_the_features_seen(engine: Engine) ->
     assert report == copy_coverage(card, ["en"], reached=seen)
     assert not report.basis.startswith("card only")
     assert {g.feature for g in report.locales[0].gaps if g.reachable} == seen
+
+
+def test_a_raw_tree_explanation_runs_the_model_once_with_the_numbers_of_two_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The predictions and tree_shap's raw outputs come from one ONNX Runtime run
+    # (LoadedModel.outputs, TreeSupport.predict_joint), bit for bit what a run of the
+    # model's session and one of its margin graph give.
+    import dataclasses
+
+    import onnxruntime as ort
+
+    from service.explain.trees.support import TreeSupport
+    from tests.helpers.jobs import EXAMPLE_MODELS
+
+    registry = ModelRegistry(make_settings(EXAMPLE_MODELS))
+    registry.load_all()
+    engine = Engine(registry, registry.settings)
+    model = registry.get("german_credit")
+    assert isinstance(model.trees, TreeSupport)
+    X = model.bundle.background[:5]
+    runs: list[int] = []
+    run = ort.InferenceSession.run
+
+    def counted(self: ort.InferenceSession, *args: Any, **kwargs: Any) -> Any:
+        runs.append(1)
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(ort.InferenceSession, "run", counted)
+    spec = ExplainSpec(method="tree_shap", output="raw")
+    engine.explain_rows("german_credit", X, spec, record=False)  # the game made once
+    runs.clear()
+    once = engine.explain_rows("german_credit", X, spec, record=False)
+    assert len(runs) == 1
+    monkeypatch.setattr(model, "trees", dataclasses.replace(model.trees, predict_joint=None))
+    runs.clear()
+    apart = engine.explain_rows("german_credit", X, spec, record=False)
+    assert len(runs) == 2
+    for a, b in ((once.explanation, apart.explanation),):
+        np.testing.assert_array_equal(a.values, b.values)
+        np.testing.assert_array_equal(a.outputs, b.outputs)
+        np.testing.assert_array_equal(a.base_values, b.base_values)
+        np.testing.assert_array_equal(
+            a.quality["additivity_residual"], b.quality["additivity_residual"]
+        )
+    assert [i.prediction for i in once.instances] == [i.prediction for i in apart.instances]

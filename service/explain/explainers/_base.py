@@ -189,15 +189,28 @@ class Explainer(ABC):
         is what the per-request memory budget (CLARION_MAX_EXPLANATION_BYTES) bounds."""
         return min(self.model_rows(game, n_samples), max(game.chunk_rows, game.n_background))
 
-    def explain(self, X: NDArray[np.float64]) -> Explanation:
+    def explain(
+        self, X: NDArray[np.float64], *, outputs: NDArray[np.float64] | None = None
+    ) -> Explanation:
         """Explain rows X (n_samples, n_columns).
 
         Returns values (n_samples, n_players, n_outputs) with quality and provenance.
+        outputs: (n_samples, n_outputs) the game's model outputs for X, where the caller
+        has them already (the engine runs the model once per request, for its predictions
+        and these); a method reads them through ``_outputs`` instead of running the model.
         """
         if not hasattr(self, "game_"):
             raise NotFitted(f"{type(self).__name__} is not fitted; call fit(game) first")
         start = time.perf_counter()
-        explanation = self._explain(np.asarray(X, dtype=np.float64))
+        X = np.asarray(X, dtype=np.float64)
+        if outputs is not None and outputs.shape != (X.shape[0], self.game_.n_outputs):
+            raise ValueError(f"outputs must be {(X.shape[0], self.game_.n_outputs)}")
+        if outputs is not None:
+            self._given = (X, outputs)
+        try:
+            explanation = self._explain(X)
+        finally:
+            vars(self).pop("_given", None)  # the explainer as it was (a tested contract)
         meta = dict(explanation.meta)
         meta.setdefault("parameters", self.get_params())
         meta["duration_ms"] = round((time.perf_counter() - start) * 1000, 3)
@@ -217,6 +230,17 @@ class Explainer(ABC):
 
     @abstractmethod
     def _explain(self, X: NDArray[np.float64]) -> Explanation: ...
+
+    # what ``explain`` was given with the rows it is explaining: (X, outputs) or None
+    _given: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+
+    def _outputs(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The game's model outputs for rows X: those ``explain`` was given with these very
+        rows, else the model's run."""
+        given = self._given
+        if given is not None and given[0] is X:
+            return given[1]
+        return self.game_.predict(X)
 
     def _explanation(
         self,

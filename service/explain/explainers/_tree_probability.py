@@ -125,15 +125,18 @@ def residual_values(
     raw_base: Array,
     n_pairs: int,
     seed: int,
+    *,
+    outputs: Array | None = None,
 ) -> ResidualEstimate:
     """Probability-space values of rows X (n, n_columns) from exact raw values (n, M, k)
-    and the raw base (k,): control variate plus sampled residual, made efficient."""
+    and the raw base (k,): control variate plus sampled residual, made efficient.
+    ``outputs``: the model's probabilities for X where the caller has them (else run)."""
     n, m, k = raw_values.shape
     rng = np.random.default_rng(seed)
     head, ensemble = support.head, support.ensemble
     scores_x = predict_scores(ensemble, X)
     raw_x = head.raw(scores_x)
-    outputs, base = game.predict(X), game.base_value()
+    outputs, base = game.predict(X) if outputs is None else outputs, game.base_value()
     A = jacobian(head.post_transform, 0.5 * (raw_x + raw_base[None, :]))  # (n, k, k)
     if head.post_transform != "SOFTMAX":
         A = _least_squares_slope(head, scores_x, predict_scores(ensemble, game.background), A)

@@ -179,10 +179,12 @@ class TreeShap(Explainer):
         }
         if mode == "tables":  # raw space, or a probability that is the raw output
             return self._explanation(
-                values, np.repeat(base[None, :], n, axis=0), game.predict(X), meta=meta
+                values, np.repeat(base[None, :], n, axis=0), self._outputs(X), meta=meta
             )
         pairs = self._pairs(game)
-        estimate = residual_values(game, support, X, values, base, pairs, self.seed)
+        estimate = residual_values(
+            game, support, X, values, base, pairs, self.seed, outputs=self._outputs(X)
+        )
         return self._explanation(
             estimate.values,
             np.repeat(game.base_value()[None, :], n, axis=0),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
+import structlog
 from numpy.typing import NDArray
 
 from service.errors import UnsupportedModel
@@ -43,6 +44,11 @@ __all__ = ["SelfCheck", "TreeSupport", "TreeUnsupported", "prepare_tree_support"
 
 ATOL = 1e-6
 """Self-check tolerance, absolute, on top of float32 rounding of ORT's own sums (below)."""
+log = structlog.get_logger(__name__)
+
+Joint = Callable[[NDArray[Any]], tuple[NDArray[np.float64], NDArray[np.float64]]]
+"""X -> (the graph's output as ``OnnxModel.run`` reads it, raw-space margins), one run."""
+
 _EPS32 = float(np.finfo(np.float32).eps)
 _PROBE_SEED = 20_261_107
 
@@ -73,6 +79,9 @@ class TreeSupport:
 
     ``predict_raw`` is the model's raw space through ONNX Runtime (the margin graph):
     (n_samples, n_columns) -> (n_samples, n_outputs), what raw-space games play.
+    ``predict_joint``, where the load could build and check it, gives in one run both
+    the graph's own output as ``OnnxModel.run`` reads it and ``predict_raw``'s answer,
+    each to the bit: an explain request in raw space runs the model once.
     """
 
     ensemble: TreeEnsemble
@@ -81,6 +90,7 @@ class TreeSupport:
     predict_raw: Callable[[NDArray[Any]], NDArray[np.float64]] = field(repr=False)
     cache: TableCache = field(repr=False)
     available: bool = True
+    predict_joint: Joint | None = field(default=None, repr=False)
 
     @property
     def link(self) -> Link:
@@ -170,13 +180,96 @@ def _prepare(
             f"the card declares link {card.output.link!r} but the graph's head "
             f"({head.post_transform}) has link {head.link!r}"
         )
-    margin_graph = model.graph_function(*_margin_graph(proto, analysis))
+    margin_proto, margin_output = _margin_graph(proto, analysis)
+    margin_graph = model.graph_function(margin_proto, margin_output)
 
     def raw_fn(X: NDArray[Any]) -> NDArray[np.float64]:
         return head.raw_from_margin_graph(margin_graph(X))
 
-    check = _self_check(model, card, ensemble, head, raw_fn, background)
-    return TreeSupport(ensemble, head, check, raw_fn, TableCache(ensemble, store=store))
+    probe = _probe(ensemble, card, background)
+    check = _self_check(model, ensemble, head, raw_fn, probe)
+    joint = _joint(model, proto, margin_proto, margin_output, head, raw_fn, probe)
+    cache = TableCache(ensemble, store=store)
+    return TreeSupport(ensemble, head, check, raw_fn, cache, predict_joint=joint)
+
+
+def _joint(
+    model: OnnxModel,
+    proto: onnx.ModelProto,
+    margin_proto: onnx.ModelProto,
+    margin_output: str,
+    head: Head,
+    raw_fn: Callable[[NDArray[Any]], NDArray[np.float64]],
+    probe: NDArray[np.float64],
+) -> Joint | None:
+    """One session for the graph's output and the margin, or None if ONNX Runtime will not
+    build it or it does not answer the probe rows exactly as the two sessions do.
+
+    An explain request in raw space needs both: the graph's output for its predictions,
+    the margin for the values to add up to. Run apart, the trees were walked by ONNX
+    Runtime twice per request, and each run has its fixed costs; the margin's run alone
+    was 3.5-4.4% of a one-row request's p50 in a server (``docs/performance.md``)."""
+    try:
+        graph, margin = _joint_graph(proto, margin_proto, margin_output, model.output_name)
+        run = model.graph_outputs(graph, [model.output_name, margin])
+
+        def joint(X: NDArray[Any]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+            output, margins = run(X)
+            return output, head.raw_from_margin_graph(margins)
+
+        output, raw = joint(probe)
+    except Exception as exc:  # ORT refuses the graph: the two sessions serve, as before
+        log.info("trees.joint_unavailable", reason=f"{type(exc).__name__}: {exc}")
+        return None
+    if not (np.array_equal(output, model.run(probe)) and np.array_equal(raw, raw_fn(probe))):
+        log.info("trees.joint_unavailable", reason="its answers differ from the two sessions'")
+        return None
+    return joint
+
+
+def _joint_graph(
+    proto: onnx.ModelProto, margin_proto: onnx.ModelProto, margin_output: str, output: str
+) -> tuple[onnx.ModelProto, str]:
+    """The graph with the margin graph's nodes that ``margin_output`` needs added beside
+    its own, their tensors and names prefixed (inputs and initializers are shared); the
+    margin's output added to the graph's outputs under its new name, and ``output`` (the
+    tensor the runtime reads: one that feeds a ZipMap is not a graph output) kept one."""
+    producer = {out: node for node in margin_proto.graph.node for out in node.output}
+    needed: list[onnx.NodeProto] = []
+    seen: set[int] = set()
+    stack = [margin_output]
+    while stack:
+        node = producer.get(stack.pop())
+        if node is None or id(node) in seen:  # a graph input or an initializer
+            continue
+        seen.add(id(node))
+        needed.append(node)
+        stack.extend(node.input)
+    made = {out for node in needed for out in node.output}
+
+    def renamed(name: str) -> str:
+        return _JOINT_PREFIX + name if name in made else name
+
+    joint = onnx.ModelProto.FromString(proto.SerializeToString())
+    if output not in {o.name for o in joint.graph.output}:
+        joint.graph.output.append(
+            onnx.helper.make_tensor_value_info(output, onnx.TensorProto.FLOAT, None)
+        )
+    order = {id(node): i for i, node in enumerate(margin_proto.graph.node)}
+    for i, node in enumerate(sorted(needed, key=lambda n: order[id(n)])):  # the margin's order
+        copy = onnx.NodeProto.FromString(node.SerializeToString())
+        copy.name = f"{_JOINT_PREFIX}{i}/{node.name or node.op_type}"  # unique, as ORT wants
+        copy.input[:] = [renamed(name) for name in node.input]
+        copy.output[:] = [renamed(name) for name in node.output]
+        joint.graph.node.append(copy)
+    (kept,) = [o for o in margin_proto.graph.output if o.name == margin_output]
+    margin = onnx.ValueInfoProto.FromString(kept.SerializeToString())
+    margin.name = renamed(margin_output)
+    joint.graph.output.append(margin)
+    return joint, margin.name
+
+
+_JOINT_PREFIX = "clarion.margin/"
 
 
 def _margin_graph(proto: onnx.ModelProto, analysis: GraphAnalysis) -> tuple[onnx.ModelProto, str]:
@@ -254,13 +347,11 @@ def _probe(
 
 def _self_check(
     model: OnnxModel,
-    card: ModelCard,
     ensemble: TreeEnsemble,
     head: Head,
     raw_fn: Callable[[NDArray[np.float64]], NDArray[np.float64]],
-    background: NDArray[np.float64],
+    probe: NDArray[np.float64],
 ) -> SelfCheck:
-    probe = _probe(ensemble, card, background)
     scores = predict_scores(ensemble, probe)
     # ORT sums leaf weights in float32 when the graph compares in float32; allow that
     # rounding (a bound on sequential float32 summation of the row's leaf values),

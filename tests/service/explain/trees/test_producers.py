@@ -80,3 +80,16 @@ def test_raw_space_follows_clarion_link(tree_case: TreeCase) -> None:
 )
 def test_heads_are_recognised(tree_case: TreeCase, link: str) -> None:
     assert tree_case.tree_support.head.link == link
+
+
+@pytest.mark.parametrize("tree_case", ALL, indirect=True)
+def test_one_run_gives_the_graph_s_output_and_the_margin_to_the_bit(tree_case: TreeCase) -> None:
+    # An explain request in raw space needs both; one session answers them together
+    # (TreeSupport.predict_joint), exactly as the model's own session and the margin
+    # graph's answer them apart, or the load does not offer it.
+    support, model = tree_case.tree_support, tree_case.model
+    assert support.predict_joint is not None
+    for rows in (tree_case.X, tree_case.background, tree_case.X[:1]):
+        output, raw = support.predict_joint(rows)
+        np.testing.assert_array_equal(output, model.run(rows))
+        np.testing.assert_array_equal(raw, support.predict_raw(rows))
