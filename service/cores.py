@@ -30,9 +30,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
+import structlog
+
 __all__ = ["available", "claim", "pin", "pinned", "spread", "unpinned"]
+
+log = structlog.get_logger(__name__)
 
 _spread: frozenset[int] | None = None  # this process's CPUs, recorded by the first ``pin``
 _held: list[int] = []  # the claim's lock file, open for the process's life
@@ -68,18 +73,26 @@ def claim(folder: Path) -> int | None:
 
 def pin(cpu: int) -> None:
     """Run the calling thread on ``cpu`` alone (the first call records the process's CPUs,
-    which ``spread`` gives back)."""
+    which ``spread`` gives back). Never raises: a thread pool whose initializer raised
+    would refuse all its work, and a thread that cannot be pinned still serves."""
     global _spread
     if _spread is None:
         _spread = available()
-    os.sched_setaffinity(0, {cpu})  # 0: the calling thread (Linux)
+    _set({cpu})
 
 
 def spread() -> None:
     """Let the calling thread run on all of the process's CPUs again (a no-op until a
-    thread of this process has been pinned)."""
+    thread of this process has been pinned). Never raises, as ``pin``."""
     if _spread:
-        os.sched_setaffinity(0, _spread)
+        _set(_spread)
+
+
+def _set(cpus: AbstractSet[int]) -> None:
+    try:
+        os.sched_setaffinity(0, cpus)  # 0: the calling thread (Linux)
+    except OSError as exc:  # the CPU went away (a container's cpuset changed): run anywhere
+        log.warning("service.pin_failed", cpus=sorted(cpus), error=str(exc))
 
 
 def pinned() -> bool:

@@ -147,3 +147,18 @@ def test_serve_pins_only_when_on_and_there_is_a_core_for_every_worker(
     assert _cores(make_settings(tiny_models_dir, workers=1, cores_dir=shared)).cores_dir == shared
     off = make_settings(tiny_models_dir, workers=1, cores_dir=shared, pin_cores=False)
     assert _cores(off).cores_dir is None
+
+
+def test_a_thread_that_cannot_be_pinned_still_runs_and_says_so() -> None:
+    # A pool's thread whose initializer raised would make the pool refuse all its work.
+    from structlog.testing import capture_logs
+
+    missing = max(cores.available()) + 1000  # no such CPU: EINVAL
+
+    def try_pin() -> frozenset[int]:
+        cores.pin(missing)
+        return cores.available()
+
+    with capture_logs() as logs:
+        assert _in_thread(try_pin) == cores.available()
+    assert [e["event"] for e in logs] == ["service.pin_failed"]
