@@ -157,7 +157,11 @@ def _claim_core(settings: Settings) -> int | None:
     None: not under ``clarion serve``, turned off, or every core already claimed."""
     if not settings.pin_cores or settings.cores_dir is None:
         return None
-    core = cores.claim(settings.cores_dir)
+    try:
+        core = cores.claim(settings.cores_dir)
+    except OSError as exc:  # the folder cannot be written: serve unpinned
+        log.warning("service.not_pinned", reason=f"{settings.cores_dir}: {exc}")
+        return None
     if core is None:
         log.warning("service.not_pinned", reason="every core is claimed by another worker")
     else:

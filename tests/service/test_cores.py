@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 from service import cores
 from service.cli import _cores
@@ -151,8 +152,6 @@ def test_serve_pins_only_when_on_and_there_is_a_core_for_every_worker(
 
 def test_a_thread_that_cannot_be_pinned_still_runs_and_says_so() -> None:
     # A pool's thread whose initializer raised would make the pool refuse all its work.
-    from structlog.testing import capture_logs
-
     missing = max(cores.available()) + 1000  # no such CPU: EINVAL
 
     def try_pin() -> frozenset[int]:
@@ -162,3 +161,19 @@ def test_a_thread_that_cannot_be_pinned_still_runs_and_says_so() -> None:
     with capture_logs() as logs:
         assert _in_thread(try_pin) == cores.available()
     assert [e["event"] for e in logs] == ["service.pin_failed"]
+
+
+def test_a_worker_that_cannot_claim_a_core_serves_unpinned(
+    tiny_models_dir: Path, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    settings = make_settings(tiny_models_dir, cores_dir=blocked / "cores")
+    app = create_app(settings)
+    with capture_logs() as logs, TestClient(app) as client:
+        assert client.get("/health/live").status_code == 200
+    assert "service.not_pinned" in [e["event"] for e in logs]
