@@ -102,9 +102,7 @@ class LoadedModel:
                 return self.runtime.run(X), None
             return self.trees.predict_joint(X)
         y = self.runtime.run(X)
-        if space == "probability" or self.bundle.card.task == "regression":
-            return y, y
-        return y, self.runtime.margin_of(y)
+        return y, self.runtime.in_space(y, space)
 
     def function(self, space: OutputSpace) -> PredictFn:
         """The model in ``space``: (n_samples, n_columns) -> (n_samples, n_outputs) float64.

@@ -353,6 +353,13 @@ def cancel_runs() -> int:
     return _WATCHDOG.cancel_all()
 
 
+def _joined(chunks: list[NDArray[np.float64]]) -> NDArray[np.float64]:
+    """One output's chunks as one array (the chunk itself when there is one)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    return np.concatenate(chunks, axis=0) if chunks else np.empty((0, 0))
+
+
 def _check_finite(y: NDArray[np.float64], model: str) -> None:
     """Refuse NaN or infinite model output (502 ``model_error``): nothing computed from it
     may be recorded as a decision or shown to a person."""
@@ -480,10 +487,7 @@ class OnnxModel:
                     ys = session.run(names, self._feeds(chunk), options)
                 for part, y in zip(parts, ys, strict=True):
                     part.append(np.asarray(y, dtype=np.float64).reshape(chunk.shape[0], -1))
-            out = [
-                p[0] if len(p) == 1 else np.concatenate(p, axis=0) if p else np.empty((0, 0))
-                for p in parts
-            ]
+            out = [_joined(p) for p in parts]
             for y in out:
                 _check_finite(y, self.card.name)
             return out
@@ -517,6 +521,14 @@ class OnnxModel:
         A regressor's raw space is its value; with verified trees the loader composes
         their exact margin instead (``LoadedModel.function``).
         """
-        if space == "probability" or self.card.task == "regression":
-            return self.run
-        return self.predict_raw
+        return self.run if self._is_output(space) else self.predict_raw
+
+    def in_space(
+        self, y: NDArray[np.float64], space: Literal["raw", "probability"]
+    ) -> NDArray[np.float64]:
+        """``function(space)``'s answer for the rows whose ``run`` answered ``y``."""
+        return y if self._is_output(space) else self.margin_of(y)
+
+    def _is_output(self, space: Literal["raw", "probability"]) -> bool:
+        """Whether the model in ``space`` is the session's own output."""
+        return space == "probability" or self.card.task == "regression"

@@ -187,8 +187,9 @@ def _prepare(
         return head.raw_from_margin_graph(margin_graph(X))
 
     probe = _probe(ensemble, card, background)
-    check = _self_check(model, ensemble, head, raw_fn, probe)
-    joint = _joint(model, proto, margin_proto, margin_output, head, raw_fn, probe)
+    ort_raw, ort_out = raw_fn(probe), model.run(probe)  # ONNX Runtime's answers, once
+    check = _self_check(ensemble, head, probe, ort_raw, ort_out)
+    joint = _joint(model, proto, margin_proto, margin_output, head, probe, (ort_out, ort_raw))
     cache = TableCache(ensemble, store=store)
     return TreeSupport(ensemble, head, check, raw_fn, cache, predict_joint=joint)
 
@@ -199,11 +200,12 @@ def _joint(
     margin_proto: onnx.ModelProto,
     margin_output: str,
     head: Head,
-    raw_fn: Callable[[NDArray[Any]], NDArray[np.float64]],
     probe: NDArray[np.float64],
+    expected: tuple[NDArray[np.float64], NDArray[np.float64]],
 ) -> Joint | None:
     """One session for the graph's output and the margin, or None if ONNX Runtime will not
-    build it or it does not answer the probe rows exactly as the two sessions do.
+    build it or it does not answer the probe rows exactly as the two sessions do
+    (``expected``: their answers, the graph's output then the raw margin).
 
     An explain request in raw space needs both: the graph's output for its predictions,
     the margin for the values to add up to. Run apart, the trees were walked by ONNX
@@ -221,7 +223,7 @@ def _joint(
     except Exception as exc:  # ORT refuses the graph: the two sessions serve, as before
         log.info("trees.joint_unavailable", reason=f"{type(exc).__name__}: {exc}")
         return None
-    if not (np.array_equal(output, model.run(probe)) and np.array_equal(raw, raw_fn(probe))):
+    if not (np.array_equal(output, expected[0]) and np.array_equal(raw, expected[1])):
         log.info("trees.joint_unavailable", reason="its answers differ from the two sessions'")
         return None
     return joint
@@ -346,19 +348,20 @@ def _probe(
 
 
 def _self_check(
-    model: OnnxModel,
     ensemble: TreeEnsemble,
     head: Head,
-    raw_fn: Callable[[NDArray[np.float64]], NDArray[np.float64]],
     probe: NDArray[np.float64],
+    ort_raw: NDArray[np.float64],
+    ort_out: NDArray[np.float64],
 ) -> SelfCheck:
+    """The parsed trees against ONNX Runtime's answers for the probe rows: the margin
+    graph's (``ort_raw``, raw space) and the graph's own (``ort_out``)."""
     scores = predict_scores(ensemble, probe)
     # ORT sums leaf weights in float32 when the graph compares in float32; allow that
     # rounding (a bound on sequential float32 summation of the row's leaf values),
     # which is orders of magnitude below what a wrong split or leaf produces.
     slack = _float32_slack(ensemble, probe) if ensemble.dtypes[-1] == np.float32 else 0.0
-    ours_raw, ort_raw = head.raw(scores), raw_fn(probe)
-    ours_out, ort_out = head.output(scores), model.run(probe)
+    ours_raw, ours_out = head.raw(scores), head.output(scores)
     raw_diff = _worst(ours_raw, ort_raw, slack)
     out_diff = _worst(ours_out, ort_out, slack)
     for what, (excess, diff, row) in (("margin", raw_diff), ("output", out_diff)):
